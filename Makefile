@@ -1,0 +1,31 @@
+# fude: the two set-up commands.
+#   make demo   create .venv, install fude (CPU torch 2.13.0), train -> evaluate -> predict offline
+#   make test   create .venv, install fude with test tools, run the test suite
+# The tests read real datasets from a local mirror: FUDE_DATA_DIR (default ../shared/data).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+FUDE_DATA_DIR ?= $(abspath ../shared/data)
+export FUDE_DATA_DIR
+
+$(BIN)/fude: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/fude
+
+demo: $(BIN)/fude
+	$(BIN)/fude train --dataset kmnist-sample --epochs 15 --out runs/demo --quiet
+	$(BIN)/fude evaluate --model runs/demo --dataset kmnist-sample --split test
+	$(BIN)/fude predict --model runs/demo examples/kmnist-お.png examples/kmnist-や.png
+	@echo "--- the shipped models, which need no training:"
+	$(BIN)/fude predict examples/kmnist-お.png examples/kmnist-や.png
+	$(BIN)/fude predict --model mnist examples/mnist-7.png
+
+test: $(BIN)/fude
+	$(BIN)/python -m pytest -q
+
+.PHONY: install demo test

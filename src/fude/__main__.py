@@ -1,0 +1,7 @@
+"""``python -m fude``: the same as the ``fude`` command (also what ``torchrun -m fude`` runs)."""
+
+import sys
+
+from fude.cli import main
+
+sys.exit(main())

@@ -1,0 +1,284 @@
+"""The ``fude`` command: a thin map from sub-command to package functions.
+
+    fude train     train a model and write a run folder (resume with --resume)
+    fude evaluate  accuracy, balanced accuracy, per-class report, confusion matrix
+    fude predict   top-k characters for image files
+    fude datasets  list the registered datasets, or download one
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+EXIT_ERROR = 1  # bad input or a failed file
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
+
+
+def add_data_args(p: argparse.ArgumentParser, default_dataset: str | None = None) -> None:
+    g = p.add_argument_group("data (one source)")
+    g.add_argument("--dataset", default=default_dataset, help="registered dataset: mnist, kmnist, k49 "
+                   f"(default: {default_dataset})")
+    g.add_argument("--split", default=None, help="dataset split: train, test (kmnist also: dev); "
+                   "default: train for training, test for evaluation")
+    g.add_argument("--images", help="images file: official npz (arr_0) or IDX (.gz or raw)")
+    g.add_argument("--labels", help="labels file for --images: npz or IDX")
+    g.add_argument("--csv", help="Kaggle CSV: label,pixel0..pixel783 (label optional)")
+    g.add_argument("--image-folder", help="folder with one sub-folder of images per class")
+    g.add_argument("--classmap", help="class map CSV (index,codepoint,char) for --images/--csv")
+    g.add_argument("--data-dir", help="dataset cache and local mirror (default: $FUDE_DATA_DIR or ~/.cache/fude)")
+    g.add_argument("--no-download", action="store_true", help="never use the network; fail if files are missing")
+
+
+def data_args_dict(args: argparse.Namespace) -> dict:
+    keys = ("dataset", "split", "images", "labels", "csv", "image_folder", "classmap", "data_dir", "no_download")
+    return {k: getattr(args, k) for k in keys}
+
+
+def load_data(d: dict, default_split: str, class_map=None):
+    """Load the data named by the ``--dataset/--images/--csv/--image-folder`` options."""
+    from fude import datasets
+
+    cmap = d.get("classmap") or class_map
+    if d.get("images"):
+        return datasets.load_pair(d["images"], d.get("labels"), cmap)
+    if d.get("labels"):
+        raise datasets.DatasetError("--labels needs --images")
+    if d.get("csv"):
+        return datasets.load_csv(d["csv"], cmap)
+    if d.get("image_folder"):
+        return datasets.load_image_folder(d["image_folder"])
+    if not d.get("dataset"):
+        raise datasets.DatasetError("no data given: use --dataset NAME, --images/--labels, --csv or --image-folder")
+    return datasets.load_dataset(d["dataset"], d.get("split") or default_split, d.get("data_dir"),
+                                 download=not d.get("no_download"))
+
+
+def _term_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+# --------------------------------------------------------------------------- train
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fude.models import atomic_write
+    from fude.runtime import set_threads
+    from fude.train import TrainConfig, cross_validate, train
+
+    signal.signal(signal.SIGTERM, _term_as_interrupt)
+    if args.resume:
+        out = Path(args.resume)
+        try:
+            run = json.loads((out / "run.json").read_text())
+        except (OSError, ValueError) as e:
+            print(f"error: cannot resume {out}: no readable run.json ({e})", file=sys.stderr)
+            return EXIT_ERROR
+        cfg, data_args, folds = TrainConfig.from_dict(run["train"]), run["data"], run.get("folds", 0)
+        command = run["command"]
+    else:
+        model_cfg = json.loads(args.model_config) if args.model_config else {}
+        from fude.augment import AugmentConfig
+
+        cfg = TrainConfig(arch=args.arch, model=model_cfg, epochs=args.epochs, batch_size=args.batch_size,
+                          lr=args.lr, label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
+                          device=args.device, precision=args.precision,
+                          **({"augment": asdict(AugmentConfig.off())} if args.no_augment else {}))
+        data_args, folds = data_args_dict(args), args.folds
+        command = "fude " + shlex.join(sys.argv[1:])
+        name = data_args["dataset"] or "data"
+        out = Path(args.out) if args.out else Path("runs") / f"{name}-{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    threads = set_threads(args.threads)
+    data = load_data(data_args, "train")
+    extra = {"command": command, "data": data.source, "threads": threads}
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.resume:
+        atomic_write(out / "run.json", json.dumps({"train": asdict(cfg), "data": data_args, "folds": folds,
+                                                   "command": command}, indent=1).encode())
+    print(f"run folder: {out}")
+    t0 = time.perf_counter()
+    try:
+        if folds:
+            result = cross_validate(cfg, data, folds, out, progress=not args.quiet, extra_config=extra)
+            if args.json:
+                print(json.dumps(result))
+            return 0
+        result = train(cfg, data, out, resume=bool(args.resume), progress=not args.quiet, extra_config=extra)
+    except KeyboardInterrupt:
+        done = json.loads((out / "checkpoint.json").read_text())["epoch"] if (out / "checkpoint.json").exists() else 0
+        print(f"\ninterrupted; the checkpoint holds {done} finished epoch(s). Continue with: fude train --resume {out}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"done in {time.perf_counter() - t0:.1f} s wall; model saved in {out}")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+# --------------------------------------------------------------------------- evaluate
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from fude.evaluate import confusion_csv, evaluate, format_report
+    from fude.models import atomic_write, load_model, resolve_model_dir
+    from fude.runtime import set_threads
+
+    set_threads(args.threads)
+    rec = load_model(args.model)
+    data = load_data(data_args_dict(args), "test", class_map=rec.class_map)
+    result = evaluate(rec, data, tta=args.tta, batch_size=args.batch_size)
+    result.update({"model": str(args.model), "data": data.source})
+    out = Path(args.out) if args.out else None
+    model_dir = resolve_model_dir(args.model)
+    if out is None and (model_dir / "run.json").exists():  # a run folder of the user's: keep results with it
+        out = model_dir / f"eval-{data.source.get('name', 'data')}-{data.source.get('split', '')}".rstrip("-")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "confusion_matrix.csv", confusion_csv(result, data.class_map).encode())
+        atomic_write(out / "metrics.json", json.dumps(result, indent=1, ensure_ascii=False).encode())
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(format_report(result))
+        print(f"\nconfusion matrix and metrics saved in {out}" if out else
+              "\n(--out DIR saves the confusion matrix as CSV and the metrics as JSON)")
+    return 0
+
+
+# --------------------------------------------------------------------------- predict
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from fude.models import load_model
+    from fude.preprocess import ImageError, load_image, to_dataset_image
+
+    rec = load_model(args.model)
+    answers: list[dict] = []
+    images = []
+    for file in args.files:
+        try:
+            images.append(to_dataset_image(load_image(file), box=rec.box))
+            answers.append({"file": file})
+        except ImageError as e:
+            msg = str(e) if str(e).startswith(file) else f"{file}: {e}"
+            answers.append({"file": file, "error": msg})
+    if images:
+        tops = iter(rec.predict(np.stack(images), k=args.top_k))
+        for a in answers:
+            if "error" not in a:
+                a["top"] = next(tops)
+    failed = [a for a in answers if "error" in a]
+    if args.json:
+        print(json.dumps(answers, ensure_ascii=False))
+    else:
+        for a in answers:
+            if "error" in a:
+                continue
+            guesses = "  ".join(f"{g['char']} {g['codepoint']} {g['probability']:.1%}" for g in a["top"])
+            print(f"{a['file']}: {guesses}")
+    for a in failed:
+        print(f"error: {a['error']}", file=sys.stderr)
+    return EXIT_ERROR if failed else 0
+
+
+# --------------------------------------------------------------------------- datasets
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from fude.datasets import DATASETS, default_data_dir, load_dataset
+
+    if args.action == "download":
+        for split in DATASETS[args.name].splits:
+            if all(f.url for f in DATASETS[args.name].splits[split]):
+                d = load_dataset(args.name, split, args.data_dir)
+                print(f"{args.name} {split}: {len(d):,} images, verified, in {default_data_dir(args.data_dir)}")
+        return 0
+    for spec in DATASETS.values():
+        print(f"{spec.name:8s} {spec.description}; splits: {', '.join(spec.splits)}")
+    print(f"data directory: {default_data_dir(args.data_dir)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    from fude import __version__
+    from fude.models import DEFAULT_ARCH, MODELS
+
+    p = argparse.ArgumentParser(prog="fude", description="Read handwritten Japanese characters and digits.")
+    p.add_argument("--version", action="version", version=f"fude {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model; writes a run folder",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_data_args(t, default_dataset="mnist")
+    t.add_argument("--arch", default=DEFAULT_ARCH, choices=list(MODELS), help="model architecture")
+    t.add_argument("--model-config", help='JSON of model config fields, e.g. \'{"widths": [32, 64, 128]}\'')
+    t.add_argument("--epochs", type=int, default=8, help="passes over the training data")
+    t.add_argument("--batch-size", type=int, default=256, help="images per optimizer step")
+    t.add_argument("--lr", type=float, default=0.2, help="peak learning rate (SGD, Nesterov momentum 0.9)")
+    t.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the cross-entropy")
+    t.add_argument("--no-augment", action="store_true", help="turn off random affine and random erasing")
+    t.add_argument("--val-split", type=float, default=0.1, help="stratified share held out for validation")
+    t.add_argument("--folds", type=int, default=0, help="stratified K-fold cross-validation instead (K >= 2)")
+    t.add_argument("--seed", type=int, default=0, help="random seed; same seed, same run")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto: bf16 where the hardware runs it fast (GPU, CPUs with AMX/AVX512-BF16)")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
+    t.add_argument("--out", help="run folder (default: runs/<dataset>-<arch>-<time>)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="accuracy, per-class report and confusion matrix of a model")
+    e.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")
+    add_data_args(e)
+    e.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (pixel shifts)")
+    e.add_argument("--batch-size", type=int, default=2048, help="images per forward pass")
+    e.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
+    e.add_argument("--out", help="folder for confusion_matrix.csv and metrics.json (default: in the run folder)")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("predict", help="top-k characters for image files (PNG, JPEG, ...)")
+    r.add_argument("files", nargs="+", help="image files: photo, scan or drawing of one character each")
+    r.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")
+    r.add_argument("--top-k", type=int, default=5, help="guesses per file (default: 5)")
+    r.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
+    r.set_defaults(func=cmd_predict)
+
+    d = sub.add_parser("datasets", help="list the registered datasets, or download one")
+    d.add_argument("action", nargs="?", default="list", choices=["list", "download"])
+    d.add_argument("name", nargs="?", help="dataset to download")
+    d.add_argument("--data-dir", help="dataset cache and local mirror (default: $FUDE_DATA_DIR or ~/.cache/fude)")
+    d.set_defaults(func=cmd_datasets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fude.datasets import DatasetError
+    from fude.models import ModelError
+    from fude.preprocess import ImageError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "datasets" and args.action == "download" and not args.name:
+        parser.error("datasets download needs a dataset name")
+    try:
+        return args.func(args)
+    except (DatasetError, ModelError, ImageError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

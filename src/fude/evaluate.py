@@ -1,0 +1,120 @@
+"""Evaluation: accuracy, balanced accuracy, per-class precision/recall/F1 with each class's
+character and code point, and the confusion matrix (scikit-learn metrics), with optional
+test-time augmentation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import numpy as np
+import torch
+
+from fude.classmap import ClassMap
+from fude.datasets import Dataset
+from fude.models import Recognizer, to_input
+
+# Test-time augmentation levels: the pixel shifts (dy, dx) whose softmax outputs are averaged.
+TTA_SHIFTS = {
+    0: [(0, 0)],
+    1: [(0, 0), (0, 1), (0, -1), (1, 0), (-1, 0)],
+    2: [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)],
+}
+
+
+def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Shift ``(N, 1, H, W)`` images by whole pixels, filling with 0 (the black background)."""
+    out = torch.zeros_like(x)
+    h, w = x.shape[-2:]
+    out[..., max(dy, 0): h + min(dy, 0), max(dx, 0): w + min(dx, 0)] = \
+        x[..., max(-dy, 0): h + min(-dy, 0), max(-dx, 0): w + min(-dx, 0)]
+    return out
+
+
+def predict_proba(rec: Recognizer, images: np.ndarray, tta: int = 0, batch_size: int = 2048) -> np.ndarray:
+    """Class probabilities ``(N, K)`` float32 for uint8 ``(N, 28, 28)`` images, averaged over the
+    shifts of TTA level ``tta`` (0: none, 1: 5 views, 2: 9 views).
+
+    Raises:
+        ValueError: unknown TTA level.
+    """
+    if tta not in TTA_SHIFTS:
+        raise ValueError(f"tta level must be one of {sorted(TTA_SHIFTS)}, got {tta}")
+    x = to_input(images)
+    probs = torch.zeros(len(x), len(rec.class_map))
+    for dy, dx in TTA_SHIFTS[tta]:
+        probs += torch.from_numpy(rec.predict_proba(shift_images(x, dy, dx) if dy or dx else x, batch_size))
+    return (probs / len(TTA_SHIFTS[tta])).numpy()
+
+
+def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> dict:
+    """Accuracy, balanced accuracy, per-class figures and confusion matrix.
+
+    Args:
+        y_true, y_pred: int ``(N,)`` class indices.
+
+    Returns:
+        ``{"n", "accuracy", "balanced_accuracy", "per_class": [{index, char, codepoint,
+        precision, recall, f1, support}], "confusion_matrix": K x K list (rows: true class)}``.
+    """
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, \
+        precision_recall_fscore_support
+
+    labels = np.arange(len(class_map))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    present = np.isin(labels, y_true)  # balanced accuracy over the classes that occur
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)) if present.any() else 0.0,
+        "per_class": [{"index": int(i), "char": class_map.char(i), "codepoint": class_map.codepoint(i),
+                       "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+                      for i in labels],
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def check_class_maps(rec: Recognizer, data: Dataset) -> None:
+    """Raise ValueError unless the model and the dataset name the same classes in the same order."""
+    if rec.class_map != data.class_map:
+        raise ValueError(f"the model's classes ({''.join(rec.class_map.chars)}) differ from the dataset's "
+                         f"({''.join(data.class_map.chars)}); evaluate a model on data of its own class set")
+
+
+def evaluate(rec: Recognizer, data: Dataset, tta: int = 0, batch_size: int = 2048) -> dict:
+    """Evaluate ``rec`` on labelled ``data``: :func:`metrics` plus ``images_per_s`` and ``tta``.
+
+    Raises:
+        ValueError: unlabelled data, or class maps that differ.
+    """
+    if data.labels is None:
+        raise ValueError("evaluation needs labels; the dataset has none (use fude predict instead)")
+    check_class_maps(rec, data)
+    t0 = time.perf_counter()
+    probs = predict_proba(rec, data.images, tta, batch_size)
+    seconds = time.perf_counter() - t0
+    result = metrics(data.labels, probs.argmax(1), data.class_map)
+    result.update({"tta": tta, "seconds": seconds, "images_per_s": len(data) / max(seconds, 1e-9)})
+    return result
+
+
+def confusion_csv(result: dict, class_map: ClassMap) -> str:
+    """The confusion matrix as CSV text: header ``true\\pred,<chars>``, one row per true class."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["true\\pred", *class_map.chars])
+    for char, row in zip(class_map.chars, result["confusion_matrix"]):
+        w.writerow([char, *row])
+    return buf.getvalue()
+
+
+def format_report(result: dict) -> str:
+    """Human-readable summary and per-class table."""
+    lines = [f"accuracy {result['accuracy']:.4f}  balanced accuracy {result['balanced_accuracy']:.4f}  "
+             f"n {result['n']:,}  ({result['images_per_s']:,.0f} images/s, TTA level {result['tta']})",
+             "", f"{'idx':>4} {'char':<5}{'code point':<11}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
+    for c in result["per_class"]:
+        lines.append(f"{c['index']:>4} {c['char']:<5}{c['codepoint']:<11}{c['precision']:>10.4f}{c['recall']:>8.4f}"
+                     f"{c['f1']:>8.4f}{c['support']:>9}")
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""Turn any picture of one character into a dataset-style 28x28 image.
+
+MNIST was made by fitting each digit's bounding box into 20x20 pixels (keeping the aspect
+ratio, anti-aliased) and centring its centre of mass in a 28x28 frame
+(http://yann.lecun.com/exdb/mnist/); Kuzushiji-MNIST characters fill the 28x28 frame.
+:func:`to_dataset_image` does the same to a photo, scan or drawing: find the ink whatever the
+polarity and lighting, crop to it, fit it into a box of ``box`` pixels, centre it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+FRAME = 28  # pixels per side of the output image
+WORK_SIDE = 512  # pixels: larger inputs are reduced to this before finding the ink
+BACKGROUND_SIDE = 64  # pixels: side of the thumbnail on which the paper brightness is estimated
+MIN_CONTRAST = 0.08  # ink must differ from the paper by this much (of the 0..1 range)
+NOISE_FLOOR = 0.2  # ink below this share of the ink's peak contrast is treated as paper
+MIN_BLOB_SHARE = 0.005  # connected ink blobs below this share of all ink are specks, dropped
+
+
+class ImageError(ValueError):
+    """A file is not a readable image, or holds no ink to read."""
+
+
+def load_image(source: str | os.PathLike | bytes) -> Image.Image:
+    """Open and fully decode an image with Pillow (any format it reads).
+
+    Args:
+        source: a path, or the file's bytes.
+
+    Raises:
+        ImageError: the file is missing, empty, not an image, truncated, or so large it looks
+            like a decompression bomb (Pillow's ``MAX_IMAGE_PIXELS``).
+    """
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    except OSError as e:
+        raise ImageError(f"{name}: cannot read ({e.strerror or e})") from e
+    if not data:
+        raise ImageError(f"{name}: file is empty; expected an image (PNG, JPEG, ...)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            img.load()
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image Pillow can read; expected PNG, JPEG, BMP, TIFF, ...") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise ImageError(f"{name}: image too large ({e})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{name}: image is corrupt or truncated ({e})") from None
+    return ImageOps.exif_transpose(img)
+
+
+def to_grey(img: Image.Image) -> np.ndarray:
+    """Luminance in [0, 1] as float32 ``(H, W)``; transparent areas become the opposite of the
+    ink's colour, so a drawing exported with a transparent background reads as ink on paper."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255
+        alpha = rgba[..., 3]
+        lum = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        opaque = alpha > 0.5
+        ink_is_dark = not opaque.any() or lum[opaque].mean() < 0.5
+        back = 1.0 if ink_is_dark else 0.0
+        return (lum * alpha + back * (1 - alpha)).astype(np.float32)
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255
+
+
+def ink_map(grey: np.ndarray) -> np.ndarray:
+    """Ink strength in [0, 1], float32 ``(H, W)``: 0 on paper, 1 at the darkest ink.
+
+    Polarity comes from the image border (the paper): light ink on dark is inverted first. The
+    paper brightness is estimated locally (a maximum filter then a blur on a thumbnail), so
+    shading across a photo is not taken for ink.
+
+    Raises:
+        ImageError: nothing in the image differs from the paper by at least ``MIN_CONTRAST``.
+    """
+    h, w = grey.shape
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    if np.median(border) < 0.5:
+        grey = 1.0 - grey  # light ink on dark paper: make it dark on light
+    scale = BACKGROUND_SIDE / max(h, w)
+    small = np.asarray(Image.fromarray(grey).resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                                                    Image.BOX), dtype=np.float32)
+    paper = ndimage.gaussian_filter(ndimage.maximum_filter(small, size=9, mode="nearest"), sigma=2)
+    paper = np.asarray(Image.fromarray(paper).resize((w, h), Image.BILINEAR), dtype=np.float32)
+    ink = np.clip(paper - grey, 0, None)
+    strong = ink[ink > MIN_CONTRAST]
+    if strong.size == 0:
+        raise ImageError("no ink found: the image is blank or has too little contrast")
+    ink = np.clip(ink / np.percentile(strong, 95), 0, 1)
+    ink[ink < NOISE_FLOOR] = 0
+    # drop specks (dust, JPEG noise) so they do not stretch the bounding box
+    blobs, n = ndimage.label(ink > 0)
+    if n > 1:
+        mass = ndimage.sum(ink, blobs, index=np.arange(1, n + 1))
+        keep = np.concatenate([[False], mass >= MIN_BLOB_SHARE * mass.sum()])
+        ink = ink * keep[blobs]
+    return ink.astype(np.float32)
+
+
+def fit_to_frame(ink: np.ndarray, box: int = 20, frame: int = FRAME) -> np.ndarray:
+    """Crop ``ink`` (float ``(H, W)`` in [0, 1]) to its bounding box, scale its longer side to
+    ``box`` pixels keeping the aspect ratio, and centre its centre of mass in a ``frame``-pixel
+    square (shifted back inside where the ink would fall off). Returns uint8 ``(frame, frame)``."""
+    if not 1 <= box <= frame:
+        raise ValueError(f"box must be between 1 and {frame} pixels, got {box}")
+    rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
+    if rows.size == 0:
+        raise ImageError("no ink found: the image is blank")
+    crop = ink[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
+    h, w = crop.shape
+    s = box / max(h, w)
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    small = Image.fromarray((crop * 255).astype(np.uint8)).resize((nw, nh), Image.LANCZOS, reducing_gap=3.0)
+    small = np.asarray(small, dtype=np.float32)
+    cy, cx = ndimage.center_of_mass(small) if small.sum() > 0 else ((nh - 1) / 2, (nw - 1) / 2)
+    top = int(np.clip(round((frame - 1) / 2 - cy), 0, frame - nh))
+    left = int(np.clip(round((frame - 1) / 2 - cx), 0, frame - nw))
+    out = np.zeros((frame, frame), dtype=np.float32)
+    out[top: top + nh, left: left + nw] = small
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def to_dataset_image(img: Image.Image, box: int = 20) -> np.ndarray:
+    """A photo, scan or drawing of one character -> uint8 ``(28, 28)``, bright ink on black.
+
+    Args:
+        img: any Pillow image: any size, RGB, grey or with transparency, dark ink on light
+            paper or light on dark.
+        box: pixels the ink's longer side is scaled to (20 for MNIST; 28 for Kuzushiji,
+            whose characters fill the frame). Models store the box of their training data.
+
+    Raises:
+        ImageError: no ink found.
+    """
+    if max(img.size) > WORK_SIDE:
+        img = img.copy()
+        img.thumbnail((WORK_SIDE, WORK_SIDE), Image.BOX)
+    return fit_to_frame(ink_map(to_grey(img)), box=box)
+
+
+def ink_box(images: np.ndarray, threshold: int = 64) -> int:
+    """The median longer side (pixels) of the ink's bounding box over uint8 ``(N, 28, 28)``
+    dataset images: the ``box`` :func:`to_dataset_image` should fit new images into."""
+    mask = images > threshold
+    rows, cols = mask.any(2), mask.any(1)
+    side = images.shape[1]
+    h = side - rows[:, ::-1].argmax(1) - rows.argmax(1)
+    w = side - cols[:, ::-1].argmax(1) - cols.argmax(1)
+    return int(np.median(np.maximum(h, w)))
