@@ -419,8 +419,8 @@ def _raise_bad_csv_cell(path: Path, header: list[str]) -> None:
 def load_image_folder(root: str | os.PathLike) -> Dataset:
     """Load a folder with one sub-folder per class, each holding image files.
 
-    Sub-folders are sorted by name; a sub-folder named by one character (``あ``) or a code point
-    (``U+3042``) gives that character, any other name is used as the class name. Images of
+    A sub-folder named by a character (``あ``) or a code point (``U+3042``) gives that character,
+    any other name is used as the class name; class indices follow the names' code-point order. Images of
     any size or colour go through :func:`fude.preprocess.to_dataset_image`.
 
     Raises:
@@ -431,13 +431,20 @@ def load_image_folder(root: str | os.PathLike) -> Dataset:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a directory; expected a folder with one sub-folder per class")
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    def class_name(folder: Path) -> str:
+        name = folder.name
+        try:
+            return chr(int(name[2:], 16)) if name.upper().startswith("U+") else name
+        except ValueError:
+            return name
+
+    # classes in code-point order of their names, however the folders are spelt
+    classes = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=class_name)
     if not classes:
         raise DatasetError(f"{root}: no class sub-folders found; expected e.g. {root}/あ/001.png")
     images, labels, chars = [], [], []
     for label, folder in enumerate(classes):
-        name = folder.name
-        chars.append(chr(int(name[2:], 16)) if name.upper().startswith("U+") else name)
+        chars.append(class_name(folder))
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
             raise DatasetError(f"{folder}: class folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")

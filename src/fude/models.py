@@ -143,19 +143,21 @@ class FudeCNN(CharClassifier):
 class KerasCNN(CharClassifier):
     def __init__(self, config: KerasCNNConfig) -> None:
         super().__init__(config)
-        self.conv1 = nn.Conv2d(1, 32, 3)  # valid: 28 -> 26
-        self.conv2 = nn.Conv2d(32, 64, 3)  # 26 -> 24, then pooled to 12
-        side = (IMAGE_SIZE - 2 - 2) // 2
+        side = (IMAGE_SIZE - 2 - 2) // 2  # two valid 3x3 convs (28 -> 26 -> 24), then a 2x2 pool
         self.num_features = 128
-        self.fc = nn.Linear(64 * side * side, self.num_features)
-        self.blocks = nn.ModuleList([self.conv1, self.conv2, self.fc])
+        self.blocks = nn.ModuleList([
+            nn.Conv2d(1, 32, 3),
+            nn.Conv2d(32, 64, 3),
+            nn.Linear(64 * side * side, self.num_features),  # the seeds' Dense(128) on 9,216 inputs
+        ])
         self.head = nn.Linear(self.num_features, config.num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(self.normalise(x)))  # (B, 32, 26, 26)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # (B, 64, 12, 12)
+        conv1, conv2, fc = self.blocks
+        x = F.relu(conv1(self.normalise(x)))  # (B, 32, 26, 26)
+        x = F.max_pool2d(F.relu(conv2(x)), 2)  # (B, 64, 12, 12)
         x = F.dropout(x, 0.25, self.training).flatten(1)
-        return F.dropout(F.relu(self.fc(x)), 0.5, self.training)  # (B, 128)
+        return F.dropout(F.relu(fc(x)), 0.5, self.training)  # (B, 128)
 
 
 MODELS: dict[str, tuple[type[CharClassifier], type, dict]] = {

@@ -154,12 +154,14 @@ def evaluate_tensors(model: CharClassifier, x: torch.Tensor, y: torch.Tensor, de
 
 def flops_per_image(model: CharClassifier, device: torch.device) -> int:
     """Training FLOPs per image (forward + backward), counted by ``torch.utils.flop_counter``."""
+    import copy
+
     from torch.utils.flop_counter import FlopCounterMode
 
+    probe = copy.deepcopy(model)  # a copy: the probe pass must not touch the real batch-norm statistics
     x = torch.rand(2, 1, 28, 28, device=device)
     with FlopCounterMode(display=False) as counter:
-        model(x).sum().backward()
-    model.zero_grad(set_to_none=True)
+        probe(x).sum().backward()
     return counter.get_total_flops() // 2
 
 

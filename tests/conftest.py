@@ -1,0 +1,50 @@
+"""Shared fixtures: the real-data mirror (FUDE_DATA_DIR, default ../shared/data) and small real samples."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("FUDE_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The local data mirror with the real MNIST IDX and KMNIST dev npz files."""
+    if not (MIRROR / "mnist" / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real-data mirror not found at {MIRROR}; set FUDE_DATA_DIR")
+    return MIRROR
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mirror):
+    import fude
+
+    return fude.load_dataset("mnist", "test", data_dir=mirror, download=False)
+
+
+@pytest.fixture(scope="session")
+def kmnist_dev(mirror):
+    import fude
+
+    return fude.load_dataset("kmnist", "dev", data_dir=mirror, download=False)
+
+
+@pytest.fixture()
+def isolated_data_dir(tmp_path, monkeypatch) -> Path:
+    """An empty data directory, with FUDE_DATA_DIR pointing at it."""
+    d = tmp_path / "data"
+    d.mkdir()
+    monkeypatch.setenv("FUDE_DATA_DIR", str(d))
+    return d
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
+    """Write an IDX file independently of fude's reader (big-endian header, uint8 data)."""
+    import gzip
+
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if gz else data)

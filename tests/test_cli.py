@@ -1,0 +1,101 @@
+"""End-to-end: the real `fude` CLI on small real data (the shipped KMNIST sample)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+TINY = ["--dataset", "kmnist-sample", "--epochs", "3", "--batch-size", "64", "--threads", "1", "--quiet"]
+
+
+def fude(*args, check=True, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.run([sys.executable, "-m", "fude", *map(str, args)], capture_output=True, text=True, env=env, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"fude {' '.join(map(str, args))} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def weights(run: Path) -> dict:
+    from safetensors.numpy import load_file
+
+    return load_file(run / "model.safetensors")
+
+
+def test_train_evaluate_predict(tmp_path):
+    run = tmp_path / "run"
+    fude("train", *TINY, "--out", run, "--seed", "1")
+    config = json.loads((run / "config.json").read_text())
+    assert config["command"].startswith("fude train --dataset kmnist-sample")
+    assert config["class_map"][0] == {"index": 0, "codepoint": "U+304A", "char": "お"}
+    assert config["train"]["seed"] == 1 and config["preprocess"]["box"] == 28
+    assert config["data"]["name"] == "kmnist-sample" and config["fude_version"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and all(r["batch_loss"] for r in rows)
+    assert rows[-1]["val_accuracy"] > 0.3  # 10 classes: well above chance after 3 short epochs
+
+    ev = json.loads(fude("evaluate", "--model", run, "--dataset", "kmnist-sample", "--json").stdout)
+    assert ev["n"] == 300 and 0.3 < ev["accuracy"] <= 1 and len(ev["per_class"]) == 10
+    assert ev["per_class"][0]["char"] == "お" and "balanced_accuracy" in ev
+    cm = (run / "eval-kmnist-sample-test" / "confusion_matrix.csv").read_text().splitlines()
+    assert cm[0].split(",")[1:] == list("おきすつなはまやれを") and len(cm) == 11
+    assert sum(int(v) for line in cm[1:] for v in line.split(",")[1:]) == 300
+
+    out = fude("predict", "--model", run, "--json", REPO / "examples/kmnist-お.png", tmp_path / "nope.png",
+               check=False)
+    assert out.returncode == 1  # one file failed, the other answered
+    answers = json.loads(out.stdout)
+    assert answers[0]["file"].endswith("kmnist-お.png") and len(answers[0]["top"]) == 5
+    assert "error" in answers[1] and "nope.png" in out.stderr
+
+
+def test_interrupt_and_resume_matches_uninterrupted_run(tmp_path):
+    args = ["train", *TINY, "--epochs", "4", "--seed", "3"]
+    fude(*args, "--out", tmp_path / "whole")
+
+    run = tmp_path / "cut"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "fude", *map(str, args), "--out", str(run)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while not (run / "checkpoint.json").exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    done = json.loads((run / "checkpoint.json").read_text())["epoch"]
+    assert 1 <= done < 4 and f"fude train --resume {run}" in err
+    assert not (run / "model.safetensors").exists()
+
+    out = fude("train", "--resume", run, "--threads", "1", "--quiet")
+    assert f"resuming {run} after epoch {done}/4" in out.stdout
+    a, b = weights(tmp_path / "whole"), weights(run)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3, 4]
+
+
+def test_bad_input_gets_a_clear_error(tmp_path):
+    p = fude("train", "--dataset", "emnist", check=False)
+    assert p.returncode == 1 and "unknown dataset 'emnist'" in p.stderr and "Traceback" not in p.stderr
+    p = fude("evaluate", "--model", tmp_path / "nothing", "--dataset", "kmnist-sample", check=False)
+    assert p.returncode == 1 and "no model" in p.stderr and "Traceback" not in p.stderr
+    p = fude("evaluate", "--model", "mnist", "--dataset", "kmnist-sample", check=False)
+    assert p.returncode == 1 and "differ from the dataset" in p.stderr
+    p = fude("train", "--resume", tmp_path, check=False)
+    assert p.returncode == 1 and "cannot resume" in p.stderr
+
+
+@pytest.mark.parametrize("model", ["mnist", "kmnist"])
+def test_predict_with_shipped_model(model):
+    file = REPO / "examples" / ("mnist-7.png" if model == "mnist" else "kmnist-や.png")
+    out = json.loads(fude("predict", "--model", model, "--json", file).stdout)
+    assert out[0]["top"][0]["char"] == ("7" if model == "mnist" else "や")

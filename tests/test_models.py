@@ -1,0 +1,86 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import fude
+from fude.models import MODELS, ModelError, Recognizer, create_model, load_model, save_model
+from fude.classmap import ClassMap
+
+
+@pytest.mark.parametrize("arch", list(MODELS))
+def test_forward_every_registered_model(arch):
+    torch.manual_seed(0)
+    m = create_model(arch, num_classes=49).eval()
+    x = torch.rand(3, 1, 28, 28)
+    logits = m(x)
+    assert logits.shape == (3, 49) and logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    feats = m.forward_features(x)
+    assert feats.shape == (3, m.num_features)
+    assert torch.allclose(m.head(feats), logits)
+    m.reset_classifier(86)
+    assert m(x).shape == (3, 86) and m.config.num_classes == 86
+    assert len(m.blocks) == 3  # blocks a fine-tuning run can freeze
+
+
+def test_unknown_arch_and_field():
+    with pytest.raises(ModelError, match="unknown model 'resnet'.*fude-cnn"):
+        create_model("resnet")
+    with pytest.raises(ModelError, match="no config field.*'colour'"):
+        create_model("fude-cnn", colour=3)
+
+
+@pytest.mark.parametrize("arch", list(MODELS))
+def test_save_load_roundtrip(tmp_path, arch):
+    torch.manual_seed(1)
+    m = create_model(arch, num_classes=10, mean=0.2, std=0.3).eval()
+    save_model(m, tmp_path, ClassMap.packaged("kmnist"), {"preprocess": {"box": 28}})
+    rec = load_model(tmp_path)
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(rec.net(x), m(x))
+    assert rec.class_map.char(0) == "お" and rec.box == 28
+
+
+def test_bad_weights_and_configs(tmp_path):
+    m = create_model("fude-cnn")
+    save_model(m, tmp_path, ClassMap.digits())
+    (tmp_path / "model.safetensors").write_bytes(b"\x80\x04pickle, not safetensors")
+    with pytest.raises(ModelError, match="not a readable safetensors"):
+        load_model(tmp_path)
+    save_model(m, tmp_path, ClassMap.digits())
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["model"]["colour"] = 1
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="colour"):
+        load_model(tmp_path)
+    cfg["model"].pop("colour")
+    cfg["model"]["widths"] = [8, 8, 8]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="weights do not match"):
+        load_model(tmp_path)
+    with pytest.raises(ModelError, match="no model 'nope'"):
+        load_model("nope")
+
+
+def test_predict_top_k_structure():
+    m = create_model("fude-cnn", num_classes=10).eval()
+    rec = Recognizer(m, ClassMap.packaged("kmnist"))
+    top = rec.predict(np.zeros((2, 28, 28), np.uint8), k=3)
+    assert len(top) == 2 and len(top[0]) == 3
+    assert set(top[0][0]) == {"index", "char", "codepoint", "probability"}
+    probs = [g["probability"] for g in top[0]]
+    assert probs == sorted(probs, reverse=True)
+    with pytest.raises(ValueError, match="uint8 \\(N, 28, 28\\)"):
+        rec.predict(np.zeros((2, 32, 32), np.uint8))
+
+
+@pytest.mark.parametrize("name,dataset,split,minimum", [("mnist", "mnist", "test", 0.99),
+                                                        ("kmnist", "kmnist", "dev", 0.99)])
+def test_shipped_models(mirror, name, dataset, split, minimum):
+    rec = load_model(name)
+    assert "fude train" in rec.config["command"]
+    data = fude.load_dataset(dataset, split, data_dir=mirror)
+    acc = (rec.predict_proba(data.images).argmax(1) == data.labels).mean()
+    assert acc >= minimum
