@@ -181,11 +181,17 @@ def test_image_folder(tmp_path, kmnist_dev):
         for i in np.flatnonzero(kmnist_dev.labels == c)[:5]:
             # dark ink on light paper at 4x the size, as a user's scans would be
             Image.fromarray(255 - kmnist_dev.images[i]).resize((112, 112)).save(tmp_path / name / f"{i}.png")
-    d = fude.load_image_folder(tmp_path)
+    d = fude.load_image_folder(tmp_path, box=28)
     assert d.class_map.chars == ("お", "き") and d.labels.tolist() == [0] * 5 + [1] * 5
     assert d.images.shape == (10, 28, 28) and d.images.dtype == np.uint8
     # bright ink on a black background after loading, like the datasets
     assert d.images[:, 0, :].mean() < 10 and d.images.max() > 200
+    # images already in the dataset layout (28x28 grey, here dark on light) are taken as they are
+    (tmp_path / "を").mkdir()
+    i = int(np.flatnonzero(kmnist_dev.labels == 9)[0])
+    Image.fromarray(255 - kmnist_dev.images[i]).save(tmp_path / "を" / "a.png")
+    d = fude.load_image_folder(tmp_path)
+    assert np.array_equal(d.images[-1], kmnist_dev.images[i]) and d.class_map.chars[-1] == "を"
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="holds no images"):
         fude.load_image_folder(tmp_path)

@@ -31,13 +31,16 @@ def add_data_args(p: argparse.ArgumentParser, default_dataset: str | None = None
     g.add_argument("--labels", help="labels file for --images: npz or IDX")
     g.add_argument("--csv", help="Kaggle CSV: label,pixel0..pixel783 (label optional)")
     g.add_argument("--image-folder", help="folder with one sub-folder of images per class")
+    g.add_argument("--box", type=int, default=20, help="--image-folder: pixels the ink of a non-28x28 image is "
+                   "fitted into (20 as MNIST; 28 fills the frame as Kuzushiji-MNIST)")
     g.add_argument("--classmap", help="class map CSV (index,codepoint,char) for --images/--csv")
     g.add_argument("--data-dir", help="dataset cache and local mirror (default: $FUDE_DATA_DIR or ~/.cache/fude)")
     g.add_argument("--no-download", action="store_true", help="never use the network; fail if files are missing")
 
 
 def data_args_dict(args: argparse.Namespace) -> dict:
-    keys = ("dataset", "split", "images", "labels", "csv", "image_folder", "classmap", "data_dir", "no_download")
+    keys = ("dataset", "split", "images", "labels", "csv", "image_folder", "box", "classmap", "data_dir",
+            "no_download")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -53,7 +56,7 @@ def load_data(d: dict, default_split: str, class_map=None):
     if d.get("csv"):
         return datasets.load_csv(d["csv"], cmap)
     if d.get("image_folder"):
-        return datasets.load_image_folder(d["image_folder"])
+        return datasets.load_image_folder(d["image_folder"], box=d.get("box") or 20)
     if not d.get("dataset"):
         raise datasets.DatasetError("no data given: use --dataset NAME, --images/--labels, --csv or --image-folder")
     return datasets.load_dataset(d["dataset"], d.get("split") or default_split, d.get("data_dir"),

@@ -416,7 +416,7 @@ def _raise_bad_csv_cell(path: Path, header: list[str]) -> None:
                     raise DatasetError(f"{path}: row {r}, column '{header[c]}': {cell!r} is not an integer")
 
 
-def load_image_folder(root: str | os.PathLike) -> Dataset:
+def load_image_folder(root: str | os.PathLike, box: int = 20) -> Dataset:
     """Load a folder with one sub-folder per class, each holding image files.
 
     A sub-folder named by a character (``あ``) or a code point (``U+3042``) gives that character,
@@ -426,7 +426,7 @@ def load_image_folder(root: str | os.PathLike) -> Dataset:
     Raises:
         DatasetError: no class folders, a class with no images, or an unreadable image.
     """
-    from fude.preprocess import ImageError, load_image, to_dataset_image
+    from fude.preprocess import ImageError, load_image
 
     root = Path(root)
     if not root.is_dir():
@@ -450,12 +450,22 @@ def load_image_folder(root: str | os.PathLike) -> Dataset:
             raise DatasetError(f"{folder}: class folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
         for file in files:
             try:
-                images.append(to_dataset_image(load_image(file)))
+                images.append(_folder_image(load_image(file), box))
             except ImageError as e:
                 raise DatasetError(str(e)) from e
             labels.append(label)
     return Dataset(np.stack(images), np.array(labels, dtype=np.int64), ClassMap(tuple(chars)),
                    {"name": "folder", "files": [{"file": str(root.resolve())}]})
+
+
+def _folder_image(img, box: int) -> np.ndarray:
+    from fude.preprocess import to_dataset_image
+
+    if img.size == (IMAGE_SIZE, IMAGE_SIZE) and img.mode == "L":
+        x = np.asarray(img, dtype=np.uint8)
+        border = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])
+        return 255 - x if np.median(border) >= 128 else x.copy()
+    return to_dataset_image(img, box=box)
 
 
 def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,

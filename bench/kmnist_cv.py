@@ -1,0 +1,96 @@
+"""KMNIST dev set (8,000 images), stratified 5-fold cross-validation, three methods on the same folds:
+
+- fude: the recipe of the shipped `kmnist` model (read from its config.json), via fude's trainer;
+- keras-cnn: the seeds' reference recipe (Keras mnist_cnn: Adadelta lr 1.0, batch 128, 12 epochs,
+  no augmentation), written out here as they ran it;
+- 4-NN: k-nearest neighbours (k=4, distance-weighted) on raw pixels, as in the Kuzushiji-MNIST
+  benchmark table (scikit-learn).
+
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/kmnist_cv.py [--methods fude keras-cnn knn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import table  # noqa: E402
+
+import fude  # noqa: E402
+from fude.models import Recognizer, create_model  # noqa: E402
+from fude.train import TrainConfig, load_trained, train  # noqa: E402
+
+FOLDS, SEED = 5, 0
+
+
+def fit_fude(x_tr, y_tr, data, out) -> Recognizer:
+    shipped = fude.load_model("kmnist").config["train"]
+    cfg = TrainConfig.from_dict({**shipped, "val_split": 0.0})
+    train(cfg, data.subset(x_tr), out, progress=False, log=lambda *_: None)
+    return Recognizer(load_trained(Path(out)), data.class_map)
+
+
+def fit_keras_reference(x_tr, y_tr, data, out) -> Recognizer:
+    """The seeds' Keras recipe: Adadelta(lr=1.0, rho=0.95, eps=1e-7), batch 128, 12 epochs."""
+    torch.manual_seed(SEED)
+    x = torch.from_numpy(data.images[x_tr])[:, None].float() / 255
+    y = torch.from_numpy(data.labels[x_tr])
+    model = create_model("keras-cnn", num_classes=len(data.class_map)).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
+    for epoch in range(12):
+        model.train()
+        for idx in torch.randperm(len(x)).split(128):
+            loss = F.cross_entropy(model(x[idx].contiguous(memory_format=torch.channels_last)), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return Recognizer(model.eval(), data.class_map)
+
+
+def knn_accuracy(tr, te, data) -> float:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = KNeighborsClassifier(n_neighbors=4, weights="distance", n_jobs=-1)
+    knn.fit(data.images[tr].reshape(len(tr), -1), data.labels[tr])
+    return float((knn.predict(data.images[te].reshape(len(te), -1)) == data.labels[te]).mean())
+
+
+def main() -> None:
+    from sklearn.model_selection import StratifiedKFold
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--methods", nargs="+", default=["fude", "keras-cnn", "knn"])
+    args = p.parse_args()
+    data = fude.load_dataset("kmnist", "dev")
+    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(np.zeros(len(data)), data.labels))
+    rows = []
+    for method in args.methods:
+        accs, t0 = [], time.perf_counter()
+        for k, (tr, te) in enumerate(folds, 1):
+            if method == "knn":
+                acc = knn_accuracy(tr, te, data)
+            else:
+                fit = fit_fude if method == "fude" else fit_keras_reference
+                with tempfile.TemporaryDirectory() as tmp:
+                    rec = fit(tr, None, data, tmp)
+                acc = float((rec.predict_proba(data.images[te]).argmax(1) == data.labels[te]).mean())
+            accs.append(acc)
+            print(f"{method} fold {k}: {acc:.4f}", flush=True)
+        seconds = time.perf_counter() - t0
+        rows.append({"method": method, "mean_accuracy": f"{np.mean(accs):.4f}", "std": f"{np.std(accs):.4f}",
+                     "folds": " ".join(f"{a:.4f}" for a in accs), "seconds_per_fold": seconds / FOLDS})
+    print(table(rows))
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()

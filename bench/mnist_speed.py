@@ -1,0 +1,71 @@
+"""From raw MNIST files to test accuracy with `fude train`, timed as a user would time it.
+
+Runs the real CLI in a subprocess (Python start-up, imports, reading the gzipped IDX files, the
+md5 checks and training all count), then reads the run's metrics and scores the model on the
+official test set. Prints wall time, training samples/s, achieved FLOP/s and its share of this
+machine's measured fp32 and bf16 matmul peaks.
+
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/mnist_speed.py [--recipe fast|default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import matmul_peak, peak_rss_mib, table  # noqa: E402
+
+RECIPES = {
+    # one pass, no augmentation: the quickest route to 99%
+    "fast": ["--epochs", "1", "--batch-size", "256", "--lr", "0.2", "--no-augment", "--val-split", "0"],
+    # the defaults of `fude train`
+    "default": ["--val-split", "0"],
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recipe", choices=list(RECIPES), nargs="+", default=["fast"])
+    p.add_argument("--seeds", type=int, default=1, help="repeat with seeds 0..N-1")
+    args = p.parse_args()
+
+    import fude
+
+    test = fude.load_dataset("mnist", "test")
+    rows = []
+    for recipe in args.recipe:
+        for seed in range(args.seeds):
+            with tempfile.TemporaryDirectory() as tmp:
+                cmd = [sys.executable, "-m", "fude", "train", "--dataset", "mnist", "--quiet", "--seed", str(seed),
+                       "--out", tmp, *RECIPES[recipe]]
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                wall = time.perf_counter() - t0
+                rec = fude.load_model(tmp)
+                acc = float((rec.predict_proba(test.images).argmax(1) == test.labels).mean())
+                metrics = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
+                train_s = sum(m["seconds"] for m in metrics)
+                samples = sum(m["samples_per_s"] * m["seconds"] for m in metrics)
+                flops = sum(m["tflops"] * 1e12 * m["seconds"] for m in metrics) / train_s
+            rows.append({"recipe": recipe, "seed": seed, "wall_s": wall, "train_s": train_s,
+                         "samples_per_s": samples / train_s, "test_accuracy": acc, "GFLOP_per_s": flops / 1e9,
+                         "peak_rss_MiB": peak_rss_mib(children=True), "_flops": flops})
+    fp32, bf16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    for r in rows:
+        f = r.pop("_flops")
+        r["share_fp32_peak"], r["share_bf16_peak"] = f"{f / fp32:.0%}", f"{f / bf16:.0%}"
+    print(f"matmul peak on {torch.get_num_threads()} threads: fp32 {fp32 / 1e9:.0f} GFLOP/s, "
+          f"bf16 {bf16 / 1e9:.1f} GFLOP/s")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
