@@ -18,7 +18,7 @@ $(BIN)/fude: pyproject.toml
 install: $(BIN)/fude
 
 demo: $(BIN)/fude
-	$(BIN)/fude train --dataset kmnist-sample --epochs 15 --out runs/demo --quiet
+	$(BIN)/fude train --dataset kmnist-sample --epochs 15 --out runs/demo --overwrite --quiet
 	$(BIN)/fude evaluate --model runs/demo --dataset kmnist-sample --split test
 	$(BIN)/fude predict --model runs/demo examples/kmnist-お.png examples/kmnist-や.png
 	@echo "--- the shipped models, which need no training:"

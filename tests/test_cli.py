@@ -49,6 +49,10 @@ def test_train_evaluate_predict(tmp_path):
     assert cm[0].split(",")[1:] == list("おきすつなはまやれを") and len(cm) == 11
     assert sum(int(v) for line in cm[1:] for v in line.split(",")[1:]) == 300
 
+    again = fude("train", *TINY, "--out", run, check=False)  # a finished run is never overwritten by accident
+    assert again.returncode == 1 and "already holds a run" in again.stderr
+    assert json.loads((run / "config.json").read_text()) == config
+
     out = fude("predict", "--model", run, "--json", REPO / "examples/kmnist-お.png", tmp_path / "nope.png",
                check=False)
     assert out.returncode == 1  # one file failed, the other answered

@@ -96,10 +96,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         command = "fude " + shlex.join(sys.argv[1:])
         name = data_args["dataset"] or "data"
         out = Path(args.out) if args.out else Path("runs") / f"{name}-{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not args.resume and not args.overwrite and any((out / f).exists() for f in ("checkpoint.json", "run.json")):
+        print(f"error: {out} already holds a run; continue it with --resume {out}, replace it with --overwrite, "
+              f"or choose another --out", file=sys.stderr)
+        return EXIT_ERROR
     threads = set_threads(args.threads)
     data = load_data(data_args, "train")
     extra = {"command": command, "data": data.source, "threads": threads}
     out.mkdir(parents=True, exist_ok=True)
+    if args.overwrite and not args.resume:  # the old run goes as a whole, never half-mixed with the new one
+        for name in ("model.safetensors", "config.json", "checkpoint.safetensors", "checkpoint.json", "cv.json"):
+            (out / name).unlink(missing_ok=True)
     if not args.resume:
         atomic_write(out / "run.json", json.dumps({"train": asdict(cfg), "data": data_args, "folds": folds,
                                                    "command": command}, indent=1).encode())
@@ -234,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: bf16 where the hardware runs it fast (GPU, CPUs with AMX/AVX512-BF16)")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
     t.add_argument("--out", help="run folder (default: runs/<dataset>-<arch>-<time>)")
+    t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", action="store_true", help="print the final metrics as JSON")

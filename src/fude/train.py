@@ -313,7 +313,7 @@ def cross_validate(cfg: TrainConfig, data: Dataset, folds: int, out: str | Path,
                    extra_config: dict | None = None, log=print) -> dict:
     """Stratified ``folds``-fold cross-validation: train on each fold's complement (with no
     further hold-out) and measure accuracy on the fold. Writes ``out/fold-K/`` per fold and
-    ``out/cv.json``. Returns ``{"folds": [...], "mean", "std"}`` of accuracy."""
+    ``out/cv.json``; after an interruption, finished folds are kept and a started one resumes. Returns ``{"folds": [...], "mean", "std"}`` of accuracy."""
     from sklearn.model_selection import StratifiedKFold
 
     if folds < 2:
@@ -324,7 +324,12 @@ def cross_validate(cfg: TrainConfig, data: Dataset, folds: int, out: str | Path,
     accs = []
     for k, (tr, te) in enumerate(skf.split(np.zeros(len(data)), data.labels), start=1):
         log(f"fold {k}/{folds}: train {len(tr):,}, test {len(te):,}")
-        train(fold_cfg, data.subset(tr), out / f"fold-{k}", progress=progress, extra_config=extra_config, log=log)
+        fold_dir = out / f"fold-{k}"
+        if (fold_dir / "model.safetensors").exists():  # finished before an interruption: keep it
+            log(f"fold {k}/{folds}: already trained")
+        else:
+            train(fold_cfg, data.subset(tr), fold_dir, resume=(fold_dir / "checkpoint.json").exists(),
+                  progress=progress, extra_config=extra_config, log=log)
         from fude.models import Recognizer
 
         rec = Recognizer(load_trained(out / f"fold-{k}"), data.class_map)
