@@ -38,5 +38,5 @@ def table(rows: list[dict]) -> str:
     keys = list(rows[0])
     out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for r in rows:
-        out.append("| " + " | ".join(f"{r[k]:,.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys) + " |")
+        out.append("| " + " | ".join((f"{r[k]:,.0f}" if abs(r[k]) >= 1000 else f"{r[k]:.4g}") if isinstance(r[k], float) else str(r[k]) for k in keys) + " |")
     return "\n".join(out)

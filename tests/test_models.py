@@ -38,8 +38,8 @@ def test_save_load_roundtrip(tmp_path, arch):
     save_model(m, tmp_path, ClassMap.packaged("kmnist"), {"preprocess": {"box": 28}})
     rec = load_model(tmp_path)
     x = torch.rand(4, 1, 28, 28)
-    with torch.no_grad():
-        assert torch.equal(rec.net(x), m(x))
+    with torch.no_grad():  # the recognizer runs channels-last: same numbers up to summation order
+        assert torch.allclose(rec.net(x), m(x), atol=1e-5)
     assert rec.class_map.char(0) == "お" and rec.box == 28
 
 

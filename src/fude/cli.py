@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")
     add_data_args(e)
     e.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (pixel shifts)")
-    e.add_argument("--batch-size", type=int, default=2048, help="images per forward pass")
+    e.add_argument("--batch-size", type=int, default=512, help="images per forward pass")
     e.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
     e.add_argument("--out", help="folder for confusion_matrix.csv and metrics.json (default: in the run folder)")
     e.add_argument("--json", action="store_true", help="print one JSON object")

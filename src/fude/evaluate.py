@@ -32,7 +32,7 @@ def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return out
 
 
-def predict_proba(rec: Recognizer, images: np.ndarray, tta: int = 0, batch_size: int = 2048) -> np.ndarray:
+def predict_proba(rec: Recognizer, images: np.ndarray, tta: int = 0, batch_size: int = 512) -> np.ndarray:
     """Class probabilities ``(N, K)`` float32 for uint8 ``(N, 28, 28)`` images, averaged over the
     shifts of TTA level ``tta`` (0: none, 1: 5 views, 2: 9 views).
 
@@ -82,7 +82,7 @@ def check_class_maps(rec: Recognizer, data: Dataset) -> None:
                          f"({''.join(data.class_map.chars)}); evaluate a model on data of its own class set")
 
 
-def evaluate(rec: Recognizer, data: Dataset, tta: int = 0, batch_size: int = 2048) -> dict:
+def evaluate(rec: Recognizer, data: Dataset, tta: int = 0, batch_size: int = 512) -> dict:
     """Evaluate ``rec`` on labelled ``data``: :func:`metrics` plus ``images_per_s`` and ``tta``.
 
     Raises:
