@@ -459,12 +459,11 @@ def load_image_folder(root: str | os.PathLike, box: int = 20) -> Dataset:
 
 
 def _folder_image(img, box: int) -> np.ndarray:
-    from fude.preprocess import to_dataset_image
+    from fude.preprocess import paper_is_light, to_dataset_image
 
     if img.size == (IMAGE_SIZE, IMAGE_SIZE) and img.mode == "L":
         x = np.asarray(img, dtype=np.uint8)
-        border = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])
-        return 255 - x if np.median(border) >= 128 else x.copy()
+        return 255 - x if paper_is_light(x) else x.copy()
     return to_dataset_image(img, box=box)
 
 

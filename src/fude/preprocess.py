@@ -77,6 +77,13 @@ def to_grey(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32) / 255
 
 
+def paper_is_light(grey: np.ndarray) -> bool:
+    """True if the image border (taken as the paper) is light: ink is dark on light.
+    ``grey``: ``(H, W)`` luminance, float in [0, 1] or uint8 in 0..255."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    return bool(np.median(border) >= (128 if grey.dtype == np.uint8 else 0.5))
+
+
 def ink_map(grey: np.ndarray) -> np.ndarray:
     """Ink strength in [0, 1], float32 ``(H, W)``: 0 on paper, 1 at the darkest ink.
 
@@ -88,8 +95,7 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
         ImageError: nothing in the image differs from the paper by at least ``MIN_CONTRAST``.
     """
     h, w = grey.shape
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    if np.median(border) < 0.5:
+    if not paper_is_light(grey):
         grey = 1.0 - grey  # light ink on dark paper: make it dark on light
     scale = BACKGROUND_SIDE / max(h, w)
     small = np.asarray(Image.fromarray(grey).resize((max(1, round(w * scale)), max(1, round(h * scale))),

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 import fude
 from fude.augment import AugmentConfig, augment
 from fude.datasets import Dataset
-from fude.models import CharClassifier, atomic_write, create_model, load_weights, save_model
+from fude.models import CharClassifier, Recognizer, atomic_write, create_model, load_weights, save_model
 from fude.preprocess import ink_box
 from fude.runtime import autocast, resolve_device, resolve_precision
 
@@ -330,8 +330,6 @@ def cross_validate(cfg: TrainConfig, data: Dataset, folds: int, out: str | Path,
         else:
             train(fold_cfg, data.subset(tr), fold_dir, resume=(fold_dir / "checkpoint.json").exists(),
                   progress=progress, extra_config=extra_config, log=log)
-        from fude.models import Recognizer
-
         rec = Recognizer(load_trained(out / f"fold-{k}"), data.class_map)
         acc = float((rec.predict_proba(data.images[te]).argmax(1) == data.labels[te]).mean())
         accs.append(acc)
