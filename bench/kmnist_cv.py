@@ -27,7 +27,7 @@ from common import table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.models import Recognizer, create_model  # noqa: E402
-from fude.train import TrainConfig, load_trained, train  # noqa: E402
+from fude.train import TrainConfig, train  # noqa: E402
 
 FOLDS, SEED = 5, 0
 
@@ -36,7 +36,7 @@ def fit_fude(x_tr, y_tr, data, out) -> Recognizer:
     shipped = fude.load_model("kmnist").config["train"]
     cfg = TrainConfig.from_dict({**shipped, "val_split": 0.0})
     train(cfg, data.subset(x_tr), out, progress=False, log=lambda *_: None)
-    return Recognizer(load_trained(Path(out)), data.class_map)
+    return fude.load_model(out)
 
 
 def fit_keras_reference(x_tr, y_tr, data, out) -> Recognizer:

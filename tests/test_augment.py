@@ -1,6 +1,5 @@
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from fude.augment import AugmentConfig, augment, random_affine, random_erase
 

@@ -56,7 +56,7 @@ def load_data(d: dict, default_split: str, class_map=None):
     if d.get("csv"):
         return datasets.load_csv(d["csv"], cmap)
     if d.get("image_folder"):
-        return datasets.load_image_folder(d["image_folder"], box=d.get("box") or 20)
+        return datasets.load_image_folder(d["image_folder"], box=d.get("box", 20))
     if not d.get("dataset"):
         raise datasets.DatasetError("no data given: use --dataset NAME, --images/--labels, --csv or --image-folder")
     return datasets.load_dataset(d["dataset"], d.get("split") or default_split, d.get("data_dir"),

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 import fude
 from fude.augment import AugmentConfig, augment
 from fude.datasets import Dataset
-from fude.models import CharClassifier, Recognizer, atomic_write, create_model, load_weights, save_model
+from fude.models import CharClassifier, atomic_write, create_model, load_model, save_model
 from fude.preprocess import ink_box
 from fude.runtime import autocast, resolve_device, resolve_precision
 
@@ -300,20 +300,12 @@ def _read_metrics(out: Path) -> list[dict]:
     return rows
 
 
-def load_trained(out: Path) -> CharClassifier:
-    """The finished model of a run folder, as a bare :class:`CharClassifier`."""
-    from fude.models import build_from_config, read_config
-
-    net, _ = build_from_config(read_config(out))
-    load_weights(net, out / "model.safetensors")
-    return net.eval()
-
-
 def cross_validate(cfg: TrainConfig, data: Dataset, folds: int, out: str | Path, progress: bool = True,
                    extra_config: dict | None = None, log=print) -> dict:
     """Stratified ``folds``-fold cross-validation: train on each fold's complement (with no
     further hold-out) and measure accuracy on the fold. Writes ``out/fold-K/`` per fold and
-    ``out/cv.json``; after an interruption, finished folds are kept and a started one resumes. Returns ``{"folds": [...], "mean", "std"}`` of accuracy."""
+    ``out/cv.json``; after an interruption, finished folds are kept and a started one resumes.
+    Returns ``{"folds": [...], "mean", "std"}`` of accuracy."""
     from sklearn.model_selection import StratifiedKFold
 
     if folds < 2:
@@ -330,7 +322,7 @@ def cross_validate(cfg: TrainConfig, data: Dataset, folds: int, out: str | Path,
         else:
             train(fold_cfg, data.subset(tr), fold_dir, resume=(fold_dir / "checkpoint.json").exists(),
                   progress=progress, extra_config=extra_config, log=log)
-        rec = Recognizer(load_trained(out / f"fold-{k}"), data.class_map)
+        rec = load_model(fold_dir)
         acc = float((rec.predict_proba(data.images[te]).argmax(1) == data.labels[te]).mean())
         accs.append(acc)
         log(f"fold {k}/{folds}: test accuracy {acc:.4f}")
