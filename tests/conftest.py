@@ -48,3 +48,11 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
     data = header + array.astype(np.uint8).tobytes()
     path.write_bytes(gzip.compress(data) if gz else data)
+
+
+def write_csv(path: Path, images: np.ndarray, labels: np.ndarray | None = None) -> None:
+    """Write the Kaggle CSV layout (``label,pixel0..pixel783``, label optional) independently of fude."""
+    cols = ([] if labels is None else ["label"]) + [f"pixel{i}" for i in range(784)]
+    flat = images.reshape(len(images), -1).astype(int)
+    rows = flat if labels is None else np.column_stack([labels, flat])
+    path.write_text(",".join(cols) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, write_csv
 
 TINY = ["--dataset", "kmnist-sample", "--epochs", "3", "--batch-size", "64", "--threads", "1", "--quiet"]
 
@@ -103,3 +103,48 @@ def test_predict_with_shipped_model(model):
     file = REPO / "examples" / ("mnist-7.png" if model == "mnist" else "kmnist-や.png")
     out = json.loads(fude("predict", "--model", model, "--json", file).stdout)
     assert out[0]["top"][0]["char"] == ("7" if model == "mnist" else "や")
+
+
+def test_kaggle_csv_train_predict_submission(tmp_path, mnist_test):
+    """The Kaggle workflow: train.csv (labelled) -> fude train -> test.csv (unlabelled) -> submission."""
+    x, y = mnist_test.images, mnist_test.labels
+    write_csv(tmp_path / "train.csv", x[:1000], y[:1000])
+    write_csv(tmp_path / "test.csv", x[1000:1200])
+    run = tmp_path / "run"
+    fude("train", "--csv", tmp_path / "train.csv", "--val-split", "0.2", "--seed", "5", "--epochs", "4",
+         "--batch-size", "64", "--threads", "1", "--quiet", "--out", run)
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["name"] == "csv" and config["class_map"][3]["char"] == "3"
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["val_accuracy"] > 0.7
+
+    fude("predict", "--model", run, "--csv", tmp_path / "test.csv", "--submission", tmp_path / "submission.csv")
+    lines = (tmp_path / "submission.csv").read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 201
+    ids, labels = np.array([[int(v) for v in line.split(",")] for line in lines[1:]]).T
+    assert np.array_equal(ids, np.arange(1, 201)) and set(labels) <= set(range(10))
+    assert (labels == y[1000:1200]).mean() > 0.7  # real predictions, in the order of the CSV rows
+
+    np.savez(tmp_path / "test-imgs.npz", arr_0=x[1000:1200])  # the same from the official npz layout
+    fude("predict", "--model", run, "--images", tmp_path / "test-imgs.npz", "--submission", tmp_path / "npz.csv")
+    assert (tmp_path / "npz.csv").read_text() == (tmp_path / "submission.csv").read_text()
+
+    p = fude("predict", "--model", run, "--csv", tmp_path / "test.csv", REPO / "examples/mnist-7.png", check=False)
+    assert p.returncode == 1 and "either image files or one data source" in p.stderr
+
+
+def test_summary_counts_every_parameter(tmp_path):
+    import fude as api
+    from fude.summary import model_summary
+
+    out = json.loads(fude("summary", "--model", "kmnist", "--json").stdout)
+    net = api.load_model("kmnist").net
+    assert out["total_params"] == sum(p.numel() for p in net.parameters()) == sum(r["params"] for r in out["layers"])
+    assert out["layers"][-1]["output_shape"] == [None, 10] and out["forward_flops"] > 0
+    text = fude("summary", "--arch", "keras-cnn", "--classes", "49").stdout
+    assert "Conv2d" in text and "(N, 49)" in text and "total parameters: 1," in text  # 1.2 M, as in Keras
+
+    for p in net.blocks[0].parameters():  # frozen layers, as in fine-tuning, count as non-trainable
+        p.requires_grad = False
+    s = model_summary(net)
+    assert s["non_trainable_params"] == sum(p.numel() for p in net.blocks[0].parameters()) > 0
+    assert s["trainable_params"] + s["non_trainable_params"] == s["total_params"]

@@ -9,7 +9,7 @@ from fude import datasets
 from fude.classmap import ClassMap
 from fude.datasets import DatasetError, RemoteFile
 
-from conftest import REPO, write_idx
+from conftest import REPO, write_csv, write_idx
 
 
 def test_mnist_idx_from_mirror(mnist_test):
@@ -130,16 +130,9 @@ def test_npz_pair_with_classmap(tmp_path, kmnist_dev):
     assert d.class_map.char(9) == "を" and np.array_equal(d.labels, kmnist_dev.labels[:20])
 
 
-def _write_csv(path, images, labels=None):
-    cols = ([] if labels is None else ["label"]) + [f"pixel{i}" for i in range(784)]
-    flat = images.reshape(len(images), -1).astype(int)
-    rows = flat if labels is None else np.column_stack([labels, flat])
-    path.write_text(",".join(cols) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
-
-
 def test_kaggle_csv_with_and_without_labels(tmp_path, mnist_test):
-    _write_csv(tmp_path / "train.csv", mnist_test.images[:40], mnist_test.labels[:40])
-    _write_csv(tmp_path / "test.csv", mnist_test.images[40:60])
+    write_csv(tmp_path / "train.csv", mnist_test.images[:40], mnist_test.labels[:40])
+    write_csv(tmp_path / "test.csv", mnist_test.images[40:60])
     d = fude.load_csv(tmp_path / "train.csv")
     assert np.array_equal(d.images, mnist_test.images[:40]) and np.array_equal(d.labels, mnist_test.labels[:40])
     u = fude.load_csv(tmp_path / "test.csv")
@@ -148,7 +141,7 @@ def test_kaggle_csv_with_and_without_labels(tmp_path, mnist_test):
 
 def test_kaggle_csv_bad_cells_name_row_and_column(tmp_path, mnist_test):
     path = tmp_path / "bad.csv"
-    _write_csv(path, mnist_test.images[:3], mnist_test.labels[:3])
+    write_csv(path, mnist_test.images[:3], mnist_test.labels[:3])
     lines = path.read_text().splitlines()
     cells = lines[2].split(",")
     cells[5] = "x"  # row 2, column pixel4

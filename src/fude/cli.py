@@ -2,7 +2,8 @@
 
     fude train     train a model and write a run folder (resume with --resume)
     fude evaluate  accuracy, balanced accuracy, per-class report, confusion matrix
-    fude predict   top-k characters for image files
+    fude predict   top-k characters for image files, or a dataset (a Kaggle submission file)
+    fude summary   layer table, parameters and FLOPs of a model
     fude datasets  list the registered datasets, or download one
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -90,7 +92,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         cfg = TrainConfig(arch=args.arch, model=model_cfg, epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
-                          device=args.device, precision=args.precision,
+                          device=args.device, precision=args.precision, early_stopping=args.early_stopping,
+                          monitor=args.monitor, class_weights=args.class_weights, sampler=args.sampler,
                           **({"augment": asdict(AugmentConfig.off())} if args.no_augment else {}))
         data_args, folds = data_args_dict(args), args.folds
         command = "fude " + shlex.join(sys.argv[1:])
@@ -107,6 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.overwrite and not args.resume:  # the old run goes as a whole, never half-mixed with the new one
         for name in ("model.safetensors", "config.json", "checkpoint.safetensors", "checkpoint.json", "cv.json"):
             (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "best", ignore_errors=True)
     if not args.resume:
         atomic_write(out / "run.json", json.dumps({"train": asdict(cfg), "data": data_args, "folds": folds,
                                                    "command": command}, indent=1).encode())
@@ -162,12 +166,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- predict
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from fude.models import load_model
-    from fude.preprocess import ImageError, load_image, to_dataset_image
 
     rec = load_model(args.model)
+    data_args = data_args_dict(args)
+    from_data = any(data_args[k] for k in ("dataset", "images", "csv", "image_folder"))
+    if from_data == bool(args.files):
+        raise ValueError("give either image files or one data source (--csv, --images, --dataset, --image-folder)")
+    if args.submission and not from_data:
+        raise ValueError("--submission needs a data source (--csv, --images, --dataset), not image files")
+    if from_data:
+        return _predict_dataset(args, rec, data_args)
+    return _predict_files(args, rec)
+
+
+def _predict_files(args: argparse.Namespace, rec) -> int:
+    import numpy as np
+
+    from fude.preprocess import ImageError, load_image, to_dataset_image
+
     answers: list[dict] = []
     images = []
     for file in args.files:
@@ -187,13 +204,52 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(json.dumps(answers, ensure_ascii=False))
     else:
         for a in answers:
-            if "error" in a:
-                continue
-            guesses = "  ".join(f"{g['char']} {g['codepoint']} {g['probability']:.1%}" for g in a["top"])
-            print(f"{a['file']}: {guesses}")
+            if "error" not in a:
+                print(f"{a['file']}: {_guesses(a['top'])}")
     for a in failed:
         print(f"error: {a['error']}", file=sys.stderr)
     return EXIT_ERROR if failed else 0
+
+
+def _guesses(top: list[dict]) -> str:
+    return "  ".join(f"{g['char']} {g['codepoint']} {g['probability']:.1%}" for g in top)
+
+
+def _predict_dataset(args: argparse.Namespace, rec, data_args: dict) -> int:
+    """Predict every image of a data source; with --submission write the Kaggle file."""
+    from fude.evaluate import predict_proba, submission_csv
+    from fude.models import atomic_write
+
+    data = load_data(data_args, "test", class_map=rec.class_map)
+    probs = predict_proba(rec, data.images, tta=args.tta)
+    if args.submission:
+        atomic_write(Path(args.submission), submission_csv(probs.argmax(1)).encode())
+        print(f"{len(data):,} predictions written to {args.submission} (ImageId,Label; ImageId from 1)",
+              file=sys.stderr)
+        return 0
+    tops = rec.top_k(probs, args.top_k)
+    if args.json:
+        print(json.dumps([{"image": i, "top": t} for i, t in enumerate(tops, start=1)], ensure_ascii=False))
+    else:
+        for i, t in enumerate(tops, start=1):
+            print(f"{i}: {_guesses(t)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- summary
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from fude.models import create_model, load_model
+    from fude.summary import format_summary, model_summary
+
+    if args.arch:
+        model_cfg = json.loads(args.model_config) if args.model_config else {}
+        net, title = create_model(args.arch, num_classes=args.classes, **model_cfg), f"{args.arch} (untrained)"
+    else:
+        net, title = load_model(args.model).net, f"model {args.model}"
+    s = model_summary(net)
+    print(json.dumps(s) if args.json else format_summary(s, title))
+    return 0
 
 
 # --------------------------------------------------------------------------- datasets
@@ -235,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-augment", action="store_true", help="turn off random affine and random erasing")
     t.add_argument("--val-split", type=float, default=0.1, help="stratified share held out for validation")
     t.add_argument("--folds", type=int, default=0, help="stratified K-fold cross-validation instead (K >= 2)")
+    t.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a better --monitor and restore the best epoch (0: off)")
+    t.add_argument("--monitor", default="val_accuracy", choices=["val_accuracy", "val_balanced_accuracy", "val_loss"],
+                   help="validation metric that picks the best epoch")
+    t.add_argument("--class-weights", default="none", choices=["none", "balanced"],
+                   help="balanced: weight each class's loss by n / (classes * count), as scikit-learn")
+    t.add_argument("--sampler", default="shuffle", choices=["shuffle", "balanced"],
+                   help="balanced: draw batches so every class is seen equally often")
     t.add_argument("--seed", type=int, default=0, help="random seed; same seed, same run")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
@@ -257,12 +321,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_evaluate)
 
-    r = sub.add_parser("predict", help="top-k characters for image files (PNG, JPEG, ...)")
-    r.add_argument("files", nargs="+", help="image files: photo, scan or drawing of one character each")
+    r = sub.add_parser("predict", help="top-k characters for image files (PNG, JPEG, ...) or for a dataset")
+    r.add_argument("files", nargs="*", help="image files: photo, scan or drawing of one character each")
     r.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")
-    r.add_argument("--top-k", type=int, default=5, help="guesses per file (default: 5)")
-    r.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
+    add_data_args(r)
+    r.add_argument("--submission", metavar="FILE", help="with a data source: write the Kaggle submission CSV "
+                   "(ImageId,Label; ImageId from 1, Label the predicted class index)")
+    r.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (data sources)")
+    r.add_argument("--top-k", type=int, default=5, help="guesses per image (default: 5)")
+    r.add_argument("--json", action="store_true", help="print a JSON list, one object per file or image")
     r.set_defaults(func=cmd_predict)
+
+    m = sub.add_parser("summary", help="layer table, parameter counts and FLOPs per image of a model")
+    m.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")
+    m.add_argument("--arch", choices=list(MODELS), help="an untrained architecture instead of --model")
+    m.add_argument("--model-config", help="with --arch: JSON of model config fields")
+    m.add_argument("--classes", type=int, default=10, help="with --arch: number of classes (default: 10)")
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+    m.set_defaults(func=cmd_summary)
 
     d = sub.add_parser("datasets", help="list the registered datasets, or download one")
     d.add_argument("action", nargs="?", default="list", choices=["list", "download"])

@@ -109,6 +109,13 @@ def confusion_csv(result: dict, class_map: ClassMap) -> str:
     return buf.getvalue()
 
 
+def submission_csv(predictions: np.ndarray) -> str:
+    """Kaggle "Digit Recognizer" submission text: header ``ImageId,Label``, one row per image with
+    ``ImageId`` counted from 1 and ``Label`` the predicted class index."""
+    rows = "".join(f"{i},{int(p)}\n" for i, p in enumerate(predictions, start=1))
+    return "ImageId,Label\n" + rows
+
+
 def format_report(result: dict) -> str:
     """Human-readable summary and per-class table."""
     lines = [f"accuracy {result['accuracy']:.4f}  balanced accuracy {result['balanced_accuracy']:.4f}  "

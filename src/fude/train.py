@@ -31,9 +31,12 @@ import torch.nn.functional as F
 import fude
 from fude.augment import AugmentConfig, augment
 from fude.datasets import Dataset
-from fude.models import CharClassifier, atomic_write, create_model, load_model, save_model
+from fude.models import CharClassifier, atomic_write, create_model, load_model, load_weights, save_model
 from fude.preprocess import ink_box
 from fude.runtime import autocast, resolve_device, resolve_precision
+
+
+MONITORS = {"val_accuracy": "max", "val_balanced_accuracy": "max", "val_loss": "min"}  # what early stopping watches
 
 
 @dataclass
@@ -54,6 +57,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     precision: str = "auto"  # auto, fp32, bf16
+    early_stopping: int = 0  # patience: stop after this many epochs without a better `monitor`; 0: off
+    monitor: str = "val_accuracy"  # val_accuracy, val_balanced_accuracy or val_loss
+    class_weights: str = "none"  # none, or balanced: n / (classes * count) per class, as scikit-learn
+    sampler: str = "shuffle"  # shuffle (each image once per epoch) or balanced (classes drawn equally often)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -66,6 +73,16 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+        if self.early_stopping < 0:
+            raise ValueError(f"early_stopping (patience in epochs) must be 0 (off) or more, got {self.early_stopping}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {sorted(MONITORS)}, got {self.monitor!r}")
+        if self.early_stopping and self.val_split == 0:
+            raise ValueError("early stopping watches the validation set: give a val_split above 0 (e.g. 0.1)")
+        if self.class_weights not in ("none", "balanced"):
+            raise ValueError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
+        if self.sampler not in ("shuffle", "balanced"):
+            raise ValueError(f"sampler must be 'shuffle' or 'balanced', got {self.sampler!r}")
         unknown = set(self.augment) - {f.name for f in fields(AugmentConfig)}
         if unknown:
             raise ValueError(f"unknown augment field(s) {sorted(unknown)}")
@@ -77,6 +94,35 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training config field(s) {sorted(unknown)}")
         return cls(**d)
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Balanced class weights ``n / (classes * count)`` (scikit-learn's ``compute_class_weight
+    ("balanced")``, King & Zeng 2001) over the classes present in ``labels``; a class with no images
+    gets weight 0. Returns ``(num_classes,)`` float32."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels)
+    w = np.zeros(num_classes, np.float32)
+    w[present] = compute_class_weight("balanced", classes=present, y=labels)
+    return w
+
+
+def balanced_order(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` indices into ``labels`` drawn with replacement so that every class present is drawn
+    equally often on average (probability of an image ∝ 1 / its class count)."""
+    counts = torch.bincount(labels)
+    p = (1.0 / counts.double())[labels]
+    return torch.multinomial(p, n, replacement=True, generator=generator)
+
+
+def _best_epoch(history: list[dict], monitor: str) -> dict | None:
+    """The history row with the best ``monitor`` value (the earliest of equals)."""
+    rows = [r for r in history if monitor in r]
+    if not rows:
+        return None
+    sign = 1 if MONITORS[monitor] == "max" else -1
+    return max(rows, key=lambda r: (sign * r[monitor], -r["epoch"]))
 
 
 def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
@@ -139,17 +185,23 @@ def load_checkpoint(folder: Path, model: CharClassifier, opt: torch.optim.Optimi
 
 @torch.inference_mode()
 def evaluate_tensors(model: CharClassifier, x: torch.Tensor, y: torch.Tensor, device: torch.device,
-                     precision: str, batch_size: int = 2048) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on uint8 ``x`` ``(N, 1, 28, 28)`` and labels ``y``."""
+                     precision: str, batch_size: int = 2048) -> dict:
+    """Mean cross-entropy (``loss``), ``accuracy`` and ``balanced_accuracy`` (mean recall over the
+    classes present) of ``model`` on uint8 ``x`` ``(N, 1, 28, 28)`` and int64 labels ``y`` ``(N,)``."""
     model.eval()
-    loss, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+    loss, preds = torch.zeros((), device=device), []
     for i in range(0, len(x), batch_size):
         xb = x[i: i + batch_size].float().div_(255).contiguous(memory_format=torch.channels_last)
         with autocast(device, precision):
             logits = model(xb).float()
         loss += F.cross_entropy(logits, y[i: i + batch_size], reduction="sum")
-        correct += (logits.argmax(1) == y[i: i + batch_size]).sum()
-    return loss.item() / max(1, len(x)), correct.item() / max(1, len(x))
+        preds.append(logits.argmax(1))
+    if not len(x):
+        return {"loss": 0.0, "accuracy": 0.0, "balanced_accuracy": 0.0}
+    hit = (torch.cat(preds) == y).double()
+    counts = torch.bincount(y).double()
+    recall = torch.bincount(y, weights=hit)[counts > 0] / counts[counts > 0]
+    return {"loss": loss.item() / len(x), "accuracy": hit.mean().item(), "balanced_accuracy": recall.mean().item()}
 
 
 def flops_per_image(model: CharClassifier, device: torch.device) -> int:
@@ -177,8 +229,17 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
         extra_config: more fields for ``config.json`` (command, data source, ...).
         log: where one-line messages go.
 
+    The run folder gets ``metrics.jsonl`` (one row per epoch), ``checkpoint.safetensors/.json``
+    (the last epoch: what ``resume`` continues from), ``best/`` (the best epoch by ``cfg.monitor``, a
+    model folder; only with a validation split) and, at the end, ``model.safetensors`` +
+    ``config.json``: the last epoch's weights, or with ``cfg.early_stopping`` the best epoch's
+    (early stopping as in Prechelt, "Early Stopping — But When?", 1998; the one-cycle schedule
+    still spans ``cfg.epochs``, so stopping early also means stopping before the learning rate
+    reaches 0).
+
     Returns:
-        the last epoch's metrics plus ``seconds`` (wall time of the epochs) and ``samples_per_s``.
+        the final model's epoch metrics plus ``seconds`` (wall time of the epochs), ``samples_per_s``,
+        ``best_epoch`` (with validation) and, with early stopping, ``stopped_early`` and ``last_epoch``.
 
     Raises:
         ValueError: labels missing, or a resume with nothing to resume.
@@ -210,6 +271,9 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     steps_per_epoch = n // batch  # drop the last partial batch: batch norm wants full batches
     total_steps = steps_per_epoch * cfg.epochs
     flops = flops_per_image(model, device)
+    y_tr_cpu = torch.from_numpy(data.labels[train_idx])
+    weight = (torch.from_numpy(class_weights(data.labels[train_idx], len(data.class_map))).to(device)
+              if cfg.class_weights == "balanced" else None)
 
     start_epoch, step = 0, 0
     history: list[dict] = []
@@ -227,16 +291,27 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
                     "device": str(device), "precision": precision}
     log(f"training {cfg.arch} on {n:,} images ({len(val_idx):,} held out), {len(data.class_map)} classes, "
         f"{cfg.epochs} epochs, batch {batch}, {device} {precision}, "
-        f"{flops / 1e6:.1f} MFLOP per training image")
+        f"{flops / 1e6:.1f} MFLOP per training image"
+        + (", balanced class weights" if weight is not None else "")
+        + (", class-balanced sampler" if cfg.sampler == "balanced" else "")
+        + (f", early stopping on {cfg.monitor} (patience {cfg.early_stopping})" if cfg.early_stopping else ""))
+
+    def patience_spent() -> bool:
+        best = _best_epoch(history, cfg.monitor)
+        return bool(cfg.early_stopping and best and history[-1]["epoch"] - best["epoch"] >= cfg.early_stopping)
 
     aug_gen = torch.Generator(device=device)
     t_run = 0.0
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        if patience_spent():
+            break
         # every epoch's randomness derives from (seed, epoch) alone, so a resumed run repeats it
         epoch_seed = cfg.seed * 1_000_003 + epoch
         torch.manual_seed(epoch_seed)
         aug_gen.manual_seed(epoch_seed)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed)).to(device)
+        order_gen = torch.Generator().manual_seed(epoch_seed)
+        order = (balanced_order(y_tr_cpu, n, order_gen) if cfg.sampler == "balanced"
+                 else torch.randperm(n, generator=order_gen)).to(device)
         model.train()
         t0 = time.perf_counter()
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
@@ -251,7 +326,7 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
                 group["lr"] = lr_at(step, total_steps, cfg.lr, cfg.warmup)
             with autocast(device, precision):
                 logits = model(x).float()
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -270,18 +345,35 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
                "lr": lr_at(step - 1, total_steps, cfg.lr, cfg.warmup), "seconds": seconds,
                "samples_per_s": seen / seconds, "tflops": flops * seen / seconds / 1e12}
         if len(val_idx):
-            row["val_loss"], row["val_accuracy"] = evaluate_tensors(model, x_va, y_va, device, precision)
+            row.update({f"val_{k}": v for k, v in evaluate_tensors(model, x_va, y_va, device, precision).items()})
         row["batch_loss"] = [round(v, 5) for v in torch.stack(batch_losses).tolist()]
         history.append(row)
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+        if len(val_idx) and _best_epoch(history, cfg.monitor)["epoch"] == epoch:
+            # the best epoch so far, as a loadable model folder; written before the checkpoint, so a
+            # kill between the two repeats this epoch on resume rather than losing its weights
+            save_model(model, out / "best", data.class_map,
+                       {**config_extra, "result": {k: v for k, v in row.items() if k != "batch_loss"}})
         save_checkpoint(out, model, opt, epoch, step)
         val = f" val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f}" if len(val_idx) else ""
         log(f"epoch {epoch}/{cfg.epochs} loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}{val} "
             f"| {seconds:.1f} s, {row['samples_per_s']:,.0f} samples/s, {row['tflops'] * 1000:.1f} GFLOP/s")
 
     model.eval()
-    final = {k: v for k, v in history[-1].items() if k != "batch_loss"}
+    last, best = history[-1], _best_epoch(history, cfg.monitor)
+    final = {k: v for k, v in last.items() if k != "batch_loss"}
+    if cfg.early_stopping:  # restore the best epoch's weights: they are the run's model
+        load_weights(model, out / "best" / "model.safetensors")
+        final = {k: v for k, v in best.items() if k != "batch_loss"}
+        final["stopped_early"] = last["epoch"] < cfg.epochs
+        final["last_epoch"] = last["epoch"]
+        if final["stopped_early"]:
+            log(f"early stopping after epoch {last['epoch']}: {cfg.monitor} did not improve for "
+                f"{cfg.early_stopping} epochs; restored the best epoch, {best['epoch']} "
+                f"({cfg.monitor} {best[cfg.monitor]:.4f})")
+    if best is not None:
+        final["best_epoch"] = best["epoch"]
     final["seconds"] = t_run
     save_model(model, out, data.class_map, {**config_extra, "result": final})
     return final
