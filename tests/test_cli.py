@@ -148,3 +148,28 @@ def test_summary_counts_every_parameter(tmp_path):
     s = model_summary(net)
     assert s["non_trainable_params"] == sum(p.numel() for p in net.blocks[0].parameters()) > 0
     assert s["trainable_params"] + s["non_trainable_params"] == s["total_params"]
+
+
+def test_analysis_commands(tmp_path):
+    """fude cv (a baseline, over train+test combined), evaluate --save-predictions, plot and report."""
+    cv = json.loads(fude("cv", "--model", "knn", "--dataset", "kmnist-sample", "--split", "train+test", "--folds", "3",
+                         "--out", tmp_path / "cv", "--json").stdout)
+    assert len(cv["folds"]) == 3 and 0.6 < cv["mean"] < 1 and cv["method"] == "knn"
+    assert json.loads((tmp_path / "cv" / "cv.json").read_text()) == cv
+
+    fude("evaluate", "--model", "kmnist", "--dataset", "kmnist-sample", "--save-predictions", tmp_path / "pred",
+         "--top-k", "3")
+    rows = (tmp_path / "pred.csv").read_text().splitlines()
+    assert rows[0].startswith("image,true,true_char,pred,pred_char,correct,top1_char,top1_probability")
+    probs = np.load(tmp_path / "pred.npy")
+    assert probs.shape == (300, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    first = rows[1].split(",")
+    assert first[4] == "おきすつなはまやれを"[probs[0].argmax()] and float(first[7]) == pytest.approx(probs[0].max(), abs=1e-6)
+
+    fude("plot", "confusion-normalised", "--model", "kmnist", "--dataset", "kmnist-sample", "--out", tmp_path / "cm.png")
+    assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+    out = fude("report", "--model", "kmnist", "--dataset", "kmnist-sample", "--umap-points", "0",
+               "--out", tmp_path / "report")
+    assert "report written to" in out.stdout and (tmp_path / "report" / "misclassified.png").exists()
+    p = fude("plot", "curves", "--model", "kmnist", check=False)  # a shipped model has no metrics.jsonl
+    assert p.returncode == 1 and "learning curves need a run folder" in p.stderr

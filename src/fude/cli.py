@@ -4,6 +4,10 @@
     fude evaluate  accuracy, balanced accuracy, per-class report, confusion matrix
     fude predict   top-k characters for image files, or a dataset (a Kaggle submission file)
     fude summary   layer table, parameters and FLOPs of a model
+    fude report    one HTML report with every figure (and the figures as PNG)
+    fude plot      one figure
+    fude baseline  dummy, 4-NN, PCA + 4-NN or RBF SVM beside the CNNs
+    fude cv        stratified k-fold cross-validation of a training recipe or a baseline
     fude datasets  list the registered datasets, or download one
 """
 
@@ -137,15 +141,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- evaluate
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from fude.evaluate import confusion_csv, evaluate, format_report
+    from fude.evaluate import confusion_csv, evaluate_with_probs, format_report, save_predictions
     from fude.models import atomic_write, load_model, resolve_model_dir
     from fude.runtime import set_threads
 
     set_threads(args.threads)
     rec = load_model(args.model)
     data = load_data(data_args_dict(args), "test", class_map=rec.class_map)
-    result = evaluate(rec, data, tta=args.tta, batch_size=args.batch_size)
+    result, probs = evaluate_with_probs(rec, data, tta=args.tta, batch_size=args.batch_size)
     result.update({"model": str(args.model), "data": data.source})
+    if args.save_predictions:
+        files = save_predictions(args.save_predictions, probs, data.class_map, data.labels, k=args.top_k)
+        print(f"predictions saved in {files[0]} and {files[1]}", file=sys.stderr)
     out = Path(args.out) if args.out else None
     model_dir = resolve_model_dir(args.model)
     if out is None and (model_dir / "run.json").exists():  # a run folder of the user's: keep results with it
@@ -252,6 +259,183 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- report, plot
+
+PLOTS = ("distribution", "samples", "curves", "scores", "precision-recall", "confusion", "confusion-normalised",
+         "confused-pairs", "misclassified", "umap")
+
+
+def _history(model_dir: Path) -> list[dict] | None:
+    path = model_dir / "metrics.jsonl"
+    if not path.exists():
+        return None
+    from fude.train import _read_metrics
+
+    return _read_metrics(model_dir) or None
+
+
+def _training_labels(rec, data_dir):
+    """Labels of the data ``rec`` was trained on, when it names a registered dataset that is at hand."""
+    from fude.datasets import DatasetError, load_dataset
+
+    src = rec.config.get("data") or {}
+    try:
+        return load_dataset(src["name"], src["split"], data_dir, download=False).labels
+    except (KeyError, DatasetError):
+        return None
+
+
+def _compare(spec: str | None, data_dir):
+    if not spec:
+        return None
+    from fude.datasets import load_dataset
+    from fude.models import load_model
+
+    model, _, dataset = spec.partition(":")
+    if not dataset:
+        raise ValueError(f"--compare wants MODEL:DATASET (e.g. mnist:mnist), got {spec!r}")
+    return load_model(model), load_dataset(dataset, "test", data_dir)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fude.models import load_model, resolve_model_dir
+    from fude.report import build_report
+    from fude.runtime import set_threads
+
+    set_threads(args.threads)
+    rec = load_model(args.model)
+    data = load_data(data_args_dict(args), "test", class_map=rec.class_map)
+    model_dir = resolve_model_dir(args.model)
+    tag = f"{data.source.get('name', 'data')}-{data.source.get('split', '')}".rstrip("-")
+    if args.out:
+        out = Path(args.out)
+    elif (model_dir / "run.json").exists():
+        out = model_dir / f"report-{tag}"
+    else:
+        out = Path(f"report-{Path(str(args.model)).name}-{tag}")
+    path = build_report(rec, data, out, str(args.model), tta=args.tta, history=_history(model_dir),
+                        train_labels=_training_labels(rec, args.data_dir), compare=_compare(args.compare, args.data_dir),
+                        umap_points=args.umap_points, log=lambda m: print(m, file=sys.stderr))
+    print(f"report written to {path} (open it in a browser); the figures are PNGs beside it")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from fude import plots
+    from fude.evaluate import predict_proba
+    from fude.models import load_model, resolve_model_dir
+
+    rec = load_model(args.model)
+    out = Path(args.out or f"{args.kind}.png")
+    if args.kind == "curves":
+        history = _history(resolve_model_dir(args.model))
+        if not history:
+            raise ValueError(f"{args.model} has no metrics.jsonl: learning curves need a run folder of fude train")
+        fig = plots.learning_curves(history)
+    else:
+        data = load_data(data_args_dict(args), "test", class_map=rec.class_map)
+        x, y, cmap = data.images, data.labels, data.class_map
+        if y is None:
+            raise ValueError(f"plot {args.kind} needs labelled data")
+        if args.kind == "distribution":
+            train = _training_labels(rec, args.data_dir)
+            fig = plots.class_distribution({"train": train, "evaluated": y} if train is not None else {"data": y}, cmap)
+        elif args.kind == "samples":
+            fig = plots.sample_grid(x, y, cmap)
+        elif args.kind == "umap":
+            from fude.report import umap_panels
+
+            compare = _compare(args.compare, args.data_dir)
+            fig = plots.umap_map(umap_panels([(rec, data)] + ([compare] if compare else []), args.umap_points))
+        else:
+            probs = predict_proba(rec, x, args.tta)
+            pred = probs.argmax(1)
+            from sklearn.metrics import confusion_matrix
+
+            cm = confusion_matrix(y, pred, labels=range(len(cmap)))
+            fig = {"scores": lambda: plots.per_class_bars(y, pred, cmap),
+                   "precision-recall": lambda: plots.precision_recall_scatter(y, pred, cmap),
+                   "confusion": lambda: plots.confusion_matrix(cm, cmap),
+                   "confusion-normalised": lambda: plots.confusion_matrix(cm, cmap, normalize=True),
+                   "confused-pairs": lambda: plots.confused_pairs_gallery(x, y, pred, cmap,
+                                                                          plots.most_confused_pairs(cm, cmap, 8)),
+                   "misclassified": lambda: plots.misclassified_gallery(x, y, probs, cmap)}[args.kind]()
+    fig.savefig(out, dpi=110)
+    print(f"{args.kind} written to {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- baseline, cv
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from fude.baselines import run_baseline
+    from fude.datasets import load_dataset
+    from fude.evaluate import format_report
+
+    d = data_args_dict(args)
+    if not d["dataset"] or any(d[k] for k in ("images", "csv", "image_folder")):
+        raise ValueError("fude baseline fits on a registered dataset's --train-split and tests on its --split; "
+                         "for your own files use cross-validation: fude cv --model knn --csv ...")
+    train = load_dataset(d["dataset"], args.train_split, d["data_dir"], download=not d["no_download"])
+    test = load_dataset(d["dataset"], d["split"] or "test", d["data_dir"], download=not d["no_download"])
+    result = run_baseline(args.method, train, test, args.components, args.seed, args.max_train)
+    result.update({"model": args.method, "data": test.source})
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(f"{args.method}: fit on {result['n_train']:,} images in {result['fit_seconds']:.1f} s")
+        print(format_report(result))
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from fude.baselines import BASELINES, fit_predict
+    from fude.models import MODELS, atomic_write, load_model
+    from fude.runtime import set_threads
+    from fude.train import TrainConfig, cross_validate, cv_folds
+
+    signal.signal(signal.SIGTERM, _term_as_interrupt)
+    set_threads(args.threads)
+    data = load_data(data_args_dict(args), "train")
+    if data.labels is None:
+        raise ValueError("cross-validation needs labelled data")
+    name = data.source.get("name", "data")
+    out = Path(args.out) if args.out else Path("runs") / (
+        f"cv-{name}-{Path(args.model).name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.model in BASELINES:
+        accs = []
+        for k, (tr, te) in enumerate(cv_folds(data.labels, args.folds, args.seed), start=1):
+            pred, fit_s, _ = fit_predict(args.model, data.subset(tr), data.images[te], args.components, args.seed)
+            accs.append(float((pred == data.labels[te]).mean()))
+            print(f"fold {k}/{args.folds}: train {len(tr):,}, test {len(te):,}, accuracy {accs[-1]:.4f} "
+                  f"(fit {fit_s:.1f} s)", file=sys.stderr)
+        result = {"folds": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)), "k": args.folds,
+                  "method": args.model}
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "cv.json", json.dumps(result, indent=1).encode())
+    else:
+        if args.model in MODELS:
+            cfg = TrainConfig(arch=args.model, seed=args.seed)
+        else:
+            cfg = TrainConfig.from_dict({**load_model(args.model).config["train"], "seed": args.seed})
+        if args.epochs:
+            cfg = TrainConfig.from_dict({**asdict(cfg), "epochs": args.epochs})
+        print(f"folds in {out}", file=sys.stderr)
+        try:
+            result = cross_validate(cfg, data, args.folds, out, progress=not args.quiet,
+                                    extra_config={"data": data.source}, log=lambda m: print(m, file=sys.stderr))
+        except KeyboardInterrupt:
+            print(f"\ninterrupted; finished folds are kept. Run the same command with --out {out} to go on.",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+    print(json.dumps(result) if args.json else
+          f"{args.folds}-fold accuracy {result['mean']:.4f} ± {result['std']:.4f} "
+          f"(folds {' '.join(f'{a:.4f}' for a in result['folds'])})")
+    return 0
+
+
 # --------------------------------------------------------------------------- datasets
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -273,6 +457,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from fude import __version__
+    from fude.baselines import BASELINES
     from fude.models import DEFAULT_ARCH, MODELS
 
     p = argparse.ArgumentParser(prog="fude", description="Read handwritten Japanese characters and digits.")
@@ -318,8 +503,58 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=512, help="images per forward pass")
     e.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
     e.add_argument("--out", help="folder for confusion_matrix.csv and metrics.json (default: in the run folder)")
+    e.add_argument("--save-predictions", metavar="FILE", help="write per-image predictions to FILE.csv (true and "
+                   "predicted class and character, top-k probabilities) and all probabilities to FILE.npy")
+    e.add_argument("--top-k", type=int, default=5, help="guesses per image in --save-predictions (default: 5)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_evaluate)
+
+    rp = sub.add_parser("report", help="one self-contained HTML report with every figure, and the figures as PNG")
+    rp.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")
+    add_data_args(rp)
+    rp.add_argument("--out", help="folder for report.html and the PNGs (default: <run>/report-<data>, or "
+                    "report-<model>-<data>)")
+    rp.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level")
+    rp.add_argument("--umap-points", type=int, default=5000, help="images per UMAP map (0: no UMAP maps)")
+    rp.add_argument("--compare", metavar="MODEL:DATASET", help="draw this model's UMAP maps beside a second "
+                    "model's on its dataset's test split, e.g. mnist:mnist")
+    rp.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
+    rp.set_defaults(func=cmd_report)
+
+    pl = sub.add_parser("plot", help="draw one figure as PNG (or SVG, PDF: by the --out suffix)")
+    pl.add_argument("kind", choices=list(PLOTS), help="the figure")
+    pl.add_argument("--model", default="kmnist", help="shipped model or run folder (default: kmnist)")
+    add_data_args(pl)
+    pl.add_argument("--out", help="output file (default: <kind>.png)")
+    pl.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level")
+    pl.add_argument("--umap-points", type=int, default=5000, help="umap: images in the map")
+    pl.add_argument("--compare", metavar="MODEL:DATASET", help="umap: a second map beside, e.g. mnist:mnist")
+    pl.set_defaults(func=cmd_plot)
+
+    b = sub.add_parser("baseline", help="a classical baseline (scikit-learn), with fude evaluate's metrics")
+    b.add_argument("--method", required=True, choices=list(BASELINES), help="dummy (most frequent class), knn "
+                   "(4-NN on pixels), pca-knn (4-NN on principal components), svm (RBF kernel)")
+    add_data_args(b, default_dataset="mnist")
+    b.add_argument("--train-split", default="train", help="the registered dataset's split to fit on (default: train)")
+    b.add_argument("--components", type=int, default=40, help="pca-knn: principal components (default: 40)")
+    b.add_argument("--max-train", type=int, help="fit on a stratified draw of at most this many images")
+    b.add_argument("--seed", type=int, default=0, help="random seed (PCA, SVM, --max-train draw)")
+    b.add_argument("--json", action="store_true", help="print one JSON object, as fude evaluate --json")
+    b.set_defaults(func=cmd_baseline)
+
+    c = sub.add_parser("cv", help="stratified k-fold cross-validation of a training recipe or a baseline")
+    c.add_argument("--model", required=True, help="an architecture (fude-cnn, fude-cnn-l, keras-cnn: default "
+                   "recipe), a run folder or shipped model (its recipe), or a baseline (dummy, knn, pca-knn, svm)")
+    add_data_args(c)
+    c.add_argument("--folds", type=int, default=5, help="number of folds (default: 5)")
+    c.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    c.add_argument("--seed", type=int, default=0, help="fold shuffling (and training) seed")
+    c.add_argument("--components", type=int, default=40, help="pca-knn: principal components")
+    c.add_argument("--out", help="folder for the folds' models and cv.json (default: runs/cv-<data>-<model>-<time>)")
+    c.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.set_defaults(func=cmd_cv)
 
     r = sub.add_parser("predict", help="top-k characters for image files (PNG, JPEG, ...) or for a dataset")
     r.add_argument("files", nargs="*", help="image files: photo, scan or drawing of one character each")

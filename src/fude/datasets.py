@@ -473,7 +473,9 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
 
     Args:
         name: ``"mnist"``, ``"kmnist"`` or ``"k49"`` (see :data:`DATASETS`).
-        split: ``"train"`` or ``"test"`` (``kmnist`` also has the local-only ``"dev"``).
+        split: ``"train"`` or ``"test"`` (``kmnist`` also has the local-only ``"dev"``); splits
+            joined by ``+`` are concatenated in that order (``"train+test"``, as the seeds'
+            cross-validation over all 70,000 images).
         data_dir: where files are looked for and downloaded to (see :func:`default_data_dir`).
         download: fetch missing files from the official source.
 
@@ -487,6 +489,11 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     spec = DATASETS[name]
+    if "+" in split:
+        parts = [load_dataset(name, part, data_dir, download) for part in split.split("+")]
+        return Dataset(np.concatenate([d.images for d in parts]), np.concatenate([d.labels for d in parts]),
+                       spec.class_map(), {"name": name, "split": split,
+                                          "files": [f for d in parts for f in d.source["files"]]})
     if split not in spec.splits:
         raise DatasetError(f"dataset {name!r} has no split {split!r}; splits: {', '.join(spec.splits)}")
     img_file, lab_file = spec.splits[split]

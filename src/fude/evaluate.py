@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -88,6 +89,12 @@ def evaluate(rec: Recognizer, data: Dataset, tta: int = 0, batch_size: int = 512
     Raises:
         ValueError: unlabelled data, or class maps that differ.
     """
+    return evaluate_with_probs(rec, data, tta, batch_size)[0]
+
+
+def evaluate_with_probs(rec: Recognizer, data: Dataset, tta: int = 0, batch_size: int = 512
+                        ) -> tuple[dict, np.ndarray]:
+    """As :func:`evaluate`, and also the class probabilities ``(N, K)`` float32 behind it."""
     if data.labels is None:
         raise ValueError("evaluation needs labels; the dataset has none (use fude predict instead)")
     check_class_maps(rec, data)
@@ -96,7 +103,7 @@ def evaluate(rec: Recognizer, data: Dataset, tta: int = 0, batch_size: int = 512
     seconds = time.perf_counter() - t0
     result = metrics(data.labels, probs.argmax(1), data.class_map)
     result.update({"tta": tta, "seconds": seconds, "images_per_s": len(data) / max(seconds, 1e-9)})
-    return result
+    return result, probs
 
 
 def confusion_csv(result: dict, class_map: ClassMap) -> str:
@@ -107,6 +114,45 @@ def confusion_csv(result: dict, class_map: ClassMap) -> str:
     for char, row in zip(class_map.chars, result["confusion_matrix"]):
         w.writerow([char, *row])
     return buf.getvalue()
+
+
+def save_predictions(path: str | Path, probs: np.ndarray, class_map: ClassMap, labels: np.ndarray | None = None,
+                     k: int = 5) -> tuple[Path, Path]:
+    """Write per-image predictions as CSV and the full probabilities as ``.npy``.
+
+    The CSV (``path`` with suffix ``.csv``) has one row per image: ``image`` (from 0, the row in the
+    data), ``true``, ``true_char``, ``pred``, ``pred_char``, ``correct`` (the ``true`` columns empty
+    without labels), then ``top1_char, top1_probability, ... topk_...``. The ``.npy`` beside it holds
+    the probabilities ``(N, K)`` float32 in class-index order. Both are written atomically.
+
+    Returns:
+        (CSV path, npy path).
+    """
+    from fude.models import atomic_write
+
+    path = Path(path)
+    csv_path, npy_path = path.with_suffix(".csv"), path.with_suffix(".npy")
+    k = min(k, probs.shape[1])
+    pred = probs.argmax(1)
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["image", "true", "true_char", "pred", "pred_char", "correct",
+                *[f"top{j}_{f}" for j in range(1, k + 1) for f in ("char", "probability")]])
+    for i, (p, row) in enumerate(zip(pred, top)):
+        if labels is None:
+            truth, correct = ["", ""], ""
+        else:
+            truth, correct = [int(labels[i]), class_map.char(int(labels[i]))], int(p == labels[i])
+        cells = [i, *truth, int(p), class_map.char(int(p)), correct]
+        for c in row:
+            cells += [class_map.char(int(c)), f"{probs[i, c]:.6f}"]
+        w.writerow(cells)
+    atomic_write(csv_path, buf.getvalue().encode())
+    npy = io.BytesIO()
+    np.save(npy, probs.astype(np.float32))
+    atomic_write(npy_path, npy.getvalue())
+    return csv_path, npy_path
 
 
 def submission_csv(predictions: np.ndarray) -> str:

@@ -309,6 +309,15 @@ class Recognizer:
                for i in range(0, len(x), batch_size)]
         return torch.cat(out) if out else torch.zeros(0, len(self.class_map))
 
+    @torch.inference_mode()
+    def features(self, images: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
+        """The network's features before the classifier head, ``(N, num_features)`` float32
+        (what UMAP maps and fine-tuning start from); input as for :meth:`predict_proba`."""
+        x = to_input(images)
+        out = [self.net.forward_features(x[i: i + batch_size].to(self.device).contiguous(
+            memory_format=torch.channels_last)).float().cpu() for i in range(0, len(x), batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros((0, self.net.num_features), np.float32)
+
     def predict(self, images: np.ndarray | torch.Tensor, k: int = 5) -> list[list[dict]]:
         """Top-``k`` guesses per image: a list (one per image) of
         ``[{"index", "char", "codepoint", "probability"}, ...]``, most probable first."""

@@ -286,7 +286,7 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     atomic_write(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode())
 
     box = ink_box(data.images[train_idx])
-    config_extra = {**(extra_config or {}), "fude_version": fude.__version__, "train": asdict(cfg),
+    config_extra = {"data": data.source, **(extra_config or {}), "fude_version": fude.__version__, "train": asdict(cfg),
                     "preprocess": {"box": box}, "normalisation": {"mean": mean, "std": std},
                     "device": str(device), "precision": precision}
     log(f"training {cfg.arch} on {n:,} images ({len(val_idx):,} held out), {len(data.class_map)} classes, "
@@ -392,21 +392,34 @@ def _read_metrics(out: Path) -> list[dict]:
     return rows
 
 
+def cv_folds(labels: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified ``k``-fold split (scikit-learn ``StratifiedKFold``, shuffled with ``seed``):
+    ``[(train indices, test indices), ...]``; the test folds are disjoint and cover every image.
+
+    Raises:
+        ValueError: k < 2, or a class with fewer than k images.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    if k < 2:
+        raise ValueError(f"folds must be at least 2, got {k}")
+    counts = np.bincount(labels)
+    if counts[counts > 0].min() < k:
+        raise ValueError(f"{k}-fold cross-validation needs at least {k} images of every class; the smallest class "
+                         f"has {counts[counts > 0].min()}")
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
+
+
 def cross_validate(cfg: TrainConfig, data: Dataset, folds: int, out: str | Path, progress: bool = True,
                    extra_config: dict | None = None, log=print) -> dict:
     """Stratified ``folds``-fold cross-validation: train on each fold's complement (with no
     further hold-out) and measure accuracy on the fold. Writes ``out/fold-K/`` per fold and
     ``out/cv.json``; after an interruption, finished folds are kept and a started one resumes.
     Returns ``{"folds": [...], "mean", "std"}`` of accuracy."""
-    from sklearn.model_selection import StratifiedKFold
-
-    if folds < 2:
-        raise ValueError(f"folds must be at least 2, got {folds}")
     out = Path(out)
-    fold_cfg = TrainConfig.from_dict({**asdict(cfg), "val_split": 0.0})
-    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=cfg.seed)
+    fold_cfg = TrainConfig.from_dict({**asdict(cfg), "val_split": 0.0, "early_stopping": 0})
     accs = []
-    for k, (tr, te) in enumerate(skf.split(np.zeros(len(data)), data.labels), start=1):
+    for k, (tr, te) in enumerate(cv_folds(data.labels, folds, cfg.seed), start=1):
         log(f"fold {k}/{folds}: train {len(tr):,}, test {len(te):,}")
         fold_dir = out / f"fold-{k}"
         if (fold_dir / "model.safetensors").exists():  # finished before an interruption: keep it
