@@ -1,11 +1,15 @@
-"""`fude evaluate` throughput: images/s of batched inference on the 10,000 MNIST test images.
+"""`fude evaluate` throughput: images/s of batched inference on the 10,000 MNIST test images,
+PyTorch (channels-last, batch 512) and, for the shipped model, its ONNX export in onnxruntime.
 
     FUDE_DATA_DIR=../shared/data .venv/bin/python bench/evaluate_speed.py
 """
 
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -21,6 +25,31 @@ for name in ("fude-cnn", "fude-cnn-l", "keras-cnn", "shipped mnist"):
     rec = fude.load_model("mnist") if name.startswith("shipped") else Recognizer(create_model(name), test.class_map)
     evaluate(rec, test)  # warm-up
     best = min(evaluate(rec, test)["seconds"] for _ in range(3))
-    rows.append({"model": name, "arch": rec.net.arch, "images_per_s": len(test) / best,
+    rows.append({"model": name, "runtime": "pytorch", "arch": rec.net.arch, "images_per_s": len(test) / best,
                  "threads": torch.get_num_threads()})
+
+try:
+    import onnxruntime as ort
+
+    from fude.export import check_onnx, export_onnx
+except ImportError:
+    ort = None
+if ort is not None:
+    rec = fude.load_model("mnist")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(rec, Path(tmp) / "mnist.onnx")
+        check = check_onnx(rec, path, test.images)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        x = test.images[:, None].astype(np.float32) / 255
+        for batch in (512, 10_000):
+            times = []
+            for _ in range(4):
+                t0 = time.perf_counter()
+                for i in range(0, len(x), batch):
+                    session.run(["logits"], {"images": x[i: i + batch]})
+                times.append(time.perf_counter() - t0)
+            rows.append({"model": f"shipped mnist, batch {batch}", "runtime": "onnxruntime", "arch": rec.net.arch,
+                         "images_per_s": len(x) / min(times[1:]), "threads": session.get_session_options().intra_op_num_threads})
+    print(f"ONNX vs PyTorch logits on the 10,000 test images: max abs difference {check['max_abs_diff']:.2e}, "
+          f"same top-1 {check['same_top1']:.2%}")
 print(table(rows))

@@ -8,6 +8,7 @@
     fude plot      one figure
     fude baseline  dummy, 4-NN, PCA + 4-NN or RBF SVM beside the CNNs
     fude cv        stratified k-fold cross-validation of a training recipe or a baseline
+    fude export    write a model as ONNX, checked against PyTorch with onnxruntime
     fude datasets  list the registered datasets, or download one
 """
 
@@ -436,6 +437,25 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- export
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from fude.export import check_onnx, export_onnx
+    from fude.models import load_model
+
+    rec = load_model(args.model)
+    out = Path(args.out or f"{Path(str(args.model)).name}.onnx")
+    export_onnx(rec, out)
+    images = None
+    if any(v for k, v in data_args_dict(args).items() if k in ("dataset", "images", "csv", "image_folder")):
+        images = load_data(data_args_dict(args), "test", class_map=rec.class_map).images
+    check = check_onnx(rec, out, images)
+    print(f"ONNX model written to {out} ({out.stat().st_size / 1e6:.2f} MB); onnxruntime vs PyTorch on "
+          f"{check['n']:,} images: max abs logit difference {check['max_abs_diff']:.2e}, "
+          f"same top-1 on {check['same_top1']:.2%}")
+    return 0
+
+
 # --------------------------------------------------------------------------- datasets
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -574,6 +594,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--classes", type=int, default=10, help="with --arch: number of classes (default: 10)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(func=cmd_summary)
+
+    x = sub.add_parser("export", help="write a model as ONNX and check it against PyTorch with onnxruntime")
+    x.add_argument("--model", default="kmnist", help="shipped model or run folder (default: kmnist)")
+    x.add_argument("--format", default="onnx", choices=["onnx"], help="output format")
+    x.add_argument("--out", help="output file (default: <model>.onnx)")
+    add_data_args(x)
+    x.set_defaults(func=cmd_export)
 
     d = sub.add_parser("datasets", help="list the registered datasets, or download one")
     d.add_argument("action", nargs="?", default="list", choices=["list", "download"])

@@ -140,11 +140,12 @@ def per_class_bars(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) 
 def precision_recall_scatter(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> Figure:
     """Each class as a point at (recall, precision), labelled with its character."""
     s = per_class_scores(y_true, y_pred, class_map)
-    fig = Figure(figsize=(6.2, 5.6), layout="constrained")
+    big = len(class_map) > 20  # more room, smaller glyphs, so that 49 labels stay apart
+    fig = Figure(figsize=(9.5, 8.5) if big else (6.2, 5.6), layout="constrained")
     ax = fig.add_subplot()
     ax.scatter(s["recall"], s["precision"], s=14, c=_colours(len(class_map)))
     for i, (r, p) in enumerate(zip(s["recall"], s["precision"])):
-        ax.annotate(class_map.char(i), (r, p), xytext=(3, 3), textcoords="offset points", fontsize=13)
+        ax.annotate(class_map.char(i), (r, p), xytext=(3, 3), textcoords="offset points", fontsize=11 if big else 13)
     lo = max(0.0, min(s["recall"].min(), s["precision"].min()) - 0.01)
     ax.set_xlim(lo, 1.004)
     ax.set_ylim(lo, 1.004)
