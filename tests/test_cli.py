@@ -173,3 +173,22 @@ def test_analysis_commands(tmp_path):
     assert "report written to" in out.stdout and (tmp_path / "report" / "misclassified.png").exists()
     p = fude("plot", "curves", "--model", "kmnist", check=False)  # a shipped model has no metrics.jsonl
     assert p.returncode == 1 and "learning curves need a run folder" in p.stderr
+
+
+def test_torchrun_two_processes_on_cpu(tmp_path):
+    """`torchrun -m fude train`: 2 processes (gloo), each a half of every batch; rank 0 writes the run."""
+    run = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                        "-m", "fude", "train", "--dataset", "kmnist-sample", "--epochs", "3", "--batch-size", "64",
+                        "--quiet", "--out", str(run)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("run folder:") == 1 and "2 processes (32 images each per step)" in p.stdout
+    config = json.loads((run / "config.json").read_text())
+    cores = len(os.sched_getaffinity(0))
+    assert config["processes"] == 2 and config["threads"] == max(1, cores // 2)  # cores shared out, not oversubscribed
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["val_accuracy"] > 0.3
+    ev = json.loads(fude("evaluate", "--model", run, "--dataset", "kmnist-sample", "--json").stdout)
+    assert ev["accuracy"] > 0.3

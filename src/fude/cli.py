@@ -77,8 +77,9 @@ def _term_as_interrupt(signum, frame):
 # --------------------------------------------------------------------------- train
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from fude import distributed
     from fude.models import atomic_write
-    from fude.runtime import set_threads
+    from fude.runtime import resolve_device, set_threads
     from fude.train import TrainConfig, cross_validate, train
 
     signal.signal(signal.SIGTERM, _term_as_interrupt)
@@ -104,27 +105,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         command = "fude " + shlex.join(sys.argv[1:])
         name = data_args["dataset"] or "data"
         out = Path(args.out) if args.out else Path("runs") / f"{name}-{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    world = distributed.init(resolve_device(cfg.device))  # under torchrun: join the other processes
+    if world.active and not args.out and not args.resume:
+        raise ValueError("with torchrun, give --out: every process must write to the same run folder")
     if not args.resume and not args.overwrite and any((out / f).exists() for f in ("checkpoint.json", "run.json")):
         print(f"error: {out} already holds a run; continue it with --resume {out}, replace it with --overwrite, "
               f"or choose another --out", file=sys.stderr)
         return EXIT_ERROR
-    threads = set_threads(args.threads)
+    distributed.barrier(world)  # every process has checked the folder before rank 0 changes it
+    threads = set_threads(args.threads, world.local_size if resolve_device(cfg.device).type == "cpu" else 1)
     data = load_data(data_args, "train")
     extra = {"command": command, "data": data.source, "threads": threads}
-    out.mkdir(parents=True, exist_ok=True)
-    if args.overwrite and not args.resume:  # the old run goes as a whole, never half-mixed with the new one
-        for name in ("model.safetensors", "config.json", "checkpoint.safetensors", "checkpoint.json", "cv.json"):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / "best", ignore_errors=True)
-    if not args.resume:
-        atomic_write(out / "run.json", json.dumps({"train": asdict(cfg), "data": data_args, "folds": folds,
-                                                   "command": command}, indent=1).encode())
-    print(f"run folder: {out}")
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
+        if args.overwrite and not args.resume:  # the old run goes as a whole, never half-mixed with the new one
+            for name in ("model.safetensors", "config.json", "checkpoint.safetensors", "checkpoint.json", "cv.json"):
+                (out / name).unlink(missing_ok=True)
+            shutil.rmtree(out / "best", ignore_errors=True)
+        if not args.resume:
+            atomic_write(out / "run.json", json.dumps({"train": asdict(cfg), "data": data_args, "folds": folds,
+                                                       "command": command}, indent=1).encode())
+        print(f"run folder: {out}")
+    distributed.barrier(world)
     t0 = time.perf_counter()
     try:
         if folds:
-            result = cross_validate(cfg, data, folds, out, progress=not args.quiet, extra_config=extra)
-            if args.json:
+            result = cross_validate(cfg, data, folds, out, progress=not args.quiet, extra_config=extra,
+                                    log=print if world.main else (lambda *_: None))
+            if args.json and world.main:
                 print(json.dumps(result))
             return 0
         result = train(cfg, data, out, resume=bool(args.resume), progress=not args.quiet, extra_config=extra)
@@ -133,6 +141,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"\ninterrupted; the checkpoint holds {done} finished epoch(s). Continue with: fude train --resume {out}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        distributed.shutdown(world)
+    if not world.main:
+        return 0
     print(f"done in {time.perf_counter() - t0:.1f} s wall; model saved in {out}")
     if args.json:
         print(json.dumps(result))

@@ -54,9 +54,10 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def set_threads(threads: int = 0) -> int:
-    """Use ``threads`` intra-op threads (0: one per available core). Returns the count."""
+def set_threads(threads: int = 0, processes: int = 1) -> int:
+    """Use ``threads`` intra-op threads (0: the available cores shared out among ``processes``
+    processes on this machine, at least 1 each). Returns the count."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = threads or cores
+    n = threads or max(1, cores // processes)
     torch.set_num_threads(n)
     return n

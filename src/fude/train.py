@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 import fude
+from fude import distributed
 from fude.augment import AugmentConfig, augment
 from fude.datasets import Dataset
 from fude.models import CharClassifier, atomic_write, create_model, load_model, load_weights, save_model
@@ -251,6 +252,10 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
+    world = distributed.init(device)  # one process unless started by torchrun
+    device = distributed.local_device(device, world)
+    if not world.main:  # rank 0 speaks and writes for all
+        log, progress = (lambda *_: None), False
     precision = resolve_precision(cfg.precision, device)
     aug_cfg = AugmentConfig(**cfg.augment)
 
@@ -269,6 +274,12 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     n = len(x_tr)
     batch = min(cfg.batch_size, n)
     steps_per_epoch = n // batch  # drop the last partial batch: batch norm wants full batches
+    if batch // world.size < 2:
+        raise ValueError(f"batch {batch} split over {world.size} processes leaves fewer than 2 images per process; "
+                         f"batch norm needs at least 2: use a batch of at least {2 * world.size}")
+    net = model
+    if world.active:  # gradients are averaged over the processes after every backward pass
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     total_steps = steps_per_epoch * cfg.epochs
     flops = flops_per_image(model, device)
     y_tr_cpu = torch.from_numpy(data.labels[train_idx])
@@ -283,15 +294,17 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
         start_epoch, step = load_checkpoint(out, model, opt)
         history = [r for r in _read_metrics(out) if r["epoch"] <= start_epoch]
         log(f"resuming {out} after epoch {start_epoch}/{cfg.epochs}")
-    atomic_write(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode())
+    if world.main:
+        atomic_write(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode())
 
     box = ink_box(data.images[train_idx])
     config_extra = {"data": data.source, **(extra_config or {}), "fude_version": fude.__version__, "train": asdict(cfg),
                     "preprocess": {"box": box}, "normalisation": {"mean": mean, "std": std},
-                    "device": str(device), "precision": precision}
+                    "device": str(device), "precision": precision, "processes": world.size}
     log(f"training {cfg.arch} on {n:,} images ({len(val_idx):,} held out), {len(data.class_map)} classes, "
         f"{cfg.epochs} epochs, batch {batch}, {device} {precision}, "
-        f"{flops / 1e6:.1f} MFLOP per training image"
+        + (f"{world.size} processes ({batch // world.size} images each per step), " if world.active else "")
+        + f"{flops / 1e6:.1f} MFLOP per training image"
         + (", balanced class weights" if weight is not None else "")
         + (", class-balanced sampler" if cfg.sampler == "balanced" else "")
         + (f", early stopping on {cfg.monitor} (patience {cfg.early_stopping})" if cfg.early_stopping else ""))
@@ -308,7 +321,7 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
         # every epoch's randomness derives from (seed, epoch) alone, so a resumed run repeats it
         epoch_seed = cfg.seed * 1_000_003 + epoch
         torch.manual_seed(epoch_seed)
-        aug_gen.manual_seed(epoch_seed)
+        aug_gen.manual_seed(epoch_seed + 7919 * world.rank)  # each process augments its own images its own way
         order_gen = torch.Generator().manual_seed(epoch_seed)
         order = (balanced_order(y_tr_cpu, n, order_gen) if cfg.sampler == "balanced"
                  else torch.randperm(n, generator=order_gen)).to(device)
@@ -319,13 +332,13 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress,
                    leave=False, file=sys.stderr, mininterval=0.5)
         for i in bar:
-            idx = order[i * batch: (i + 1) * batch]
+            idx = order[i * batch: (i + 1) * batch][world.rank::world.size]  # this process's share of the batch
             x = augment(x_tr[idx].float().div_(255), aug_cfg, aug_gen).contiguous(memory_format=torch.channels_last)
             y = y_tr[idx]
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total_steps, cfg.lr, cfg.warmup)
             with autocast(device, precision):
-                logits = model(x).float()
+                logits = net(x).float()
             loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -335,19 +348,23 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
             correct += (logits.detach().argmax(1) == y).sum()
             batch_losses.append(loss.detach())
             if progress and i % 20 == 19:
-                seen = (i + 1) * batch
+                seen = (i + 1) * len(idx)
                 bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.4f}",
                                 img_s=f"{seen / (time.perf_counter() - t0):,.0f}")
-        seen = steps_per_epoch * batch
+        seen = steps_per_epoch * batch  # over all processes
+        loss_sum, correct = distributed.sum_all(torch.stack([loss_sum, correct]), world).tolist()
         seconds = time.perf_counter() - t0
         t_run += seconds
-        row = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
+        row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                "lr": lr_at(step - 1, total_steps, cfg.lr, cfg.warmup), "seconds": seconds,
                "samples_per_s": seen / seconds, "tflops": flops * seen / seconds / 1e12}
-        if len(val_idx):
-            row.update({f"val_{k}": v for k, v in evaluate_tensors(model, x_va, y_va, device, precision).items()})
-        row["batch_loss"] = [round(v, 5) for v in torch.stack(batch_losses).tolist()]
+        if len(val_idx):  # rank 0's model and verdict, so that every process stops at the same epoch
+            val = evaluate_tensors(model, x_va, y_va, device, precision) if world.main else None
+            row.update({f"val_{k}": v for k, v in distributed.from_main(val, world).items()})
+        row["batch_loss"] = [round(v, 5) for v in torch.stack(batch_losses).tolist()]  # rank 0's share
         history.append(row)
+        if not world.main:
+            continue
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
         if len(val_idx) and _best_epoch(history, cfg.monitor)["epoch"] == epoch:
@@ -364,7 +381,8 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     last, best = history[-1], _best_epoch(history, cfg.monitor)
     final = {k: v for k, v in last.items() if k != "batch_loss"}
     if cfg.early_stopping:  # restore the best epoch's weights: they are the run's model
-        load_weights(model, out / "best" / "model.safetensors")
+        if world.main:
+            load_weights(model, out / "best" / "model.safetensors")
         final = {k: v for k, v in best.items() if k != "batch_loss"}
         final["stopped_early"] = last["epoch"] < cfg.epochs
         final["last_epoch"] = last["epoch"]
@@ -375,7 +393,9 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     if best is not None:
         final["best_epoch"] = best["epoch"]
     final["seconds"] = t_run
-    save_model(model, out, data.class_map, {**config_extra, "result": final})
+    if world.main:
+        save_model(model, out, data.class_map, {**config_extra, "result": final})
+    distributed.barrier(world)  # the other processes return once the model is on disk
     return final
 
 
