@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import table  # noqa: E402
 
 import fude  # noqa: E402
+from fude.runtime import set_threads  # noqa: E402
 from fude.train import TrainConfig, train  # noqa: E402
 
 SETTINGS = {"none": {}, "class weights": {"class_weights": "balanced"}, "balanced sampler": {"sampler": "balanced"}}
@@ -46,7 +47,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
     args = p.parse_args()
+    set_threads(args.threads)
     data = fude.load_dataset("kmnist", "dev")
     tr, te = imbalanced_split(data.labels)
     counts = np.bincount(data.labels[tr], minlength=10)

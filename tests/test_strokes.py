@@ -1,0 +1,139 @@
+"""Strokes: formats, resampling (against independent computations), rasterisation, KanjiVG parsing."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from conftest import MIRROR
+from fude import strokes as S
+from fude.kanjivg import HIRAGANA, load_kanjivg, read_svg, stroke_count_warning
+
+KANJIVG = MIRROR / "kanjivg_hiragana"
+
+
+@pytest.fixture(scope="module")
+def kanjivg():
+    if not KANJIVG.exists():
+        pytest.skip(f"KanjiVG files not found at {KANJIVG}")
+    return load_kanjivg(str(KANJIVG))
+
+
+def test_resample_a_line_with_uneven_points_spaces_them_evenly():
+    x = np.array([0.0, 0.1, 0.15, 2.0, 5.0, 9.0, 10.0])
+    line = np.column_stack([x, 0.5 * x + 1])
+    out = S.resample_stroke(line, 11)
+    expected_x = np.linspace(0, 10, 11)  # independent: even steps along a straight line
+    assert np.allclose(out, np.column_stack([expected_x, 0.5 * expected_x + 1]), atol=1e-9)
+
+
+def test_resample_a_circle_arc_follows_the_arc_evenly():
+    theta = np.sort(np.random.default_rng(0).uniform(0, np.pi, 60))
+    theta[0], theta[-1] = 0, np.pi
+    arc = np.column_stack([np.cos(theta), np.sin(theta)])
+    out = S.resample_stroke(arc, 25)
+    want = np.linspace(0, np.pi, 25)  # independent: equal arc length on the unit circle is equal angle
+    assert np.allclose(np.linalg.norm(out, axis=1), 1, atol=2e-3)
+    assert np.allclose(np.arctan2(out[:, 1], out[:, 0]), want, atol=1e-2)
+
+
+def test_degenerate_strokes():
+    tap = S.resample_stroke(np.array([[3.0, 4.0]]), 8)
+    assert tap.shape == (8, 2) and (tap == [3, 4]).all()
+    same = S.resample_stroke(np.array([[1.0, 1.0]] * 5), 4)  # one point repeated: still a tap
+    assert (same == 1).all()
+    dup = S.resample_stroke(np.array([[0.0, 0], [0, 0], [2, 2], [2, 2]]), 5)  # two distinct points: a line
+    assert np.allclose(dup, np.column_stack([np.linspace(0, 2, 5)] * 2))
+    three = S.resample_stroke(np.array([[0.0, 0], [1, 1], [2, 0]]), 9)
+    assert three.shape == (9, 2) and np.allclose(three[[0, -1]], [[0, 0], [2, 0]])
+    feats = S.sequence_features([np.array([[0.0, 0.0]]), np.array([[0.0, 0], [1, 0]])], n_per_stroke=4)
+    assert feats.shape == (8, 7) and feats[:, 4].tolist() == [0, 0, 0, 1, 0, 0, 0, 1] and np.isfinite(feats).all()
+
+
+def test_rasterise_draws_where_the_strokes_are():
+    img = S.rasterise([np.array([[0.0, 5.0], [10.0, 5.0]])], size=28, width=2)
+    assert img.shape == (28, 28) and img.dtype == np.uint8
+    rows = img.sum(1)
+    assert rows.argmax() in (13, 14) and rows[:10].sum() == 0 and rows[18:].sum() == 0  # a centred horizontal bar
+    assert np.abs(img.astype(int) - img[:, ::-1]).max() <= 64  # symmetric as the line is, up to edge pixels
+    cols = np.flatnonzero(img.max(0) > 0)
+    assert 22 <= len(cols) <= 26 and cols.min() >= 1 and cols.max() <= 26  # 22-pixel box plus round caps
+    dot = S.rasterise([np.array([[7.0, 7.0]])], size=28, width=3)
+    ys, xs = np.nonzero(dot)
+    assert 0 < len(ys) <= 16 and abs(ys.mean() - 13.5) < 1 and abs(xs.mean() - 13.5) < 1
+
+
+def test_rasterised_kanjivg_looks_like_its_character(kanjivg):
+    img = S.rasterise(kanjivg["い"], size=28)
+    left, right = img[:, :14].astype(int).sum(), img[:, 14:].astype(int).sum()
+    assert left > right > 0  # い: a long left stroke and a short right one
+
+
+def test_every_kanjivg_file_parses(kanjivg):
+    assert tuple(kanjivg) == HIRAGANA  # all 86 code points
+    for char, strokes in kanjivg.items():
+        text = (KANJIVG / f"{ord(char):05x}.svg").read_text(encoding="utf-8")
+        ids = re.findall(rf'id="kvg:{ord(char):05x}-s(\d+)"', text)
+        assert len(strokes) == len(ids) and sorted(map(int, ids)) == list(range(1, len(ids) + 1)), char
+        pts = np.concatenate(strokes)
+        assert pts.min() >= 0 and pts.max() <= 109 and all(len(s) >= 2 for s in strokes), char
+    assert [len(kanjivg[c]) for c in "あいうえおんをぱ"] == [3, 2, 2, 2, 3, 1, 3, 4]
+    first = re.search(r'd="M([\d.]+),([\d.]+)', (KANJIVG / "03042.svg").read_text()).groups()
+    assert np.allclose(kanjivg["あ"][0][0], [float(v) for v in first])  # the path starts where its d says
+
+
+def test_stroke_count_check(kanjivg):
+    expected = {c: len(s) for c, s in kanjivg.items()}
+    assert stroke_count_warning(kanjivg["あ"], "あ", expected) is None
+    msg = stroke_count_warning(kanjivg["あ"][:2], "あ", expected)
+    assert "あ is written with 3 strokes, this drawing has 2" in msg
+    assert stroke_count_warning([np.zeros((2, 2))], "A", expected) is None
+
+
+def test_json_round_trip_and_y_up(tmp_path):
+    char = S.Character([np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[5.0, 6.0]])], "あ", {"width": 10, "height": 10})
+    S.write_json(tmp_path / "a.json", char)
+    back = S.read_json(tmp_path / "a.json")
+    assert back.label == "あ" and back.canvas == {"width": 10, "height": 10}
+    assert all(np.array_equal(a, b) for a, b in zip(back.strokes, char.strokes))
+    (tmp_path / "up.json").write_text(json.dumps({"strokes": [[[1, 2], [3, 4]]], "canvas": {"width": 10, "height": 10,
+                                                                                          "y_up": True}}))
+    assert np.array_equal(S.read_json(tmp_path / "up.json").strokes[0], [[1, 8], [3, 6]])
+
+
+def test_app_dict_layout():
+    d = {"10": np.array([[0.0, 0.0]]), 2: np.array([[-1.0, 1.0], [1.0, -1.0]])}  # keys are stroke numbers
+    char = S.from_app_dict(d)
+    assert np.array_equal(char.strokes[0], [[0, 0], [2, 2]])  # stroke 2 first; y flipped to point down
+    assert np.array_equal(char.strokes[1], [[1, 1]]) and char.canvas == {"width": 2.0, "height": 2.0}
+    with pytest.raises(S.StrokeError, match="stroke numbers"):
+        S.from_app_dict({"first": np.zeros((2, 2))})
+
+
+@pytest.mark.parametrize("strokes, match", [
+    ([], "no strokes"),
+    ([[]], "expected points of shape"),
+    ([[[0, 0], [1, float("nan")]]], "NaN or infinite coordinate at point 1"),
+    ([[[0, 0], [float("inf"), 1]]], "NaN or infinite"),
+    ([[0, 1, 2]], r"shape \(3,\)"),
+    ([[[0, 0, 0]]], r"shape \(1, 3\)"),
+    ([[["a", "b"]]], "not a list of"),
+    ([[[0, 0]]] * 65, "65 strokes; at most 64"),
+    ([np.zeros((10_001, 2))] * 2, "more than 20,000 points"),
+])
+def test_bad_strokes_get_clear_errors(strokes, match):
+    with pytest.raises(S.StrokeError, match=match):
+        S.check_strokes(strokes)
+
+
+def test_bad_files(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(S.StrokeError, match="not a readable JSON"):
+        S.read_json(tmp_path / "bad.json")
+    (tmp_path / "nostrokes.json").write_text('{"points": []}')
+    with pytest.raises(S.StrokeError, match='"strokes" list'):
+        S.read_json(tmp_path / "nostrokes.json")
+    (tmp_path / "x.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'><path d='M0,0 L1,1'/></svg>")
+    with pytest.raises(S.StrokeError, match="no KanjiVG stroke paths"):
+        read_svg(tmp_path / "x.svg")
