@@ -25,6 +25,10 @@ ROMAJI: dict[str, str] = {chr(0x3041 + i): r for i, r in enumerate(_HIRAGANA_ROM
 assert len(ROMAJI) == 0x3097 - 0x3041
 
 
+# small kana and the full-size kana whose shape they share (they differ only in size on the page)
+SMALL_KANA: dict[str, str] = dict(zip("ぁぃぅぇぉっゃゅょゎゕゖ", "あいうえおつやゆよわかけ"))
+
+
 def romaji(char: str) -> str | None:
     """Hepburn romaji of a hiragana character (``"あ"`` -> ``"a"``, ``"ゐ"`` -> ``"wi"``); None for
     anything else (digits, marks such as the iteration mark ゝ)."""

@@ -9,6 +9,8 @@
     fude baseline  dummy, 4-NN, PCA + 4-NN or RBF SVM beside the CNNs
     fude cv        stratified k-fold cross-validation of a training recipe or a baseline
     fude export    write a model as ONNX, checked against PyTorch with onnxruntime
+    fude synth     generate training drawings from KanjiVG strokes (official npz layout)
+    fude predict-strokes  top-k characters for drawings stored as strokes
     fude datasets  list the registered datasets, or download one
 """
 
@@ -468,6 +470,103 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- strokes
+
+def read_drawing(path: str):
+    """A drawing file: fude's stroke JSON, or the app's dict layout as JSON or npz
+    (``{"1": [[x, y], ...], ...}``, keys stroke numbers, coordinates in [-1, 1], y up)."""
+    import numpy as np
+
+    from fude.strokes import Character, StrokeError, from_app_dict, from_json_dict
+
+    p = Path(path)
+    if p.suffix == ".npz":
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                return from_app_dict({k: z[k] for k in z.files})
+        except (OSError, ValueError) as e:
+            raise StrokeError(f"{p}: not a readable npz of strokes ({e})") from e
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise StrokeError(f"{p}: not a readable JSON file ({e})") from e
+    if isinstance(doc, dict) and "strokes" not in doc and doc and all(str(k).isdigit() for k in doc):
+        char = from_app_dict(doc)
+        return Character(char.strokes, None, char.canvas)
+    return from_json_dict(doc, str(p))
+
+
+def cmd_predict_strokes(args: argparse.Namespace) -> int:
+    from fude.kanjivg import stroke_count_warning, stroke_counts
+    from fude.models import load_model
+    from fude.strokes import StrokeError
+
+    rec = load_model(args.model)
+    counts = stroke_counts()
+    answers, failed = [], 0
+    for file in args.files:
+        try:
+            char = read_drawing(file)
+            top = rec.predict_strokes(char.strokes, k=args.top_k, canvas=char.canvas)
+        except StrokeError as e:
+            msg = str(e) if str(e).startswith(file) else f"{file}: {e}"
+            answers.append({"file": file, "error": msg})
+            failed += 1
+            continue
+        a = {"file": file, "strokes": len(char.strokes), "top": top}
+        warning = stroke_count_warning(char.strokes, char.label or top[0]["char"], counts)
+        if warning:
+            a["warning"] = warning
+        if char.label:
+            a["label"] = char.label
+        answers.append(a)
+    if args.json:
+        print(json.dumps(answers, ensure_ascii=False))
+    else:
+        for a in answers:
+            if "top" in a:
+                print(f"{a['file']}: {_guesses(a['top'])}")
+    for a in answers:
+        if "warning" in a and not args.json:
+            print(f"warning: {a['file']}: {a['warning']}", file=sys.stderr)
+        if "error" in a:
+            print(f"error: {a['error']}", file=sys.stderr)
+    return EXIT_ERROR if failed else 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    import io
+
+    import numpy as np
+
+    from fude.datasets import default_data_dir
+    from fude.kanjivg import load_kanjivg
+    from fude.models import atomic_write
+    from fude.synth import synth_images
+
+    folder = Path(args.kanjivg) if args.kanjivg else default_data_dir(args.data_dir) / "kanjivg_hiragana"
+    chars = load_kanjivg(str(folder))
+    if args.chars:
+        missing = [c for c in args.chars if c not in chars]
+        if missing:
+            raise ValueError(f"no KanjiVG strokes in {folder} for {''.join(missing)}")
+        chars = {c: chars[c] for c in sorted(set(args.chars))}
+    t0 = time.perf_counter()
+    images, labels = synth_images(chars, args.per_char, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, arr in ((f"{args.name}-imgs.npz", images), (f"{args.name}-labels.npz", labels)):
+        buf = io.BytesIO()
+        np.savez_compressed(buf, arr_0=arr)
+        atomic_write(out / name, buf.getvalue())
+    rows = "".join(f"{i},U+{ord(c):04X},{c}\n" for i, c in enumerate(chars))
+    atomic_write(out / f"{args.name}_classmap.csv", ("index,codepoint,char\n" + rows).encode())
+    print(f"{len(images):,} drawings of {len(chars)} characters in {time.perf_counter() - t0:.1f} s, written to {out}; "
+          f"train with: fude train --images {out / f'{args.name}-imgs.npz'} --labels "
+          f"{out / f'{args.name}-labels.npz'} --classmap {out / f'{args.name}_classmap.csv'}")
+    return 0
+
+
 # --------------------------------------------------------------------------- datasets
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -614,6 +713,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(x)
     x.set_defaults(func=cmd_export)
 
+    ps = sub.add_parser("predict-strokes", help="top-k characters for drawings stored as strokes (JSON or npz)")
+    ps.add_argument("files", nargs="+", help='stroke files: {"strokes": [[[x, y], ...], ...]} JSON, or the app\'s '
+                    '{"1": [[x, y], ...]} layout as JSON or npz')
+    ps.add_argument("--model", default="hiragana", help="shipped model or run folder (default: hiragana)")
+    ps.add_argument("--top-k", type=int, default=5, help="guesses per drawing (default: 5)")
+    ps.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
+    ps.set_defaults(func=cmd_predict_strokes)
+
+    sy = sub.add_parser("synth", help="generate varied training drawings from KanjiVG strokes")
+    sy.add_argument("--kanjivg", help="folder of KanjiVG SVGs (default: <data dir>/kanjivg_hiragana)")
+    sy.add_argument("--data-dir", help="data directory (default: $FUDE_DATA_DIR or ~/.cache/fude)")
+    sy.add_argument("--chars", help="only these characters, e.g. あいう (default: every file)")
+    sy.add_argument("--per-char", type=int, default=300, help="drawings per character (default: 300)")
+    sy.add_argument("--seed", type=int, default=0, help="random seed; same seed, same drawings")
+    sy.add_argument("--name", default="hiragana-synth", help="file name prefix (default: hiragana-synth)")
+    sy.add_argument("--out", required=True, help="output folder")
+    sy.set_defaults(func=cmd_synth)
+
     d = sub.add_parser("datasets", help="list the registered datasets, or download one")
     d.add_argument("action", nargs="?", default="list", choices=["list", "download"])
     d.add_argument("name", nargs="?", help="dataset to download")
@@ -633,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("datasets download needs a dataset name")
     try:
         return args.func(args)
-    except (DatasetError, ModelError, ImageError, ValueError) as e:
+    except (DatasetError, ModelError, ImageError, ValueError) as e:  # StrokeError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -77,6 +77,15 @@ def load_kanjivg(folder: str) -> dict[str, list[np.ndarray]]:
     return dict(sorted(chars.items()))
 
 
+def stroke_counts() -> dict[str, int]:
+    """Standard stroke count of every hiragana, from KanjiVG (shipped as
+    ``fude/resources/hiragana_stroke_counts.json``, so no SVG files are needed)."""
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("fude.resources").joinpath("hiragana_stroke_counts.json").read_text("utf-8"))
+
+
 def stroke_count_warning(strokes: list, char: str, expected: dict[str, int]) -> str | None:
     """A warning when a drawing of ``char`` has a different number of strokes than the standard
     form (``expected``: character -> stroke count, e.g. from :func:`load_kanjivg`); None if it
