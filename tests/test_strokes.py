@@ -186,3 +186,28 @@ def test_train_and_predict_strokes_end_to_end(tmp_path, kanjivg):
     S.write_json(tmp_path / "short.json", two)
     out = fude("predict-strokes", "--model", run, tmp_path / "short.json")
     assert "あ is written with 3 strokes, this drawing has 2" in out.stderr
+
+
+def test_small_kana_are_told_apart_by_size(kanjivg):
+    """ぁ is not drawn for training (same picture as あ); predict_strokes splits the pair by size."""
+    import torch
+
+    from fude.classmap import ClassMap
+    from fude.models import Recognizer, create_model
+    from fude.synth import synth_images
+
+    _, labels = synth_images({c: kanjivg[c] for c in "ぁあい"}, 2)
+    assert labels.tolist() == [1, 1, 2, 2]
+    torch.manual_seed(0)
+    rec = Recognizer(create_model("fude-cnn", num_classes=3), ClassMap(tuple("ぁあい")))
+    big = [s * 90 for s in S.normalise(kanjivg["あ"])]  # 90 of a 100-unit canvas
+    small = [s * 30 for s in S.normalise(kanjivg["あ"])]
+    canvas = {"width": 100, "height": 100}
+    top_big = rec.predict_strokes(big, k=3, canvas=canvas)
+    top_small = rec.predict_strokes(small, k=3, canvas=canvas)
+    p = {g["char"]: g["probability"] for g in top_big}
+    q = {g["char"]: g["probability"] for g in top_small}
+    assert p["あ"] > 0.99 * (p["あ"] + p["ぁ"]) and q["ぁ"] > 0.95 * (q["あ"] + q["ぁ"])
+    assert np.isclose(p["あ"] + p["ぁ"], q["あ"] + q["ぁ"], atol=1e-5)  # same picture, same pair mass
+    unknown = {g["char"]: g["probability"] for g in rec.predict_strokes(big, k=3)}
+    assert np.isclose(unknown["ぁ"] / (unknown["あ"] + unknown["ぁ"]), 0.3)  # no canvas: both ranked, full-size first

@@ -234,7 +234,7 @@ def rasterise(strokes: list[np.ndarray], size: int = 28, box: float = 20, width:
             draw.line([tuple(p) for p in pts], fill=255, width=int(round(w)), joint="curve")
         for x, y in (pts[0], pts[-1]) if len(pts) > 1 else (pts[0],):  # round caps (and dots)
             draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
-    return np.asarray(img.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
+    return np.array(img.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)  # a writable copy
 
 
 def stroke_length(stroke: np.ndarray) -> float:

@@ -105,19 +105,26 @@ def synth_images(chars: dict[str, list[np.ndarray]], per_char: int, seed: int = 
                  cfg: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
     """``per_char`` varied drawings of every character, rasterised.
 
+    A small kana whose full-size form is also in ``chars`` (ぁ and あ, っ and つ, ...) is not drawn:
+    rasterised at a fixed size the two are the same picture, so its class gets no images and
+    :meth:`fude.models.Recognizer.predict_strokes` tells the pair apart by the drawing's size.
+
     Args:
         chars: character -> strokes (e.g. :func:`fude.kanjivg.load_kanjivg`); class ``i`` is the
             ``i``-th key.
 
     Returns:
-        images uint8 ``(len(chars) * per_char, size, size)`` (bright ink on black) and labels int64,
+        images uint8 ``(N, size, size)`` (bright ink on black) and labels int64 ``(N,)``,
         class-major order. Sample ``j`` of class ``i`` depends only on ``(seed, i, j)``.
     """
-    images = np.empty((len(chars) * per_char, size, size), np.uint8)
-    labels = np.repeat(np.arange(len(chars), dtype=np.int64), per_char)
-    for i, strokes in enumerate(chars.values()):
+    from fude.classmap import SMALL_KANA
+
+    drawn = [(i, s) for i, (c, s) in enumerate(chars.items()) if SMALL_KANA.get(c) not in chars]
+    images = np.empty((len(drawn) * per_char, size, size), np.uint8)
+    labels = np.repeat(np.array([i for i, _ in drawn], dtype=np.int64), per_char)
+    for n, (i, strokes) in enumerate(drawn):
         for j in range(per_char):
             rng = np.random.default_rng([seed, i, j])
             width = rng.uniform(*cfg.width)
-            images[i * per_char + j] = rasterise(vary(strokes, rng, cfg), size=size, width=width)
+            images[n * per_char + j] = rasterise(vary(strokes, rng, cfg), size=size, width=width)
     return images, labels
