@@ -65,3 +65,25 @@ def test_early_stopping_stops_and_restores_the_best_epoch(tmp_path):
 def test_bad_training_options_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**bad)
+
+
+def test_finetune_keeps_frozen_blocks_and_learns_a_new_head(tmp_path):
+    """KMNIST model -> MNIST digits: a new 10-way head, the first two blocks unchanged bit for bit."""
+    from fude.models import load_model
+
+    mnist = fude.load_dataset("mnist", "test").subset(np.arange(600))
+    torch.set_num_threads(1)
+    cfg = TrainConfig(arch="fude-cnn-l", epochs=2, batch_size=64, val_split=0.2, init_from="kmnist", freeze=2,
+                      augment=NO_AUG)
+    result = train(cfg, mnist, tmp_path, progress=False, log=lambda *_: None)
+    src, tuned = load_model("kmnist").net, load_model(tmp_path)
+    for k in range(3):
+        same = all(torch.equal(a, b) for a, b in zip(src.blocks[k].state_dict().values(),
+                                                      tuned.net.blocks[k].state_dict().values()))
+        assert same == (k < 2), k  # frozen blocks, their batch-norm statistics included; the third trained
+    assert tuned.class_map.chars == tuple("0123456789") and result["val_accuracy"] > 0.5
+    assert tuned.config["normalisation"]["mean"] == pytest.approx(float(src.config.mean))
+    with pytest.raises(ValueError, match="cannot freeze 4 blocks"):
+        train(TrainConfig(init_from="kmnist", freeze=4), mnist, tmp_path / "x", progress=False)
+    with pytest.raises(ValueError, match="freeze must be 0"):
+        TrainConfig(freeze=1)

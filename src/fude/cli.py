@@ -1,6 +1,7 @@
 """The ``fude`` command: a thin map from sub-command to package functions.
 
     fude train     train a model and write a run folder (resume with --resume)
+    fude finetune  start from a trained model with a new head, some blocks frozen
     fude evaluate  accuracy, balanced accuracy, per-class report, confusion matrix
     fude predict   top-k characters for image files, or a dataset (a Kaggle submission file)
     fude summary   layer table, parameters and FLOPs of a model
@@ -98,7 +99,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_cfg = json.loads(args.model_config) if args.model_config else {}
         from fude.augment import AugmentConfig
 
-        cfg = TrainConfig(arch=args.arch, model=model_cfg, epochs=args.epochs, batch_size=args.batch_size,
+        init_from, freeze = getattr(args, "init_from", ""), getattr(args, "freeze", 0)
+        if init_from:  # fine-tuning: the architecture is the source model's
+            from fude.models import load_model
+
+            args.arch = load_model(init_from).net.arch
+        cfg = TrainConfig(arch=args.arch, model=model_cfg, epochs=args.epochs, init_from=init_from, freeze=freeze, batch_size=args.batch_size,
                           lr=args.lr, label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
                           device=args.device, precision=args.precision, early_stopping=args.early_stopping,
                           monitor=args.monitor, class_weights=args.class_weights, sampler=args.sampler,
@@ -586,19 +592,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- parser
 
-def build_parser() -> argparse.ArgumentParser:
-    from fude import __version__
-    from fude.baselines import BASELINES
-    from fude.models import DEFAULT_ARCH, MODELS
-
-    p = argparse.ArgumentParser(prog="fude", description="Read handwritten Japanese characters and digits.")
-    p.add_argument("--version", action="version", version=f"fude {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    t = sub.add_parser("train", help="train a model; writes a run folder",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def add_train_args(t: argparse.ArgumentParser, default_arch: str, models) -> None:
     add_data_args(t, default_dataset="mnist")
-    t.add_argument("--arch", default=DEFAULT_ARCH, choices=list(MODELS), help="model architecture")
+    t.add_argument("--arch", default=default_arch, choices=list(models), help="model architecture")
     t.add_argument("--model-config", help='JSON of model config fields, e.g. \'{"widths": [32, 64, 128]}\'')
     t.add_argument("--epochs", type=int, default=8, help="passes over the training data")
     t.add_argument("--batch-size", type=int, default=256, help="images per optimizer step")
@@ -626,6 +622,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     t.set_defaults(func=cmd_train)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fude import __version__
+    from fude.baselines import BASELINES
+    from fude.models import DEFAULT_ARCH, MODELS
+
+    p = argparse.ArgumentParser(prog="fude", description="Read handwritten Japanese characters and digits.")
+    p.add_argument("--version", action="version", version=f"fude {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model; writes a run folder",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_train_args(t, DEFAULT_ARCH, MODELS)
+    ft = sub.add_parser("finetune", help="fine-tune a trained model to new data or a new class set",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ft.add_argument("--from", dest="init_from", required=True, help="shipped model or run folder to start from")
+    ft.add_argument("--freeze", type=int, default=0, help="keep the first N blocks fixed (the new head always trains)")
+    add_train_args(ft, DEFAULT_ARCH, MODELS)
 
     e = sub.add_parser("evaluate", help="accuracy, per-class report and confusion matrix of a model")
     e.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")

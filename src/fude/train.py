@@ -62,6 +62,8 @@ class TrainConfig:
     monitor: str = "val_accuracy"  # val_accuracy, val_balanced_accuracy or val_loss
     class_weights: str = "none"  # none, or balanced: n / (classes * count) per class, as scikit-learn
     sampler: str = "shuffle"  # shuffle (each image once per epoch) or balanced (classes drawn equally often)
+    init_from: str = ""  # fine-tuning: start from this shipped model or run folder, with a new head
+    freeze: int = 0  # fine-tuning: keep the first `freeze` blocks of the network fixed
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -84,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
         if self.sampler not in ("shuffle", "balanced"):
             raise ValueError(f"sampler must be 'shuffle' or 'balanced', got {self.sampler!r}")
+        if self.freeze < 0 or (self.freeze and not self.init_from):
+            raise ValueError(f"freeze must be 0, or a block count with init_from (fine-tuning); got {self.freeze}")
         unknown = set(self.augment) - {f.name for f in fields(AugmentConfig)}
         if unknown:
             raise ValueError(f"unknown augment field(s) {sorted(unknown)}")
@@ -124,6 +128,25 @@ def _best_epoch(history: list[dict], monitor: str) -> dict | None:
         return None
     sign = 1 if MONITORS[monitor] == "max" else -1
     return max(rows, key=lambda r: (sign * r[monitor], -r["epoch"]))
+
+
+def start_from(name_or_dir: str, num_classes: int, freeze: int = 0) -> CharClassifier:
+    """Fine-tuning: a trained model's network with a new, freshly initialised head for
+    ``num_classes`` classes and its first ``freeze`` blocks frozen (``requires_grad=False``).
+    Transfer learning as in Yosinski et al., "How transferable are features in deep neural
+    networks?", NeurIPS 2014.
+
+    Raises:
+        ModelError: no such model. ValueError: ``freeze`` above the network's block count.
+    """
+    net = load_model(name_or_dir).net
+    if freeze > len(net.blocks):
+        raise ValueError(f"cannot freeze {freeze} blocks: {name_or_dir} has {len(net.blocks)}")
+    net.reset_classifier(num_classes)
+    for block in net.blocks[:freeze]:
+        for p in block.parameters():
+            p.requires_grad = False
+    return net.to(memory_format=torch.contiguous_format)
 
 
 def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
@@ -268,7 +291,11 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     std = float(data.images[train_idx].std() / 255)
 
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.arch, num_classes=len(data.class_map), mean=mean, std=std, **cfg.model).to(device)
+    if cfg.init_from:
+        model = start_from(cfg.init_from, len(data.class_map), cfg.freeze).to(device)
+        mean, std = float(model.config.mean), float(model.config.std)  # the features were learnt on these
+    else:
+        model = create_model(cfg.arch, num_classes=len(data.class_map), mean=mean, std=std, **cfg.model).to(device)
     model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
     n = len(x_tr)
@@ -305,6 +332,7 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
         f"{cfg.epochs} epochs, batch {batch}, {device} {precision}, "
         + (f"{world.size} processes ({batch // world.size} images each per step), " if world.active else "")
         + f"{flops / 1e6:.1f} MFLOP per training image"
+        + (f", fine-tuning {cfg.init_from} with {cfg.freeze} block(s) frozen" if cfg.init_from else "")
         + (", balanced class weights" if weight is not None else "")
         + (", class-balanced sampler" if cfg.sampler == "balanced" else "")
         + (f", early stopping on {cfg.monitor} (patience {cfg.early_stopping})" if cfg.early_stopping else ""))
@@ -326,6 +354,8 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
         order = (balanced_order(y_tr_cpu, n, order_gen) if cfg.sampler == "balanced"
                  else torch.randperm(n, generator=order_gen)).to(device)
         model.train()
+        for block in model.blocks[:cfg.freeze]:
+            block.eval()  # frozen blocks keep their batch-norm statistics too
         t0 = time.perf_counter()
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
         batch_losses: list[torch.Tensor] = []
