@@ -24,6 +24,7 @@ demo: $(BIN)/fude
 	@echo "--- the shipped models, which need no training:"
 	$(BIN)/fude predict examples/kmnist-お.png examples/kmnist-や.png
 	$(BIN)/fude predict --model mnist examples/mnist-7.png
+	$(BIN)/fude predict-strokes examples/strokes-あ.json examples/strokes-き-app-layout.json
 
 test: $(BIN)/fude
 	$(BIN)/python -m pytest -q

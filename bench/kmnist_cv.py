@@ -7,6 +7,10 @@
   benchmark table (scikit-learn).
 
     FUDE_DATA_DIR=../shared/data .venv/bin/python bench/kmnist_cv.py [--methods fude keras-cnn knn]
+        [--epochs N] [--tta 0 1 2]
+
+``--epochs`` overrides the shipped recipe's epochs; ``--tta`` also scores fude's fold models with
+test-time augmentation (shifted views, fude.evaluate.TTA_SHIFTS).
 """
 
 from __future__ import annotations
@@ -26,15 +30,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import table  # noqa: E402
 
 import fude  # noqa: E402
+from fude.evaluate import predict_proba  # noqa: E402
 from fude.models import Recognizer, create_model  # noqa: E402
 from fude.train import TrainConfig, train  # noqa: E402
 
 FOLDS, SEED = 5, 0
 
 
+EPOCHS = None  # --epochs
+
+
 def fit_fude(x_tr, y_tr, data, out) -> Recognizer:
     shipped = fude.load_model("kmnist").config["train"]
-    cfg = TrainConfig.from_dict({**shipped, "val_split": 0.0})
+    cfg = TrainConfig.from_dict({**shipped, "val_split": 0.0, **({"epochs": EPOCHS} if EPOCHS else {})})
     train(cfg, data.subset(x_tr), out, progress=False, log=lambda *_: None)
     return fude.load_model(out)
 
@@ -69,25 +77,33 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", nargs="+", default=["fude", "keras-cnn", "knn"])
+    p.add_argument("--epochs", type=int, help="override the shipped recipe's epochs")
+    p.add_argument("--tta", type=int, nargs="+", default=[0], help="TTA levels to score fude's fold models at")
     args = p.parse_args()
+    global EPOCHS
+    EPOCHS = args.epochs
     data = fude.load_dataset("kmnist", "dev")
     folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(np.zeros(len(data)), data.labels))
     rows = []
     for method in args.methods:
-        accs, t0 = [], time.perf_counter()
+        levels = args.tta if method == "fude" else [0]
+        accs, t0 = {t: [] for t in levels}, time.perf_counter()
         for k, (tr, te) in enumerate(folds, 1):
             if method == "knn":
-                acc = knn_accuracy(tr, te, data)
+                accs[0].append(knn_accuracy(tr, te, data))
             else:
                 fit = fit_fude if method == "fude" else fit_keras_reference
                 with tempfile.TemporaryDirectory() as tmp:
                     rec = fit(tr, None, data, tmp)
-                acc = float((rec.predict_proba(data.images[te]).argmax(1) == data.labels[te]).mean())
-            accs.append(acc)
-            print(f"{method} fold {k}: {acc:.4f}", flush=True)
+                for t in levels:
+                    pred = predict_proba(rec, data.images[te], tta=t).argmax(1)
+                    accs[t].append(float((pred == data.labels[te]).mean()))
+            print(f"{method} fold {k}: " + ", ".join(f"TTA {t} {accs[t][-1]:.4f}" for t in levels), flush=True)
         seconds = time.perf_counter() - t0
-        rows.append({"method": method, "mean_accuracy": f"{np.mean(accs):.4f}", "std": f"{np.std(accs):.4f}",
-                     "folds": " ".join(f"{a:.4f}" for a in accs), "seconds_per_fold": seconds / FOLDS})
+        for t in levels:
+            name = method + (f" (TTA {t})" if t else "")
+            rows.append({"method": name, "mean_accuracy": f"{np.mean(accs[t]):.4f}", "std": f"{np.std(accs[t]):.4f}",
+                         "folds": " ".join(f"{a:.4f}" for a in accs[t]), "seconds_per_fold": seconds / FOLDS})
     print(table(rows))
     print(json.dumps(rows))
 

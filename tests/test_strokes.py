@@ -211,3 +211,16 @@ def test_small_kana_are_told_apart_by_size(kanjivg):
     assert np.isclose(p["あ"] + p["ぁ"], q["あ"] + q["ぁ"], atol=1e-5)  # same picture, same pair mass
     unknown = {g["char"]: g["probability"] for g in rec.predict_strokes(big, k=3)}
     assert np.isclose(unknown["ぁ"] / (unknown["あ"] + unknown["ぁ"]), 0.3)  # no canvas: both ranked, full-size first
+
+
+def test_shipped_hiragana_model_reads_the_examples():
+    """The shipped model on example drawings (synthetic, from a seed no training set used), both layouts."""
+    import fude
+    from conftest import REPO
+
+    rec = fude.load_model("hiragana")
+    assert len(rec.class_map) == 86 and rec.class_map.chars[0] == "ぁ" and rec.class_map.chars[-1] == "ゖ"
+    for name, want in (("strokes-あ.json", "あ"), ("strokes-ね.json", "ね"), ("strokes-き-app-layout.json", "き")):
+        drawing = S.read_drawing(REPO / "examples" / name)
+        top = rec.predict_strokes(drawing.strokes, canvas=drawing.canvas)
+        assert top[0]["char"] == want, (name, top)

@@ -6,6 +6,7 @@ The sample is a stratified draw from the KMNIST dev images of the data mirror: 1
     FUDE_DATA_DIR=../shared/data python tools/make_demo_data.py
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -37,3 +38,19 @@ for c in (0, 7):  # お and や from the sample's test split
 mnist = fude.load_dataset("mnist", split="test")
 Image.fromarray(255 - mnist.images[0]).resize((200, 200), Image.BICUBIC).save(EXAMPLES / f"mnist-{mnist.labels[0]}.png")
 print("wrote", sorted(p.name for p in RES.glob("kmnist-sample-*")), sorted(p.name for p in EXAMPLES.iterdir()))
+
+# example drawings for `fude predict-strokes`: synthetic handwriting from KanjiVG (a seed no
+# training set uses), on a 300x300 canvas, one in fude's JSON and one in the drawing app's layout
+from fude.datasets import default_data_dir  # noqa: E402
+from fude.kanjivg import load_kanjivg  # noqa: E402
+from fude.strokes import Character, write_json  # noqa: E402
+from fude.synth import vary  # noqa: E402
+
+kanjivg = load_kanjivg(str(default_data_dir() / "kanjivg_hiragana"))
+for n, c in enumerate("あね"):
+    drawn = vary(kanjivg[c], np.random.default_rng(2026 + n))
+    write_json(EXAMPLES / f"strokes-{c}.json", Character([s * 240 + 30 for s in drawn], c, {"width": 300, "height": 300}))
+app = {str(k + 1): np.column_stack([s[:, 0] * 1.6 - 0.8, 0.8 - s[:, 1] * 1.6]).round(4).tolist()
+       for k, s in enumerate(vary(kanjivg["き"], np.random.default_rng(2030)))}
+(EXAMPLES / "strokes-き-app-layout.json").write_text(json.dumps(app))
+print("wrote", sorted(p.name for p in EXAMPLES.glob("strokes-*")))

@@ -478,34 +478,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- strokes
 
-def read_drawing(path: str):
-    """A drawing file: fude's stroke JSON, or the app's dict layout as JSON or npz
-    (``{"1": [[x, y], ...], ...}``, keys stroke numbers, coordinates in [-1, 1], y up)."""
-    import numpy as np
-
-    from fude.strokes import Character, StrokeError, from_app_dict, from_json_dict
-
-    p = Path(path)
-    if p.suffix == ".npz":
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                return from_app_dict({k: z[k] for k in z.files})
-        except (OSError, ValueError) as e:
-            raise StrokeError(f"{p}: not a readable npz of strokes ({e})") from e
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise StrokeError(f"{p}: not a readable JSON file ({e})") from e
-    if isinstance(doc, dict) and "strokes" not in doc and doc and all(str(k).isdigit() for k in doc):
-        char = from_app_dict(doc)
-        return Character(char.strokes, None, char.canvas)
-    return from_json_dict(doc, str(p))
-
-
 def cmd_predict_strokes(args: argparse.Namespace) -> int:
     from fude.kanjivg import stroke_count_warning, stroke_counts
     from fude.models import load_model
-    from fude.strokes import StrokeError
+    from fude.strokes import StrokeError, read_drawing
 
     rec = load_model(args.model)
     counts = stroke_counts()

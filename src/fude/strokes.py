@@ -90,6 +90,32 @@ def read_json(path: str | os.PathLike) -> Character:
     return from_json_dict(doc, str(path))
 
 
+def read_drawing(path: str | os.PathLike) -> Character:
+    """A drawing file in any supported layout: fude's stroke JSON, or the drawing app's dict layout
+    (``{"1": [[x, y], ...], ...}``, keys stroke numbers, coordinates in [-1, 1], y up) as JSON or
+    as npz (read with ``allow_pickle=False``).
+
+    Raises:
+        StrokeError: unreadable, or bad strokes.
+    """
+    p = Path(path)
+    if p.suffix == ".npz":
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                return from_app_dict({k: z[k] for k in z.files})
+        except (OSError, ValueError) as e:
+            if isinstance(e, StrokeError):
+                raise
+            raise StrokeError(f"{p}: not a readable npz of strokes ({e})") from e
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise StrokeError(f"{p}: not a readable JSON file ({e})") from e
+    if isinstance(doc, dict) and "strokes" not in doc and doc and all(str(k).isdigit() for k in doc):
+        return from_app_dict(doc)
+    return from_json_dict(doc, str(p))
+
+
 def from_json_dict(doc, where: str = "strokes") -> Character:
     """A :class:`Character` from the parsed JSON object; ``y_up`` canvases are flipped to y down."""
     if not isinstance(doc, dict) or not isinstance(doc.get("strokes"), list):

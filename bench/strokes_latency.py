@@ -1,0 +1,32 @@
+"""Latency of reading one character drawn as strokes (the shipped `hiragana` model, one CPU core):
+validation, rasterisation and the forward pass, as `model.predict_strokes` does them.
+
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/strokes_latency.py [--n 500]
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import fude
+from fude.strokes import read_drawing
+
+p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+p.add_argument("--n", type=int, default=500)
+args = p.parse_args()
+torch.set_num_threads(1)
+rec = fude.load_model("hiragana")
+drawings = [read_drawing(f) for f in sorted((Path(__file__).parents[1] / "examples").glob("strokes-*.json"))]
+for d in drawings:  # warm-up
+    rec.predict_strokes(d.strokes, canvas=d.canvas)
+times = []
+for i in range(args.n):
+    d = drawings[i % len(drawings)]
+    t0 = time.perf_counter()
+    top = rec.predict_strokes(d.strokes, canvas=d.canvas)
+    times.append((time.perf_counter() - t0) * 1000)
+print(f"predict_strokes on 1 thread, {args.n} calls: p50 {np.percentile(times, 50):.2f} ms, "
+      f"p90 {np.percentile(times, 90):.2f} ms, p99 {np.percentile(times, 99):.2f} ms; last top-1 {top[0]['char']}")
