@@ -57,8 +57,8 @@ def class_distribution(labels: dict[str, np.ndarray], class_map: ClassMap) -> Fi
     ax.set_xlim(-0.6, k - 0.4)
     ax.set_xlabel("class")
     ax.set_ylabel("images")
-    ax.set_title("Class distribution")
-    ax.legend()
+    ax.set_title("Class distribution", pad=26)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), frameon=False)  # above: no bar hidden
     return fig
 
 
@@ -131,8 +131,8 @@ def per_class_bars(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) 
     ax.set_ylim(max(0.0, low - 0.02), 1.0)
     ax.set_xlim(-0.6, k - 0.4)
     ax.set_ylabel("score")
-    ax.set_title("Per-class precision, recall and F1, sorted by F1")
-    ax.legend(loc="lower right")
+    ax.set_title("Per-class precision, recall and F1, sorted by F1", pad=26)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)  # above: no bar hidden
     ax.grid(axis="y", alpha=0.3)
     return fig
 
