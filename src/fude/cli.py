@@ -287,12 +287,9 @@ PLOTS = ("distribution", "samples", "curves", "scores", "precision-recall", "con
 
 
 def _history(model_dir: Path) -> list[dict] | None:
-    path = model_dir / "metrics.jsonl"
-    if not path.exists():
-        return None
-    from fude.train import _read_metrics
+    from fude.train import read_metrics
 
-    return _read_metrics(model_dir) or None
+    return read_metrics(model_dir) or None
 
 
 def _training_labels(rec, data_dir):

@@ -102,11 +102,10 @@ def read_drawing(path: str | os.PathLike) -> Character:
     if p.suffix == ".npz":
         try:
             with np.load(p, allow_pickle=False) as z:
-                return from_app_dict({k: z[k] for k in z.files})
+                arrays = {k: z[k] for k in z.files}
         except (OSError, ValueError) as e:
-            if isinstance(e, StrokeError):
-                raise
             raise StrokeError(f"{p}: not a readable npz of strokes ({e})") from e
+        return from_app_dict(arrays)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:

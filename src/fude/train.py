@@ -319,7 +319,7 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
         if not (out / "checkpoint.json").exists():
             raise ValueError(f"nothing to resume: {out} has no checkpoint.json")
         start_epoch, step = load_checkpoint(out, model, opt)
-        history = [r for r in _read_metrics(out) if r["epoch"] <= start_epoch]
+        history = [r for r in read_metrics(out) if r["epoch"] <= start_epoch]
         log(f"resuming {out} after epoch {start_epoch}/{cfg.epochs}")
     if world.main:
         atomic_write(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode())
@@ -429,7 +429,8 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     return final
 
 
-def _read_metrics(out: Path) -> list[dict]:
+def read_metrics(out: Path) -> list[dict]:
+    """The rows of a run folder's ``metrics.jsonl`` (one per finished epoch); [] if there is none."""
     path = out / "metrics.jsonl"
     if not path.exists():
         return []
