@@ -12,6 +12,8 @@
     fude export    write a model as ONNX, checked against PyTorch with onnxruntime
     fude synth     generate training drawings from KanjiVG strokes (official npz layout)
     fude predict-strokes  top-k characters for drawings stored as strokes
+    fude serve     the drawing page and HTTP API
+    fude samples   counts of the collected drawings, or export them as a training set
     fude datasets  list the registered datasets, or download one
 """
 
@@ -546,6 +548,34 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- serve, samples
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fude.serve import run
+
+    run(args.host, args.port, args.models, args.db)
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from fude.samples import SampleStore, export
+    from fude.serve import default_db
+
+    path = Path(args.db) if args.db else default_db()
+    if not path.exists():
+        raise ValueError(f"no sample database at {path}; fude serve creates it when the first sample is saved")
+    store = SampleStore(path)
+    if args.action == "export":
+        if not args.out:
+            raise ValueError("samples export needs --out DIR")
+        counts = export(store, args.out)
+        print(f"{counts['samples']:,} samples of {counts['classes']} characters written to {args.out} (stroke JSON in "
+              f"strokes/, training set in samples-imgs.npz, samples-labels.npz, samples_classmap.csv)")
+    else:
+        print(json.dumps(store.stats(), ensure_ascii=False))
+    return 0
+
+
 # --------------------------------------------------------------------------- datasets
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -718,6 +748,20 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--name", default="hiragana-synth", help="file name prefix (default: hiragana-synth)")
     sy.add_argument("--out", required=True, help="output folder")
     sy.set_defaults(func=cmd_synth)
+
+    sv = sub.add_parser("serve", help="the drawing page (GET /) and HTTP API (/docs) with uvicorn")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    sv.add_argument("--models", help="comma-separated shipped models or run folders (default: $FUDE_MODELS or "
+                    "hiragana,kmnist,mnist)")
+    sv.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")
+    sv.set_defaults(func=cmd_serve)
+
+    sm = sub.add_parser("samples", help="the drawings people confirmed on the page: counts, or export")
+    sm.add_argument("action", nargs="?", default="stats", choices=["stats", "export"])
+    sm.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")
+    sm.add_argument("--out", help="export: output folder")
+    sm.set_defaults(func=cmd_samples)
 
     d = sub.add_parser("datasets", help="list the registered datasets, or download one")
     d.add_argument("action", nargs="?", default="list", choices=["list", "download"])

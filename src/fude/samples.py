@@ -1,0 +1,115 @@
+"""Collected drawings: labelled strokes people confirmed on the drawing page, kept in SQLite.
+
+One row per sample, written in its own transaction with the database in WAL mode and
+``synchronous=FULL``, so a confirmed sample survives a crash of the server and several writers can
+add samples at once (SQLite serialises them). :func:`export` turns the database into stroke JSON
+files and a training set in the official npz layout.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fude.strokes import Character, check_strokes, rasterise, write_json
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    id INTEGER PRIMARY KEY,
+    label TEXT NOT NULL,        -- the character the person confirmed
+    strokes TEXT NOT NULL,      -- JSON [[[x, y], ...], ...], y down
+    canvas TEXT,                -- JSON {"width", "height"} or NULL
+    guess TEXT,                 -- the model's top-1 when the person confirmed, or NULL
+    model TEXT,                 -- the model that guessed
+    client_id TEXT,             -- an opaque id of the drawing page's browser, or NULL
+    created REAL NOT NULL       -- Unix time, seconds
+)
+"""
+
+
+class SampleStore:
+    """A SQLite file of samples (created on first use, with its folder)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def add(self, strokes, label: str, canvas: dict | None = None, guess: str | None = None,
+            model: str | None = None, client_id: str | None = None) -> int:
+        """Store one confirmed sample in one transaction; returns its id.
+
+        Raises:
+            fude.strokes.StrokeError: bad strokes. ValueError: an empty label.
+        """
+        strokes = check_strokes(strokes)
+        if not label:
+            raise ValueError("a sample needs its label: the character that was drawn")
+        row = (label, json.dumps([np.round(s, 3).tolist() for s in strokes]), json.dumps(canvas) if canvas else None,
+               guess, model, client_id, time.time())
+        db = self._connect()
+        try:
+            with db:  # one transaction: committed whole, or not at all
+                cur = db.execute("INSERT INTO samples (label, strokes, canvas, guess, model, client_id, created) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            return int(cur.lastrowid)
+        finally:
+            db.close()
+
+    def stats(self) -> dict:
+        """``{"total": n, "per_label": {label: count}}``, labels in code-point order."""
+        db = self._connect()
+        try:
+            rows = db.execute("SELECT label, COUNT(*) FROM samples GROUP BY label ORDER BY label").fetchall()
+        finally:
+            db.close()
+        return {"total": sum(n for _, n in rows), "per_label": dict(rows)}
+
+    def rows(self) -> list[dict]:
+        db = self._connect()
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute("SELECT * FROM samples ORDER BY id")]
+        finally:
+            db.close()
+
+
+def export(store: SampleStore, out: str | os.PathLike, box: int = 20) -> dict:
+    """Write every sample as stroke JSON (``out/strokes/<id>.json``) and all of them as a training
+    set in the official npz layout (``out/samples-imgs.npz``, ``out/samples-labels.npz``,
+    ``out/samples_classmap.csv``; images rasterised as :meth:`~fude.models.Recognizer.predict_strokes`
+    does, classes in code-point order). Returns counts."""
+    from fude.models import atomic_write
+
+    out = Path(out)
+    (out / "strokes").mkdir(parents=True, exist_ok=True)
+    rows = store.rows()
+    chars = sorted({r["label"] for r in rows})
+    index = {c: i for i, c in enumerate(chars)}
+    images = np.zeros((len(rows), 28, 28), np.uint8)
+    for k, r in enumerate(rows):
+        strokes = [np.asarray(s, dtype=np.float64) for s in json.loads(r["strokes"])]
+        canvas = json.loads(r["canvas"]) if r["canvas"] else {}
+        write_json(out / "strokes" / f"{r['id']}.json", Character(strokes, r["label"], canvas))
+        images[k] = rasterise(strokes, box=box)
+    labels = np.array([index[r["label"]] for r in rows], dtype=np.uint8 if len(chars) <= 256 else np.int64)
+    for name, arr in (("samples-imgs.npz", images), ("samples-labels.npz", labels)):
+        buf = io.BytesIO()
+        np.savez_compressed(buf, arr_0=arr)
+        atomic_write(out / name, buf.getvalue())
+    classmap = "index,codepoint,char\n" + "".join(f"{i},U+{ord(c[0]):04X},{c}\n" for i, c in enumerate(chars))
+    atomic_write(out / "samples_classmap.csv", classmap.encode())
+    return {"samples": len(rows), "classes": len(chars)}

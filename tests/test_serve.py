@@ -1,0 +1,122 @@
+"""The HTTP API and the sample database, through FastAPI's TestClient (no network)."""
+
+import io
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from conftest import REPO
+from fude.strokes import read_drawing
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from fude.serve import create_app
+
+    db = tmp_path_factory.mktemp("db") / "samples.sqlite"
+    with TestClient(create_app("hiragana,kmnist", db)) as c:
+        c.db = db
+        yield c
+
+
+@pytest.fixture(scope="module")
+def drawing():
+    d = read_drawing(REPO / "examples" / "strokes-あ.json")
+    return {"strokes": [s.tolist() for s in d.strokes], "canvas": d.canvas, "model": "hiragana"}
+
+
+def test_health_page_and_schema(client):
+    assert client.get("/health").json() == {"status": "ok", "models": ["hiragana", "kmnist"]}
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text and "pointerdown" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN: works offline
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/api/predict"]["post"]["requestBody"]["content"]
+    assert {"application/json", "multipart/form-data"} <= set(body)
+
+
+def test_predict_strokes(client, drawing):
+    r = client.post("/api/predict", json=drawing)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["model"] == "hiragana" and len(body["top"]) == 5 and body["elapsed_ms"] > 0
+    assert body["top"][0] | {"probability": 0} == {"index": 1, "char": "あ", "codepoint": "U+3042", "romaji": "a",
+                                                    "probability": 0}
+
+
+def test_predict_image(client):
+    buf = io.BytesIO()
+    Image.open(REPO / "examples" / "kmnist-や.png").save(buf, format="PNG")
+    r = client.post("/api/predict", files={"file": ("y.png", buf.getvalue(), "image/png")}, data={"model": "kmnist"})
+    assert r.status_code == 200 and r.json()["top"][0]["char"] == "や"
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"strokes": [], "model": "hiragana"}, 422, "no strokes"),
+    ({"strokes": [[[0, 0], [1]]], "model": "hiragana"}, 422, "pair [x, y]"),
+    ({"strokes": [[[0, 0, 0]]], "model": "hiragana"}, 422, "shape"),
+    ({"strokes": [[[0, 0], [1, 1]]], "model": "emnist"}, 404, "unknown model 'emnist'"),
+    ({"strokes": [[[0, 0]]] * 65}, 422, "65"),
+    ({"strokes": [[[float(i), 0.0] for i in range(20_001)]]}, 422, "20,000 points"),
+    ({"strokes": "abc"}, 422, "strokes"),
+])
+def test_predict_bad_strokes(client, body, status, words):
+    r = client.post("/api/predict", json=body)
+    assert r.status_code == status and words in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize("raw, words", [
+    ('{"strokes": [[[0, NaN]]]}', "finite"),
+    ('{"strokes": [[[0, Infinity]]]}', "finite"),
+    ('{"strokes": [[[0, 0]', "malformed JSON"),
+])
+def test_predict_nan_and_malformed_json(client, raw, words):
+    r = client.post("/api/predict", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code in (400, 422) and words in r.json()["detail"], r.text
+
+
+def test_predict_bad_images(client):
+    r = client.post("/api/predict", files={"file": ("x.png", b"not an image at all", "image/png")})
+    assert r.status_code == 400 and "not an image" in r.json()["detail"]
+    big = io.BytesIO()
+    Image.new("L", (5000, 10), 255).save(big, format="PNG")
+    r = client.post("/api/predict", files={"file": ("big.png", big.getvalue(), "image/png")})
+    assert r.status_code == 413 and "4096 px" in r.json()["detail"]
+    r = client.post("/api/predict", files={"file": ("huge.png", b"\0" * (5 * 2**20 + 10), "image/png")})
+    assert r.status_code == 413 and "5 MB" in r.json()["detail"]
+    r = client.post("/api/predict", data={"model": "kmnist"}, files={"other": ("a", b"x", "text/plain")})
+    assert r.status_code == 422 and "'file'" in r.json()["detail"]
+    r = client.post("/api/predict", content=b"strokes please", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+
+
+def test_samples_are_saved_counted_and_exported(client, drawing, tmp_path):
+    from fude.samples import SampleStore, export
+
+    before = client.get("/api/samples/stats").json()["total"]
+    r = client.post("/api/samples", json={**drawing, "label": "あ", "guess": "あ", "client_id": "test"})
+    assert r.status_code == 201 and r.json()["id"] >= 1
+    client.post("/api/samples", json={**drawing, "label": "お"})
+    stats = client.get("/api/samples/stats").json()
+    assert stats["total"] == before + 2 and stats["per_label"]["お"] >= 1
+    r = client.post("/api/samples", json={**drawing, "label": ""})
+    assert r.status_code == 422 and client.get("/api/samples/stats").json()["total"] == before + 2  # nothing saved
+    with sqlite3.connect(client.db) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        row = db.execute("SELECT label, guess, model, client_id, strokes FROM samples ORDER BY id LIMIT 1").fetchone()
+    assert row[:4] == ("あ", "あ", "hiragana", "test") and len(json.loads(row[4])) == len(drawing["strokes"])
+
+    counts = export(SampleStore(client.db), tmp_path)
+    assert counts == {"samples": stats["total"], "classes": len(stats["per_label"])}
+    imgs = np.load(tmp_path / "samples-imgs.npz")["arr_0"]
+    assert imgs.shape == (stats["total"], 28, 28) and imgs.max() > 0
+    assert len(list((tmp_path / "strokes").glob("*.json"))) == stats["total"]
+    from fude.datasets import load_pair
+
+    data = load_pair(tmp_path / "samples-imgs.npz", tmp_path / "samples-labels.npz",  # a training set fude reads
+                     tmp_path / "samples_classmap.csv")
+    assert len(data) == stats["total"] and "あ" in data.class_map.chars
