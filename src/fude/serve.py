@@ -70,6 +70,11 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        import torch
+
+        # one character is a tiny batch: one intra-op thread answers it fastest and leaves the other
+        # cores to the event loop and to concurrent requests
+        torch.set_num_threads(1)
         app.state.models = {Path(n).name: load_model(n) for n in names}  # once, at start-up
         app.state.samples = SampleStore(db or default_db())
         yield
