@@ -57,7 +57,7 @@ def test_predict_image(client):
 
 @pytest.mark.parametrize("body, status, words", [
     ({"strokes": [], "model": "hiragana"}, 422, "no strokes"),
-    ({"strokes": [[[0, 0], [1]]], "model": "hiragana"}, 422, "pair [x, y]"),
+    ({"strokes": [[[0, 0], [1]]], "model": "hiragana"}, 422, "[x, y] number pairs"),
     ({"strokes": [[[0, 0, 0]]], "model": "hiragana"}, 422, "shape"),
     ({"strokes": [[[0, 0], [1, 1]]], "model": "emnist"}, 404, "unknown model 'emnist'"),
     ({"strokes": [[[0, 0]]] * 65}, 422, "65"),

@@ -15,13 +15,12 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fude.classmap import romaji
-from fude.strokes import MAX_STROKES, StrokeError, check_strokes
+from fude.strokes import MAX_STROKES, StrokeError, from_json_dict
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # the largest request accepted (an uploaded image), bytes
 MAX_IMAGE_SIDE = 4096  # pixels
@@ -135,9 +134,8 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None) -
         elif kind.startswith("application/json"):
             req = await body_json(request, StrokesRequest)
             rec = model_named(req.model)
-            canvas = req.canvas.model_dump() if req.canvas else None
-            strokes = _strokes(req)
-            name, top = req.model, rec.predict_strokes(strokes, k=5, canvas=canvas)
+            char = _drawing(req)
+            name, top = req.model, rec.predict_strokes(char.strokes, k=5, canvas=char.canvas)
         else:
             raise HTTPException(415, "send JSON strokes (application/json) or an image (multipart/form-data, field 'file')")
         return {"model": name, "top": _with_romaji(top), "elapsed_ms": (time.perf_counter() - t0) * 1000}
@@ -173,23 +171,17 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None) -
             raise HTTPException(400, str(e).replace("<bytes>: ", "")) from None
         return name, rec.predict(image[None], k=5)[0]
 
-    def _strokes(req: StrokesRequest) -> list[np.ndarray]:
-        try:
-            strokes = [np.array(s, dtype=np.float64) for s in req.strokes]
-        except ValueError:
-            raise HTTPException(422, "every point must be a pair [x, y]") from None
-        strokes = check_strokes(strokes)  # shapes, finite values, stroke and point limits
-        if req.canvas and req.canvas.y_up:
-            strokes = [np.column_stack([s[:, 0], req.canvas.height - s[:, 1]]) for s in strokes]
-        return strokes
+    def _drawing(req: StrokesRequest):
+        """The request as a Character: shapes, finite values and limits checked, y_up canvases flipped."""
+        return from_json_dict(req.model_dump(include={"strokes", "canvas"}), "request")
 
     @app.post("/api/samples", status_code=201)
     async def add_sample(request: Request) -> dict:
         """Save a drawing the person confirmed (one SQLite transaction)."""
         req = await body_json(request, SampleRequest)
-        strokes = _strokes(req)
-        sample_id = app.state.samples.add(strokes, req.label, req.canvas.model_dump() if req.canvas else None,
-                                          req.guess, req.model, req.client_id)
+        char = _drawing(req)
+        sample_id = app.state.samples.add(char.strokes, req.label, char.canvas or None, req.guess, req.model,
+                                          req.client_id)
         return {"id": sample_id}
 
     @app.get("/api/samples/stats")
