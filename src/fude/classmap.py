@@ -70,6 +70,10 @@ class ClassMap:
         """JSON-ready ``[{index, codepoint, char}, ...]``."""
         return [{"index": i, "codepoint": self.codepoint(i), "char": c} for i, c in enumerate(self.chars)]
 
+    def to_csv(self) -> str:
+        """The map as the official CSV text (``index,codepoint,char``), which :meth:`from_csv` reads."""
+        return "index,codepoint,char\n" + "".join(f"{r['index']},{r['codepoint']},{r['char']}\n" for r in self.to_list())
+
     @classmethod
     def from_list(cls, rows: list[dict]) -> "ClassMap":
         """Inverse of :meth:`to_list`; rows must be sorted by index 0..K-1."""

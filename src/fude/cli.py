@@ -516,13 +516,9 @@ def cmd_predict_strokes(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    import io
-
-    import numpy as np
-
-    from fude.datasets import default_data_dir
+    from fude.classmap import ClassMap
+    from fude.datasets import default_data_dir, save_pair
     from fude.kanjivg import load_kanjivg
-    from fude.models import atomic_write
     from fude.synth import synth_images
 
     folder = Path(args.kanjivg) if args.kanjivg else default_data_dir(args.data_dir) / "kanjivg_hiragana"
@@ -535,16 +531,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     images, labels = synth_images(chars, args.per_char, seed=args.seed)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, arr in ((f"{args.name}-imgs.npz", images), (f"{args.name}-labels.npz", labels)):
-        buf = io.BytesIO()
-        np.savez_compressed(buf, arr_0=arr)
-        atomic_write(out / name, buf.getvalue())
-    rows = "".join(f"{i},U+{ord(c):04X},{c}\n" for i, c in enumerate(chars))
-    atomic_write(out / f"{args.name}_classmap.csv", ("index,codepoint,char\n" + rows).encode())
+    imgs, labs, cmap = save_pair(out, args.name, images, labels, ClassMap(tuple(chars)))
     print(f"{len(images):,} drawings of {len(chars)} characters in {time.perf_counter() - t0:.1f} s, written to {out}; "
-          f"train with: fude train --images {out / f'{args.name}-imgs.npz'} --labels "
-          f"{out / f'{args.name}-labels.npz'} --classmap {out / f'{args.name}_classmap.csv'}")
+          f"train with: fude train --images {imgs} --labels {labs} --classmap {cmap}")
     return 0
 
 

@@ -340,6 +340,26 @@ def as_labels(array: np.ndarray, what: str) -> np.ndarray:
     return array.astype(np.int64)
 
 
+def save_pair(folder: str | os.PathLike, name: str, images: np.ndarray, labels: np.ndarray,
+              class_map: ClassMap) -> tuple[Path, Path, Path]:
+    """Write a dataset in the official layout that :func:`load_pair` reads: ``<name>-imgs.npz`` and
+    ``<name>-labels.npz`` (key ``arr_0``, compressed) and ``<name>_classmap.csv``, each atomically.
+    Returns the three paths."""
+    import io
+
+    from fude.models import atomic_write
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = (folder / f"{name}-imgs.npz", folder / f"{name}-labels.npz", folder / f"{name}_classmap.csv")
+    for path, arr in zip(paths, (images, labels)):
+        buf = io.BytesIO()
+        np.savez_compressed(buf, arr_0=arr)
+        atomic_write(path, buf.getvalue())
+    atomic_write(paths[2], class_map.to_csv().encode())
+    return paths
+
+
 def load_pair(images: str | os.PathLike, labels: str | os.PathLike | None = None,
               class_map: ClassMap | str | os.PathLike | None = None) -> Dataset:
     """Load explicit image and label files (official npz with ``arr_0``, or IDX, gzipped or raw).

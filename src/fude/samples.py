@@ -8,7 +8,6 @@ files and a training set in the official npz layout.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sqlite3
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fude.classmap import ClassMap
+from fude.datasets import save_pair
 from fude.strokes import Character, check_strokes, rasterise, write_json
 
 SCHEMA = """
@@ -92,8 +93,6 @@ def export(store: SampleStore, out: str | os.PathLike, box: int = 20) -> dict:
     set in the official npz layout (``out/samples-imgs.npz``, ``out/samples-labels.npz``,
     ``out/samples_classmap.csv``; images rasterised as :meth:`~fude.models.Recognizer.predict_strokes`
     does, classes in code-point order). Returns counts."""
-    from fude.models import atomic_write
-
     out = Path(out)
     (out / "strokes").mkdir(parents=True, exist_ok=True)
     rows = store.rows()
@@ -106,10 +105,5 @@ def export(store: SampleStore, out: str | os.PathLike, box: int = 20) -> dict:
         write_json(out / "strokes" / f"{r['id']}.json", Character(strokes, r["label"], canvas))
         images[k] = rasterise(strokes, box=box)
     labels = np.array([index[r["label"]] for r in rows], dtype=np.uint8 if len(chars) <= 256 else np.int64)
-    for name, arr in (("samples-imgs.npz", images), ("samples-labels.npz", labels)):
-        buf = io.BytesIO()
-        np.savez_compressed(buf, arr_0=arr)
-        atomic_write(out / name, buf.getvalue())
-    classmap = "index,codepoint,char\n" + "".join(f"{i},U+{ord(c[0]):04X},{c}\n" for i, c in enumerate(chars))
-    atomic_write(out / "samples_classmap.csv", classmap.encode())
+    save_pair(out, "samples", images, labels, ClassMap(tuple(chars)))
     return {"samples": len(rows), "classes": len(chars)}
