@@ -25,6 +25,7 @@ import os
 import tempfile
 import urllib.request
 import zipfile
+import zlib
 from importlib import resources
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,8 +278,10 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
                 if "arr_0" not in npz.files:
                     raise DatasetError(f"{path}: npz has keys {npz.files}; expected the official key 'arr_0'")
                 return npz["arr_0"]
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, NotImplementedError) as e:
             raise DatasetError(f"{path}: not a readable npz file ({e})") from e
+        except MemoryError:
+            raise DatasetError(f"{path}: the npz declares an array larger than this machine's memory") from None
     return read_idx(path)
 
 
@@ -292,7 +295,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with open(path, "rb") as f:
             gzipped = f.read(2) == b"\x1f\x8b"
         data = gzip.open(path).read() if gzipped else path.read_bytes()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: cannot read ({e})") from e
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES or data[3] == 0:
         raise DatasetError(f"{path}: not an IDX file (bad magic number {data[:4].hex() or 'empty'}); "
@@ -396,7 +399,7 @@ def load_csv(path: str | os.PathLike, class_map: ClassMap | str | os.PathLike | 
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path} not found")
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:  # bad bytes show up as U+FFFD in the named cell
         reader = csv.reader(f)
         header = next(reader, None)
         pixels = [f"pixel{i}" for i in range(IMAGE_SIZE * IMAGE_SIZE)]
@@ -425,7 +428,7 @@ def load_csv(path: str | os.PathLike, class_map: ClassMap | str | os.PathLike | 
 
 def _raise_bad_csv_cell(path: Path, header: list[str]) -> None:
     """Find the first malformed row or cell of a CSV (the slow path) and raise DatasetError naming it."""
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:  # bad bytes show up as U+FFFD in the named cell
         reader = csv.reader(f)
         next(reader)
         for r, row in enumerate(reader, start=1):

@@ -243,12 +243,12 @@ def read_config(folder: Path) -> dict:
 
 def build_from_config(config: dict) -> tuple[CharClassifier, ClassMap]:
     """Fresh model and class map from a saved config dict (see :func:`save_model`)."""
-    model_cfg = dict(config["model"])
-    arch = model_cfg.pop("arch", None)
     try:
+        model_cfg = dict(config["model"])
+        arch = model_cfg.pop("arch", None)
         class_map = ClassMap.from_list(config["class_map"])
         model = create_model(arch, **model_cfg)
-    except (TypeError, ValueError, KeyError) as e:
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
         raise ModelError(f"invalid model config: {e}") from e
     if model.config.num_classes != len(class_map):
         raise ModelError(f"config has {model.config.num_classes} classes but its class map has {len(class_map)}")
@@ -389,7 +389,12 @@ def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.de
     """
     folder = resolve_model_dir(name_or_dir)
     config = read_config(folder)
-    net, class_map = build_from_config(config)
+    try:
+        net, class_map = build_from_config(config)
+        box = int(config.get("preprocess", {}).get("box", 20))
+    except ModelError as e:
+        raise ModelError(f"{folder / 'config.json'}: {e}") from e
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ModelError(f"{folder / 'config.json'}: invalid 'preprocess' section ({e})") from e
     load_weights(net, folder / f"{weights}.safetensors")
-    box = int(config.get("preprocess", {}).get("box", 20))
     return Recognizer(net, class_map, box, config, device)

@@ -25,6 +25,7 @@ import numpy as np
 
 MAX_STROKES = 64  # more than any kana or common kanji needs (the most complex common kanji: ~30)
 MAX_POINTS = 20_000  # over all strokes of one character
+MAX_COORD = 1e6  # largest coordinate magnitude accepted (pixels of any real canvas; beyond it spans overflow)
 
 
 class StrokeError(ValueError):
@@ -51,7 +52,8 @@ def check_strokes(strokes, max_strokes: int = MAX_STROKES, max_points: int = MAX
 
     Raises:
         StrokeError: no strokes, a stroke with no points or of the wrong shape, a NaN or infinite
-            coordinate, more than ``max_strokes`` strokes or ``max_points`` points in all.
+            coordinate or one beyond ±``MAX_COORD``, more than ``max_strokes`` strokes or
+            ``max_points`` points in all.
     """
     if strokes is None or len(strokes) == 0:
         raise StrokeError("no strokes: a character needs at least one stroke of at least one point")
@@ -69,6 +71,9 @@ def check_strokes(strokes, max_strokes: int = MAX_STROKES, max_points: int = MAX
             raise StrokeError(f"stroke {i} has no points")
         if not np.isfinite(a).all():
             raise StrokeError(f"stroke {i}: NaN or infinite coordinate at point {int(np.argmin(np.isfinite(a).all(1)))}")
+        if np.abs(a).max() > MAX_COORD:
+            raise StrokeError(f"stroke {i}: coordinate {a.flat[np.abs(a).argmax()]} at point "
+                              f"{int(np.abs(a).max(1).argmax())}; coordinates must lie within ±{MAX_COORD:g}")
         total += len(a)
         if total > max_points:
             raise StrokeError(f"more than {max_points:,} points in all; resample the strokes before sending them")

@@ -192,19 +192,30 @@ def save_checkpoint(folder: Path, model: CharClassifier, opt: torch.optim.Optimi
 
 
 def load_checkpoint(folder: Path, model: CharClassifier, opt: torch.optim.Optimizer) -> tuple[int, int]:
-    """Restore weights and optimizer state; returns (epochs done, steps done)."""
+    """Restore weights and optimizer state; returns (epochs done, steps done).
+
+    Raises:
+        ValueError: the checkpoint files are unreadable or do not fit the run's model (both are
+            written atomically, so this means they were damaged or replaced by hand).
+    """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    meta = json.loads((folder / "checkpoint.json").read_text())
-    state = load_file(folder / "checkpoint.safetensors")
-    model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")}, strict=True)
+    try:
+        meta = json.loads((folder / "checkpoint.json").read_text())
+        epoch, step = int(meta["epoch"]), int(meta["step"])
+        state = load_file(folder / "checkpoint.safetensors")
+        model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")}, strict=True)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
+        raise ValueError(f"cannot resume from the checkpoint in {folder}: it is damaged or does not fit this run "
+                         f"({str(e).splitlines()[0]}); start again with --overwrite") from e
     dev = next(model.parameters()).device
     params = [p for group in opt.param_groups for p in group["params"]]
     for i, p in enumerate(params):
         buf = state.get(f"optim.{i}.momentum_buffer")
         if buf is not None:
             opt.state[p]["momentum_buffer"] = buf.to(dev)
-    return int(meta["epoch"]), int(meta["step"])
+    return epoch, step
 
 
 @torch.inference_mode()
@@ -315,9 +326,9 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
 
     start_epoch, step = 0, 0
     history: list[dict] = []
-    if resume:
-        if not (out / "checkpoint.json").exists():
-            raise ValueError(f"nothing to resume: {out} has no checkpoint.json")
+    if resume and not (out / "checkpoint.json").exists():  # stopped before the first epoch ended
+        log(f"{out} has no finished epoch to resume from; starting it from the beginning")
+    elif resume:
         start_epoch, step = load_checkpoint(out, model, opt)
         history = [r for r in read_metrics(out) if r["epoch"] <= start_epoch]
         log(f"resuming {out} after epoch {start_epoch}/{cfg.epochs}")
