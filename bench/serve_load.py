@@ -1,8 +1,14 @@
 """Load on `/api/predict`: `fude serve` in one process, N concurrent clients (httpx, asyncio) in this
 one, on loopback, posting the example drawing for a fixed time. Prints requests, errors, client-side
-latency percentiles and the server-side `elapsed_ms` percentiles, and the server's RSS.
+latency percentiles, the server-side `elapsed_ms` percentiles, and the server's RSS sampled every
+second (after a warm-up: a soak test for leaks).
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/serve_load.py [--clients 32] [--seconds 60]
+Each client has one request in flight at a time. With ``--interval-ms 0`` (the default) it sends the
+next as soon as the last is answered: a stress test that saturates the machine. With
+``--interval-ms 120`` it sends at most one request per 120 ms, as the drawing page does (it waits for
+a 120 ms pause in the pen's movement, or the end of a stroke, before asking).
+
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/serve_load.py [--clients 32] [--seconds 60] [--interval-ms 120]
 """
 
 from __future__ import annotations
@@ -29,10 +35,14 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def client(url: str, body: dict, until: float, lat: list, server: list, errors: list) -> None:
+async def client(url: str, body: dict, until: float, lat: list, server: list, errors: list,
+                 interval: float = 0.0) -> None:
     async with httpx.AsyncClient(timeout=10) as c:
         while time.perf_counter() < until:
             t0 = time.perf_counter()
+            if interval:
+                await asyncio.sleep(max(0.0, interval - (time.perf_counter() - getattr(c, "last", 0.0))))
+                t0 = c.last = time.perf_counter()
             try:
                 r = await c.post(url, json=body)
                 if r.status_code != 200:
@@ -49,6 +59,8 @@ async def main() -> None:
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--interval-ms", type=float, default=0, help="least time between a client's requests (0: none)")
+    p.add_argument("--warmup", type=float, default=10, help="seconds of load before RSS is first read")
     args = p.parse_args()
     d = read_drawing(REPO / "examples" / "strokes-あ.json")
     body = {"strokes": [s.tolist() for s in d.strokes], "canvas": d.canvas, "model": "hiragana"}
@@ -62,22 +74,33 @@ async def main() -> None:
                     break
             except httpx.HTTPError:
                 await asyncio.sleep(0.1)
-        warm: list = []
-        await client(url + "/api/predict", body, time.perf_counter() + 2, [], warm, [])
-        rss_start = rss_mib(proc.pid)
-        lat, server, errors = [], [], []
+        rss_idle = rss_mib(proc.pid)
+        interval = args.interval_ms / 1000
+        await asyncio.gather(*[client(url + "/api/predict", body, time.perf_counter() + args.warmup, [], [], [], interval)
+                               for _ in range(args.clients)])  # warm-up: caches, allocator pools, lazy imports
+        lat, server, errors, rss = [], [], [], []
         until = time.perf_counter() + args.seconds
-        await asyncio.gather(*[client(url + "/api/predict", body, until, lat, server, errors)
-                               for _ in range(args.clients)])
+
+        async def sample_rss() -> None:  # once a second
+            while time.perf_counter() < until:
+                rss.append(rss_mib(proc.pid))
+                await asyncio.sleep(1)
+
+        await asyncio.gather(sample_rss(), *[client(url + "/api/predict", body, until, lat, server, errors, interval)
+                                             for _ in range(args.clients)])
         rss_end = rss_mib(proc.pid)
     finally:
         proc.terminate()
         proc.wait(10)
     pct = lambda a, q: float(np.percentile(a, q)) if a else float("nan")  # noqa: E731
-    print(f"{args.clients} clients, {args.seconds:.0f} s: {len(lat):,} requests ({len(lat) / args.seconds:,.0f}/s), "
-          f"{len(errors)} errors")
+    pace = f"at most one request per {args.interval_ms:.0f} ms each" if args.interval_ms else "closed loop"
+    print(f"{args.clients} clients ({pace}), {args.seconds:.0f} s after {args.warmup:.0f} s of warm-up: "
+          f"{len(lat):,} requests ({len(lat) / args.seconds:,.0f}/s), {len(errors)} errors")
     print(f"client latency ms: p50 {pct(lat, 50):.1f}, p99 {pct(lat, 99):.1f}; server elapsed_ms: p50 "
-          f"{pct(server, 50):.2f}, p99 {pct(server, 99):.2f}; server RSS {rss_start:.0f} -> {rss_end:.0f} MiB")
+          f"{pct(server, 50):.2f}, p99 {pct(server, 99):.2f}")
+    half = len(rss) // 2
+    print(f"server RSS MiB: idle {rss_idle:.0f}, after warm-up {rss[0]:.1f}, max {max(rss):.1f}, end {rss_end:.1f}; "
+          f"mean of the first half {np.mean(rss[:half]):.1f}, of the second half {np.mean(rss[half:]):.1f}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fude.classmap import romaji
@@ -191,6 +191,15 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None) -
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
         return resources.files("fude.resources").joinpath("draw.html").read_text("utf-8")
+
+    @app.get("/fonts/ipaexg.ttf", include_in_schema=False)
+    def japanese_font() -> FileResponse:
+        """IPAexGothic (IPA Font License) from the matplotlib-fontja package, for browsers without a
+        Japanese font: the page falls back to it, so the glyphs render offline."""
+        import matplotlib_fontja
+
+        font = Path(matplotlib_fontja.__file__).parent / "fonts" / "ipaexg.ttf"
+        return FileResponse(font, media_type="font/ttf", headers={"Cache-Control": "public, max-age=604800"})
 
     return app
 

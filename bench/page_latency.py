@@ -1,0 +1,92 @@
+"""Time from the pen lifting to the guesses on screen, in headless Chromium on the real drawing page.
+
+Starts `fude serve`, opens the page in Debian's Chromium with Playwright, draws the example
+characters with mouse moves again and again, and measures in the page, for every stroke, the time
+from its ``pointerup`` (the last pointer event) to the first animation frame after the top-5 list
+was replaced (the guesses painted). Prints percentiles in milliseconds.
+
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/page_latency.py [--rounds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PROBE = """() => {
+  window.__latency = []; let up = 0;
+  document.getElementById("pad").addEventListener("pointerup", () => { up = performance.now(); }, true);
+  new MutationObserver(() => {
+    if (!up) return;
+    const t0 = up; up = 0;
+    requestAnimationFrame(() => window.__latency.push(performance.now() - t0));
+  }).observe(document.getElementById("guesses"), {childList: true});
+}"""
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=20, help="times each example character is drawn")
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    args = p.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = Path(tempfile.mkdtemp()) / "samples.sqlite"
+    server = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", "hiragana",
+                               "--db", str(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    drawings = [json.loads(f.read_text()) for f in sorted((REPO / "examples").glob("strokes-*.json"))
+                if "app-layout" not in f.name]
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1000, "height": 760})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.evaluate(PROBE)
+            box = page.locator("#pad").bounding_box()
+            strokes = 0
+            for _ in range(args.rounds):
+                for doc in drawings:
+                    sx, sy = box["width"] / doc["canvas"]["width"], box["height"] / doc["canvas"]["height"]
+                    for stroke in doc["strokes"]:
+                        page.mouse.move(box["x"] + stroke[0][0] * sx, box["y"] + stroke[0][1] * sy)
+                        page.mouse.down()
+                        for x, y in stroke[1:]:
+                            page.mouse.move(box["x"] + x * sx, box["y"] + y * sy)
+                        page.mouse.up()
+                        strokes += 1
+                        page.wait_for_function(f"window.__latency.length >= {strokes}")
+                    page.locator("#clear").click()
+            latency = np.array(page.evaluate("window.__latency"))
+            version = browser.version
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(f"Chromium {version}, headless; {len(latency)} strokes ({len(drawings)} characters x {args.rounds})")
+    print(f"pen up -> guesses painted, ms: p50 {np.percentile(latency, 50):.1f}, p90 {np.percentile(latency, 90):.1f}, "
+          f"p99 {np.percentile(latency, 99):.1f}, max {latency.max():.1f}")
+
+
+if __name__ == "__main__":
+    main()

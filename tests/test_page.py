@@ -1,0 +1,146 @@
+"""The drawing page end to end: the real `fude serve` and headless Chromium driven by Playwright.
+
+Needs Debian's ``chromium`` (/usr/bin/chromium) and the ``playwright`` Python package (the browser
+download step of Playwright is not used). Without them the tests are skipped, unless
+``FUDE_REQUIRE_BROWSER=1`` (set by CI), where they fail instead.
+"""
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+CHROMIUM = os.environ.get("FUDE_CHROMIUM", "/usr/bin/chromium")
+# as root in a closed network: no sandbox, no GPU, no background connections that would be refused
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _need_browser():
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright Python package (pip install playwright)")
+    if not shutil.which(CHROMIUM):
+        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium)")
+    if missing:
+        if os.environ.get("FUDE_REQUIRE_BROWSER") == "1":
+            pytest.fail("browser tests required but missing: " + "; ".join(missing))
+        pytest.skip("browser tests need " + " and ".join(missing))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = tmp_path_factory.mktemp("page") / "samples.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", "hiragana,kmnist",
+                             "--db", str(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("fude serve did not start")
+    yield url, db
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 760})
+        page.goto(server[0])
+        yield page
+        browser.close()
+
+
+def draw(page, path: Path) -> None:
+    """Draw a stroke JSON file on the page's canvas with mouse moves, the canvas scaled to the drawing's."""
+    doc = json.loads(path.read_text())
+    box = page.locator("#pad").bounding_box()
+    sx, sy = box["width"] / doc["canvas"]["width"], box["height"] / doc["canvas"]["height"]
+    for stroke in doc["strokes"]:
+        (x0, y0), rest = stroke[0], stroke[1:]
+        page.mouse.move(box["x"] + x0 * sx, box["y"] + y0 * sy)
+        page.mouse.down()
+        for x, y in rest:
+            page.mouse.move(box["x"] + x * sx, box["y"] + y * sy)
+        page.mouse.up()
+
+
+def test_draw_see_the_guess_confirm_and_find_the_sample(page, server, tmp_path):
+    url, db = server
+    assert page.title().startswith("fude")
+    with page.expect_response(lambda r: r.url.endswith("/api/predict") and r.request.post_data_json is not None
+                              and len(r.request.post_data_json["strokes"]) == 3) as answer:
+        draw(page, REPO / "examples" / "strokes-あ.json")
+    assert answer.value.status == 200
+    page.wait_for_function("document.querySelectorAll('#guesses li').length === 5")
+    glyphs = page.locator("#guesses .glyph").all_inner_texts()
+    assert glyphs[0] == "あ", glyphs
+    assert page.locator("#question").inner_text() == "Was it あ (a)?"
+    assert "a · U+3042" in page.locator("#guesses .meta").first.inner_text()
+    assert page.locator("#guesses li").first.get_attribute("aria-label").startswith("あ (a), ")
+
+    # the glyphs are drawn in a Japanese font (the machine's, else the one fude serves), not as empty boxes
+    page.evaluate("document.fonts.ready")
+    assert page.evaluate("document.fonts.check('48px fude-jp', 'あ')")
+    width = page.evaluate("""() => { const c = document.createElement('canvas').getContext('2d');
+        c.font = '48px ' + getComputedStyle(document.body).fontFamily;
+        return [c.measureText('あ').width, c.measureText('\\u{10FFFD}').width]; }""")
+    assert width[0] != width[1]  # a kana is not drawn as the missing-glyph box
+
+    shot = tmp_path / "page.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("FUDE_SCREENSHOTS"):  # keep it to look at
+        shutil.copy(shot, Path(os.environ["FUDE_SCREENSHOTS"]) / "page-あ.png")
+    from PIL import Image
+
+    picture = Image.open(shot).convert("L")
+    assert picture.size == (1000, 760) and picture.getextrema()[0] < 60  # dark ink and glyphs were painted
+
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 0  # nothing saved unasked
+    page.locator("#yes").click()
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Saved sample')")
+    assert page.locator("#status").inner_text().endswith("as あ. Thank you!")
+    rows = sqlite3.connect(db).execute("SELECT label, guess, model, strokes FROM samples").fetchall()
+    assert len(rows) == 1 and rows[0][:3] == ("あ", "あ", "hiragana") and len(json.loads(rows[0][3])) == 3
+    assert page.locator("#guesses li").count() == 0 and page.locator("#confirm").is_hidden()
+
+
+def test_correct_a_wrong_guess_by_keyboard(page, server):
+    """A guess can be corrected with the keyboard alone: type the character, tab to the button, press Enter."""
+    url, db = server
+    with page.expect_response(lambda r: r.url.endswith("/api/predict") and len(r.request.post_data_json["strokes"]) == 1):
+        draw(page, REPO / "examples" / "strokes-ね.json")  # drawn in one stroke
+    page.wait_for_function("!document.getElementById('confirm').hidden")
+    page.locator("#label").focus()
+    page.keyboard.type("ぬ")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "correct"
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('status').textContent.includes('as ぬ')")
+    labels = [r[0] for r in sqlite3.connect(db).execute("SELECT label FROM samples ORDER BY id")]
+    assert labels[-1] == "ぬ"
