@@ -5,8 +5,9 @@ second (after a warm-up: a soak test for leaks).
 
 Each client has one request in flight at a time. With ``--interval-ms 0`` (the default) it sends the
 next as soon as the last is answered: a stress test that saturates the machine. With
-``--interval-ms 120`` it sends at most one request per 120 ms, as the drawing page does (it waits for
-a 120 ms pause in the pen's movement, or the end of a stroke, before asking).
+``--interval-ms 500`` it sends a request every 250..750 ms (uniformly at random, with a random start),
+as a person drawing on the page does: the page asks at the end of each stroke and after a 120 ms
+pause of the pen, a few times for each character.
 
     FUDE_DATA_DIR=../shared/data .venv/bin/python bench/serve_load.py [--clients 32] [--seconds 60] [--interval-ms 120]
 """
@@ -29,20 +30,27 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` and all its descendants (uvicorn's workers), MiB."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+            total += int(line.split()[1]) / 1024
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        total += rss_mib(int(child))
+    return total
 
 
 async def client(url: str, body: dict, until: float, lat: list, server: list, errors: list,
                  interval: float = 0.0) -> None:
+    rng = np.random.default_rng()
     async with httpx.AsyncClient(timeout=10) as c:
+        if interval:  # people do not start drawing in the same millisecond
+            await asyncio.sleep(rng.uniform(0, interval))
+        last = time.perf_counter()
         while time.perf_counter() < until:
-            t0 = time.perf_counter()
-            if interval:
-                await asyncio.sleep(max(0.0, interval - (time.perf_counter() - getattr(c, "last", 0.0))))
-                t0 = c.last = time.perf_counter()
+            if interval:  # the next request 0.5..1.5 intervals after the last one was sent
+                await asyncio.sleep(max(0.0, interval * rng.uniform(0.5, 1.5) - (time.perf_counter() - last)))
+            t0 = last = time.perf_counter()
             try:
                 r = await c.post(url, json=body)
                 if r.status_code != 200:
@@ -59,13 +67,14 @@ async def main() -> None:
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--interval-ms", type=float, default=0, help="least time between a client's requests (0: none)")
+    p.add_argument("--workers", type=int, default=1, help="fude serve --workers")
+    p.add_argument("--interval-ms", type=float, default=0, help="mean time between a client's requests (0: closed loop)")
     p.add_argument("--warmup", type=float, default=10, help="seconds of load before RSS is first read")
     args = p.parse_args()
     d = read_drawing(REPO / "examples" / "strokes-あ.json")
     body = {"strokes": [s.tolist() for s in d.strokes], "canvas": d.canvas, "model": "hiragana"}
     proc = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(args.port), "--models", "hiragana",
-                             "--db", "/tmp/fude-bench-samples.sqlite"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--db", "/tmp/fude-bench-samples.sqlite", "--workers", str(args.workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{args.port}"
         for _ in range(200):
@@ -93,7 +102,7 @@ async def main() -> None:
         proc.terminate()
         proc.wait(10)
     pct = lambda a, q: float(np.percentile(a, q)) if a else float("nan")  # noqa: E731
-    pace = f"at most one request per {args.interval_ms:.0f} ms each" if args.interval_ms else "closed loop"
+    pace = f"one request every {args.interval_ms / 2:.0f}..{args.interval_ms * 1.5:.0f} ms each" if args.interval_ms else "closed loop"
     print(f"{args.clients} clients ({pace}), {args.seconds:.0f} s after {args.warmup:.0f} s of warm-up: "
           f"{len(lat):,} requests ({len(lat) / args.seconds:,.0f}/s), {len(errors)} errors")
     print(f"client latency ms: p50 {pct(lat, 50):.1f}, p99 {pct(lat, 99):.1f}; server elapsed_ms: p50 "

@@ -184,7 +184,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
                         "-m", "fude", "train", "--dataset", "kmnist-sample", "--epochs", "3", "--batch-size", "64",
                         "--quiet", "--out", str(run)],
                        capture_output=True, text=True, env=env, timeout=300)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 0, f"exit {p.returncode}\nstdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}"
     assert p.stdout.count("run folder:") == 1 and "2 processes (32 images each per step)" in p.stdout
     config = json.loads((run / "config.json").read_text())
     cores = len(os.sched_getaffinity(0))

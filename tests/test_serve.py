@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import sqlite3
 
 import numpy as np
@@ -120,3 +121,22 @@ def test_samples_are_saved_counted_and_exported(client, drawing, tmp_path):
     data = load_pair(tmp_path / "samples-imgs.npz", tmp_path / "samples-labels.npz",  # a training set fude reads
                      tmp_path / "samples_classmap.csv")
     assert len(data) == stats["total"] and "あ" in data.class_map.chars
+
+
+def test_several_workers_get_their_settings_from_the_environment(monkeypatch, tmp_path):
+    import uvicorn
+
+    from fude import serve
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setenv("FUDE_MODELS", "mnist")  # restored after the test: run() overwrites them
+    monkeypatch.setenv("FUDE_SAMPLES_DB", "unused")
+    serve.run(models="kmnist", db=str(tmp_path / "s.sqlite"), workers=2)
+    app, kw = calls[-1]
+    assert app == "fude.serve:app_from_env" and kw["factory"] and kw["workers"] == 2
+    assert os.environ["FUDE_MODELS"] == "kmnist" and os.environ["FUDE_SAMPLES_DB"] == str(tmp_path / "s.sqlite")
+    with TestClient(serve.app_from_env()) as c:  # what each worker builds
+        assert c.get("/health").json()["models"] == ["kmnist"]
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        serve.run(workers=0)

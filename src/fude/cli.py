@@ -542,7 +542,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from fude.serve import run
 
-    run(args.host, args.port, args.models, args.db)
+    run(args.host, args.port, args.models, args.db, args.workers)
     return 0
 
 
@@ -741,6 +741,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="the drawing page (GET /) and HTTP API (/docs) with uvicorn")
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    sv.add_argument("--workers", type=int, default=1, help="server processes, each with its own copy of the models "
+                    "(default: 1; on a machine with C cores serving many people, up to C)")
     sv.add_argument("--models", help="comma-separated shipped models or run folders (default: $FUDE_MODELS or "
                     "hiragana,kmnist,mnist)")
     sv.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")

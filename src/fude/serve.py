@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -135,7 +136,9 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None) -
             req = await body_json(request, StrokesRequest)
             rec = model_named(req.model)
             char = _drawing(req)
-            name, top = req.model, rec.predict_strokes(char.strokes, k=5, canvas=char.canvas)
+            # off the event loop: other requests are read and answered while this one is computed
+            top = await run_in_threadpool(rec.predict_strokes, char.strokes, k=5, canvas=char.canvas)
+            name = req.model
         else:
             raise HTTPException(415, "send JSON strokes (application/json) or an image (multipart/form-data, field 'file')")
         return {"model": name, "top": _with_romaji(top), "elapsed_ms": (time.perf_counter() - t0) * 1000}
@@ -165,11 +168,13 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None) -
             raise
         except Exception:
             pass  # not an image: load_image below says so in its words
+        def read(data: bytes) -> list[dict]:
+            return rec.predict(to_dataset_image(load_image(data), box=rec.box)[None], k=5)[0]
+
         try:
-            image = to_dataset_image(load_image(data), box=rec.box)
+            return name, await run_in_threadpool(read, data)
         except ImageError as e:
             raise HTTPException(400, str(e).replace("<bytes>: ", "")) from None
-        return name, rec.predict(image[None], k=5)[0]
 
     def _drawing(req: StrokesRequest):
         """The request as a Character: shapes, finite values and limits checked, y_up canvases flipped."""
@@ -204,11 +209,33 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None) -
     return app
 
 
-def run(host: str = "127.0.0.1", port: int = 8000, models: str | None = None, db: str | None = None) -> None:
-    """Serve with uvicorn; says so loudly when bound beyond this machine."""
+def app_from_env() -> FastAPI:
+    """The app with its settings from the environment (``FUDE_MODELS``, ``FUDE_SAMPLES_DB``): the
+    factory each uvicorn worker process calls."""
+    return create_app()
+
+
+def run(host: str = "127.0.0.1", port: int = 8000, models: str | None = None, db: str | None = None,
+        workers: int = 1) -> None:
+    """Serve with uvicorn in ``workers`` processes (each loads the models; they share the sample
+    database, which SQLite's WAL mode lets several processes write); says so loudly when bound
+    beyond this machine.
+
+    Raises:
+        ValueError: ``workers`` below 1.
+    """
     import uvicorn
 
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding to {host}: anyone who can reach this machine can use the page and add samples")
-    uvicorn.run(create_app(models, db), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(models, db), host=host, port=port, log_level="info")
+        return
+    if models:  # the worker processes read their settings from the environment
+        os.environ["FUDE_MODELS"] = models
+    if db:
+        os.environ["FUDE_SAMPLES_DB"] = str(db)
+    uvicorn.run("fude.serve:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
 
