@@ -32,6 +32,20 @@ def kmnist_dev(mirror):
     return fude.load_dataset("kmnist", "dev", data_dir=mirror, download=False)
 
 
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """FastAPI's TestClient on ``fude serve``'s app with the hiragana and kmnist models and a fresh
+    sample database (``client.db``), one per test module."""
+    from fastapi.testclient import TestClient
+
+    from fude.serve import create_app
+
+    db = tmp_path_factory.mktemp("db") / "samples.sqlite"
+    with TestClient(create_app("hiragana,kmnist", db)) as c:
+        c.db = db
+        yield c
+
+
 @pytest.fixture()
 def isolated_data_dir(tmp_path, monkeypatch) -> Path:
     """An empty data directory, with FUDE_DATA_DIR pointing at it."""

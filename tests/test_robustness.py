@@ -249,18 +249,6 @@ def test_configs_with_unknown_fields_are_refused(tmp_path):
 
 # --------------------------------------------------------------------------- the server
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    from fastapi.testclient import TestClient
-
-    from fude.serve import create_app
-
-    db = tmp_path_factory.mktemp("fuzzdb") / "samples.sqlite"
-    with TestClient(create_app("hiragana,kmnist", db)) as c:
-        c.db = db
-        yield c
-
-
 def _answered(r, counter: list) -> None:
     counter.append(r.status_code)
     assert r.status_code < 500, r.text

@@ -15,16 +15,6 @@ from fude.strokes import read_drawing
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    from fude.serve import create_app
-
-    db = tmp_path_factory.mktemp("db") / "samples.sqlite"
-    with TestClient(create_app("hiragana,kmnist", db)) as c:
-        c.db = db
-        yield c
-
-
-@pytest.fixture(scope="module")
 def drawing():
     d = read_drawing(REPO / "examples" / "strokes-あ.json")
     return {"strokes": [s.tolist() for s in d.strokes], "canvas": d.canvas, "model": "hiragana"}
