@@ -38,5 +38,13 @@ def table(rows: list[dict]) -> str:
     keys = list(rows[0])
     out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for r in rows:
-        out.append("| " + " | ".join((f"{r[k]:,.0f}" if abs(r[k]) >= 1000 else f"{r[k]:.4g}") if isinstance(r[k], float) else str(r[k]) for k in keys) + " |")
+        out.append("| " + " | ".join(_cell(r[k]) for k in keys) + " |")
     return "\n".join(out)
+
+
+def _cell(v) -> str:
+    if not isinstance(v, float):
+        return str(v)
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.4f}" if abs(v) < 1 else f"{v:.4g}"  # accuracies keep their fourth decimal

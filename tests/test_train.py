@@ -87,3 +87,13 @@ def test_finetune_keeps_frozen_blocks_and_learns_a_new_head(tmp_path):
         train(TrainConfig(init_from="kmnist", freeze=4), mnist, tmp_path / "x", progress=False)
     with pytest.raises(ValueError, match="freeze must be 0"):
         TrainConfig(freeze=1)
+
+
+def test_pixel_mean_std_equals_numpy_on_real_images(mnist_test):
+    from fude.train import pixel_mean_std
+
+    idx = np.arange(0, len(mnist_test.images), 3)
+    mean, std = pixel_mean_std(mnist_test.images, idx)
+    assert mean == pytest.approx(mnist_test.images[idx].mean() / 255, abs=1e-12)
+    assert std == pytest.approx(mnist_test.images[idx].std() / 255, abs=1e-12)
+    assert pixel_mean_std(np.full((3, 28, 28), 255, np.uint8)) == (1.0, 0.0)

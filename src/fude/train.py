@@ -149,6 +149,19 @@ def start_from(name_or_dir: str, num_classes: int, freeze: int = 0) -> CharClass
     return net.to(memory_format=torch.contiguous_format)
 
 
+def pixel_mean_std(images: np.ndarray, idx: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean and standard deviation of the pixels of uint8 ``images[idx]`` scaled to [0, 1], exact,
+    from a 256-bin histogram (for MNIST's training set 20x faster than ``images.std()``, which
+    converts all 47 million pixels to float64)."""
+    counts = np.zeros(256, np.int64)
+    for chunk in np.array_split(idx if idx is not None else np.arange(len(images)), max(1, len(images) // 8192)):
+        counts += np.bincount(images[chunk].ravel(), minlength=256)
+    values = np.arange(256) / 255
+    n = counts.sum()
+    mean = float(counts @ values / n)
+    return mean, float(np.sqrt(max(0.0, counts @ (values - mean) ** 2 / n)))
+
+
 def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
     """One-cycle schedule: linear rise from 0.1*peak to peak over ``warmup`` of the steps, then
     linear decay to 0 at ``total``."""
@@ -160,11 +173,11 @@ def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
 
 def stratified_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, validation) with ``share`` of each class in validation (scikit-learn)."""
+    idx = np.arange(len(labels))
+    if share == 0:  # no hold-out: and no scikit-learn import (a second of start-up)
+        return idx, idx[:0]
     from sklearn.model_selection import train_test_split
 
-    idx = np.arange(len(labels))
-    if share == 0:
-        return idx, idx[:0]
     tr, va = train_test_split(idx, test_size=share, stratify=labels, random_state=seed)
     return np.sort(tr), np.sort(va)
 
@@ -298,8 +311,7 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     y_all = torch.from_numpy(data.labels).to(device)
     x_tr, y_tr = x_all[torch.from_numpy(train_idx).to(device)], y_all[torch.from_numpy(train_idx).to(device)]
     x_va, y_va = x_all[torch.from_numpy(val_idx).to(device)], y_all[torch.from_numpy(val_idx).to(device)]
-    mean = float(data.images[train_idx].mean() / 255)
-    std = float(data.images[train_idx].std() / 255)
+    mean, std = pixel_mean_std(data.images, train_idx)
 
     torch.manual_seed(cfg.seed)
     if cfg.init_from:
