@@ -1,6 +1,11 @@
 """Shared fixtures: the real-data mirror (FUDE_DATA_DIR, default ../shared/data) and small real samples."""
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +75,26 @@ def write_csv(path: Path, images: np.ndarray, labels: np.ndarray | None = None) 
     flat = images.reshape(len(images), -1).astype(int)
     rows = flat if labels is None else np.column_stack([labels, flat])
     path.write_text(",".join(cols) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db: Path, port: int, models: str = "kmnist") -> subprocess.Popen:
+    """Start the real ``fude serve`` on ``port`` with ``models`` and the sample database ``db``;
+    returns once ``/health`` answers (the caller stops the process)."""
+    proc = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", models,
+                             "--db", str(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("fude serve did not start")

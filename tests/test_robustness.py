@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, write_csv, write_idx
+from conftest import REPO, free_port, start_server, write_csv, write_idx
 from fude import datasets
 from fude.classmap import ClassMap
 from fude.datasets import DatasetError
@@ -383,31 +382,12 @@ def test_concurrent_writer_processes_lose_nothing(tmp_path):
     assert ids == {f"{w}-{i}" for w in range(writers) for i in range(each)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(db: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(fude_cmd("serve", "--port", port, "--models", "kmnist", "--db", db),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("fude serve did not start")
-
-
 def test_server_killed_mid_write_loses_no_confirmed_sample(tmp_path):
     """Eight clients post samples as fast as they can; the server is SIGKILLed among the writes.
     Every sample the server confirmed (201 with an id) is in the database, which is intact and
     takes new samples after a restart."""
-    db, port = tmp_path / "samples.sqlite", _free_port()
-    proc = _serve(db, port)
+    db, port = tmp_path / "samples.sqlite", free_port()
+    proc = start_server(db, port)
     confirmed: list[int] = []
     lock, stop = threading.Lock(), threading.Event()
 
@@ -444,7 +424,7 @@ def test_server_killed_mid_write_loses_no_confirmed_sample(tmp_path):
     assert set(confirmed) <= stored
     con.close()
 
-    proc = _serve(db, port)  # the database still works after the crash
+    proc = start_server(db, port)  # the database still works after the crash
     try:
         req = urllib.request.Request(f"http://127.0.0.1:{port}/api/samples", json.dumps(
             {"strokes": [[[0, 0], [1, 1]]], "label": "き"}).encode(), {"Content-Type": "application/json"})

