@@ -13,7 +13,8 @@ from fude.classmap import ClassMap
 def test_forward_every_registered_model(arch):
     torch.manual_seed(0)
     m = create_model(arch, num_classes=49).eval()
-    x = torch.rand(3, 1, 28, 28)
+    x = m.example_input(3)  # (3, 1, 28, 28) images; (3, 64, 7) sequences for the stroke-* models
+    assert x.shape == ((3, 1, 28, 28) if m.input_kind == "image" else (3, 64, 7))
     logits = m(x)
     assert logits.shape == (3, 49) and logits.dtype == torch.float32 and torch.isfinite(logits).all()
     feats = m.forward_features(x)
@@ -21,7 +22,7 @@ def test_forward_every_registered_model(arch):
     assert torch.allclose(m.head(feats), logits)
     m.reset_classifier(86)
     assert m(x).shape == (3, 86) and m.config.num_classes == 86
-    assert len(m.blocks) == 3  # blocks a fine-tuning run can freeze
+    assert len(m.blocks) == (3 if m.input_kind == "image" else 2 if arch != "stroke-conv1d" else 4)  # freezable
 
 
 def test_unknown_arch_and_field():
@@ -37,7 +38,7 @@ def test_save_load_roundtrip(tmp_path, arch):
     m = create_model(arch, num_classes=10, mean=0.2, std=0.3).eval()
     save_model(m, tmp_path, ClassMap.packaged("kmnist"), {"preprocess": {"box": 28}})
     rec = load_model(tmp_path)
-    x = torch.rand(4, 1, 28, 28)
+    x = m.example_input(4)
     with torch.no_grad():  # the recognizer runs channels-last: same numbers up to summation order
         assert torch.allclose(rec.net(x), m(x), atol=1e-5)
     assert rec.class_map.char(0) == "お" and rec.box == 28

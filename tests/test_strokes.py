@@ -51,6 +51,33 @@ def test_degenerate_strokes():
     assert feats.shape == (8, 7) and feats[:, 4].tolist() == [0, 0, 0, 1, 0, 0, 0, 1] and np.isfinite(feats).all()
 
 
+def test_fixed_length_sequences_share_points_by_stroke_length():
+    long, short, tap = np.array([[0.0, 0], [9, 0]]), np.array([[0.0, 3], [0, 6]]), np.array([[5.0, 5]])
+    assert S.share_points([long, short, tap], 64) == [47, 16, 1]  # one each, the other 61 shared 9:3:0
+    assert S.share_points([tap, tap], 5) in ([3, 2], [2, 3])
+    feats = S.sequence_features([long, short, tap], length=64)
+    assert feats.shape == (64, 7) and feats.dtype == np.float32 and np.isfinite(feats).all()
+    assert np.flatnonzero(feats[:, 4]).tolist() == [46, 62, 63]  # pen up at the end of each stroke
+    x, y = feats[:47, 0], feats[:47, 1]  # the long stroke: evenly spaced across the unit box at y = 1/6
+    assert np.allclose(np.diff(x), 1 / 46, atol=1e-6) and np.allclose(y, 1 / 6)
+    assert np.allclose(feats[47, 2:4], feats[47, :2] - feats[46, :2])  # the pen's jump to the next stroke
+    with pytest.raises(S.StrokeError, match="3 strokes do not fit in a sequence of 2 points"):
+        S.sequence_features([long, short, tap], length=2)
+
+
+def test_synthetic_sequences_are_the_synthetic_images_drawings(kanjivg):
+    from fude.synth import SynthConfig, _drawing, synth_images, synth_sequences
+
+    chars = {c: kanjivg[c] for c in "あぁい"}
+    seqs, labels = synth_sequences(chars, 3, seed=4, length=48)
+    _, img_labels = synth_images(chars, 3, seed=4)
+    assert seqs.shape == (6, 48, 7) and labels.tolist() == img_labels.tolist() == [0, 0, 0, 2, 2, 2]  # no ぁ (1)
+    again, _ = synth_sequences(chars, 3, seed=4, length=48)
+    assert np.array_equal(seqs, again) and not np.array_equal(seqs, synth_sequences(chars, 3, seed=5, length=48)[0])
+    drawing = _drawing(kanjivg["い"], 4, 2, 1, SynthConfig())[0]
+    assert np.array_equal(seqs[4], S.sequence_features(drawing, length=48))  # sample 1 of class 2 (い)
+
+
 def test_rasterise_draws_where_the_strokes_are():
     img = S.rasterise([np.array([[0.0, 5.0], [10.0, 5.0]])], size=28, width=2)
     assert img.shape == (28, 28) and img.dtype == np.uint8
@@ -155,15 +182,20 @@ def test_synthesis_is_deterministic_and_varied(kanjivg):
     assert np.isclose(max(hi - lo), 1) and lo.min() >= -1e-9 and hi.max() <= 1 + 1e-9
 
 
-def test_train_and_predict_strokes_end_to_end(tmp_path, kanjivg):
-    """fude synth -> fude train -> fude predict-strokes on new drawings (JSON and the app's layout)."""
+@pytest.mark.parametrize("kind", ["images", "sequences"])
+def test_train_and_predict_strokes_end_to_end(tmp_path, kanjivg, kind):
+    """fude synth -> fude train -> fude predict-strokes on new drawings (JSON and the app's layout),
+    with a CNN on rasterised drawings and with a sequence model on their points."""
     from test_cli import fude
     from fude.synth import vary
 
     chars = "あいうえおかきくけこ"
-    fude("synth", "--kanjivg", KANJIVG, "--chars", chars, "--per-char", "60", "--seed", "1", "--out", tmp_path)
+    seq = ["--sequences", "64"] if kind == "sequences" else []
+    fude("synth", "--kanjivg", KANJIVG, "--chars", chars, "--per-char", "60", "--seed", "1", "--out", tmp_path, *seq)
     run = tmp_path / "run"
-    fude("train", "--images", tmp_path / "hiragana-synth-imgs.npz", "--labels", tmp_path / "hiragana-synth-labels.npz",
+    data = (["--sequences", tmp_path / "hiragana-synth-seqs.npz", "--arch", "stroke-conv1d"] if seq else
+            ["--images", tmp_path / "hiragana-synth-imgs.npz"])
+    fude("train", *data, "--labels", tmp_path / "hiragana-synth-labels.npz",
          "--classmap", tmp_path / "hiragana-synth_classmap.csv", "--epochs", "6", "--batch-size", "64",
          "--threads", "1", "--quiet", "--out", run)
     files = []

@@ -42,6 +42,8 @@ def add_data_args(p: argparse.ArgumentParser, default_dataset: str | None = None
     g.add_argument("--images", help="images file: official npz (arr_0) or IDX (.gz or raw)")
     g.add_argument("--labels", help="labels file for --images: npz or IDX")
     g.add_argument("--csv", help="Kaggle CSV: label,pixel0..pixel783 (label optional)")
+    g.add_argument("--sequences", help="stroke sequences (N, T, 7) float32 npz, as fude synth --sequences writes, "
+                   "for the stroke-* models; labels from --labels")
     g.add_argument("--image-folder", help="folder with one sub-folder of images per class")
     g.add_argument("--box", type=int, default=20, help="--image-folder: pixels the ink of a non-28x28 image is "
                    "fitted into (20 as MNIST; 28 fills the frame as Kuzushiji-MNIST)")
@@ -51,7 +53,7 @@ def add_data_args(p: argparse.ArgumentParser, default_dataset: str | None = None
 
 
 def data_args_dict(args: argparse.Namespace) -> dict:
-    keys = ("dataset", "split", "images", "labels", "csv", "image_folder", "box", "classmap", "data_dir",
+    keys = ("dataset", "split", "images", "sequences", "labels", "csv", "image_folder", "box", "classmap", "data_dir",
             "no_download")
     return {k: getattr(args, k) for k in keys}
 
@@ -63,8 +65,10 @@ def load_data(d: dict, default_split: str, class_map=None):
     cmap = d.get("classmap") or class_map
     if d.get("images"):
         return datasets.load_pair(d["images"], d.get("labels"), cmap)
+    if d.get("sequences"):
+        return datasets.load_sequences(d["sequences"], d.get("labels"), cmap)
     if d.get("labels"):
-        raise datasets.DatasetError("--labels needs --images")
+        raise datasets.DatasetError("--labels needs --images or --sequences")
     if d.get("csv"):
         return datasets.load_csv(d["csv"], cmap)
     if d.get("image_folder"):
@@ -85,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fude import distributed
     from fude.models import atomic_write
     from fude.runtime import resolve_device, set_threads
-    from fude.train import TrainConfig, cross_validate, train
+    from fude.train import TrainConfig, cross_validate, default_lr, train
 
     signal.signal(signal.SIGTERM, _term_as_interrupt)
     if args.resume:
@@ -107,7 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
             args.arch = load_model(init_from).net.arch
         cfg = TrainConfig(arch=args.arch, model=model_cfg, epochs=args.epochs, init_from=init_from, freeze=freeze, batch_size=args.batch_size,
-                          lr=args.lr, label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
+                          lr=args.lr or default_lr(args.arch), label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
                           device=args.device, precision=args.precision, early_stopping=args.early_stopping,
                           monitor=args.monitor, class_weights=args.class_weights, sampler=args.sampler,
                           **({"augment": asdict(AugmentConfig.off())} if args.no_augment else {}))
@@ -519,7 +523,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from fude.classmap import ClassMap
     from fude.datasets import default_data_dir, save_pair
     from fude.kanjivg import load_kanjivg
-    from fude.synth import synth_images
+    from fude.synth import synth_images, synth_sequences
 
     folder = Path(args.kanjivg) if args.kanjivg else default_data_dir(args.data_dir) / "kanjivg_hiragana"
     chars = load_kanjivg(str(folder))
@@ -529,11 +533,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
             raise ValueError(f"no KanjiVG strokes in {folder} for {''.join(missing)}")
         chars = {c: chars[c] for c in sorted(set(args.chars))}
     t0 = time.perf_counter()
-    images, labels = synth_images(chars, args.per_char, seed=args.seed)
     out = Path(args.out)
-    imgs, labs, cmap = save_pair(out, args.name, images, labels, ClassMap(tuple(chars)))
-    print(f"{len(images):,} drawings of {len(chars)} characters in {time.perf_counter() - t0:.1f} s, written to {out}; "
-          f"train with: fude train --images {imgs} --labels {labs} --classmap {cmap}")
+    if args.sequences:
+        data, labels = synth_sequences(chars, args.per_char, seed=args.seed, length=args.sequences)
+        kind, option, arch = "seqs", "--sequences", " --arch stroke-gru"
+    else:
+        data, labels = synth_images(chars, args.per_char, seed=args.seed)
+        kind, option, arch = "imgs", "--images", ""
+    files, labs, cmap = save_pair(out, args.name, data, labels, ClassMap(tuple(chars)), kind=kind)
+    print(f"{len(data):,} drawings of {len(chars)} characters in {time.perf_counter() - t0:.1f} s, written to {out}; "
+          f"train with: fude train {option} {files} --labels {labs} --classmap {cmap}{arch}")
     return 0
 
 
@@ -590,7 +599,8 @@ def add_train_args(t: argparse.ArgumentParser, default_arch: str, models) -> Non
     t.add_argument("--model-config", help='JSON of model config fields, e.g. \'{"widths": [32, 64, 128]}\'')
     t.add_argument("--epochs", type=int, default=8, help="passes over the training data")
     t.add_argument("--batch-size", type=int, default=256, help="images per optimizer step")
-    t.add_argument("--lr", type=float, default=0.2, help="peak learning rate (SGD, Nesterov momentum 0.9)")
+    t.add_argument("--lr", type=float, help="peak learning rate (SGD, Nesterov momentum 0.9; default: 0.2, "
+                   "0.05 for stroke-conv1d)")
     t.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the cross-entropy")
     t.add_argument("--no-augment", action="store_true", help="turn off random affine and random erasing")
     t.add_argument("--val-split", type=float, default=0.1, help="stratified share held out for validation")
@@ -735,6 +745,8 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--per-char", type=int, default=300, help="drawings per character (default: 300)")
     sy.add_argument("--seed", type=int, default=0, help="random seed; same seed, same drawings")
     sy.add_argument("--name", default="hiragana-synth", help="file name prefix (default: hiragana-synth)")
+    sy.add_argument("--sequences", type=int, default=0, metavar="T", help="write the drawings as point sequences of "
+                    "T points (for the stroke-* sequence models) instead of 28x28 images")
     sy.add_argument("--out", required=True, help="output folder")
     sy.set_defaults(func=cmd_synth)
 

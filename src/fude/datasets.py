@@ -157,10 +157,59 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def inputs(self) -> np.ndarray:
+        """What a model reads: the images."""
+        return self.images
+
     def subset(self, index: np.ndarray) -> "Dataset":
         """The images (and labels) at ``index``, an int array; same class map and source."""
         labels = None if self.labels is None else self.labels[index]
         return Dataset(self.images[index], labels, self.class_map, dict(self.source))
+
+
+@dataclass
+class SequenceDataset:
+    """Drawings as point sequences, labels and a class map: training data for the sequence
+    models (``stroke-gru``, ``stroke-lstm``, ``stroke-conv1d``).
+
+    Attributes:
+        sequences: ``(N, T, 7)`` float32, finite: :func:`fude.strokes.sequence_features` with
+            ``length=T`` of each drawing.
+        labels: ``(N,)`` int64 in ``[0, len(class_map))``, or ``None`` when unlabelled.
+        class_map: the classes' characters and code points.
+        source: where the data came from.
+    """
+
+    sequences: np.ndarray
+    labels: np.ndarray | None
+    class_map: ClassMap
+    source: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from fude.strokes import SEQUENCE_FEATURES
+
+        what, x = self.source.get("name", "sequences"), self.sequences
+        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 3 or x.shape[2] != SEQUENCE_FEATURES:
+            raise DatasetError(f"{what}: sequences must be float32 (N, T, {SEQUENCE_FEATURES}), got "
+                               f"{getattr(x, 'dtype', type(x))} of shape {getattr(x, 'shape', '?')}")
+        if not np.isfinite(x).all():
+            raise DatasetError(f"{what}: sequences hold NaN or infinite values")
+        if self.labels is not None:
+            check_labels(self.labels, len(x), len(self.class_map), what)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """What a model reads: the sequences."""
+        return self.sequences
+
+    def subset(self, index: np.ndarray) -> "SequenceDataset":
+        """The sequences (and labels) at ``index``, an int array; same class map and source."""
+        labels = None if self.labels is None else self.labels[index]
+        return SequenceDataset(self.sequences[index], labels, self.class_map, dict(self.source))
 
 
 def check_arrays(images: np.ndarray, labels: np.ndarray | None, num_classes: int, what: str) -> None:
@@ -170,13 +219,17 @@ def check_arrays(images: np.ndarray, labels: np.ndarray | None, num_classes: int
         raise DatasetError(f"{what}: images must be a uint8 array, got {getattr(images, 'dtype', type(images))}")
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise DatasetError(f"{what}: images must have shape (N, 28, 28), got {images.shape}")
-    if labels is None:
-        return
+    if labels is not None:
+        check_labels(labels, len(images), num_classes, what)
+
+
+def check_labels(labels: np.ndarray, n: int, num_classes: int, what: str) -> None:
+    """Raise :class:`DatasetError` unless labels are int64 ``(n,)`` in ``[0, num_classes)``."""
     if not isinstance(labels, np.ndarray) or labels.dtype != np.int64 or labels.ndim != 1:
         raise DatasetError(f"{what}: labels must be a 1-D int64 array, got {getattr(labels, 'dtype', type(labels))} "
                            f"of shape {getattr(labels, 'shape', '?')}")
-    if len(labels) != len(images):
-        raise DatasetError(f"{what}: {len(images)} images but {len(labels)} labels")
+    if len(labels) != n:
+        raise DatasetError(f"{what}: {n} samples but {len(labels)} labels")
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise DatasetError(f"{what}: labels must lie in [0, {num_classes - 1}] for {num_classes} classes, "
                            f"found values in [{labels.min()}, {labels.max()}]")
@@ -344,9 +397,10 @@ def as_labels(array: np.ndarray, what: str) -> np.ndarray:
 
 
 def save_pair(folder: str | os.PathLike, name: str, images: np.ndarray, labels: np.ndarray,
-              class_map: ClassMap) -> tuple[Path, Path, Path]:
+              class_map: ClassMap, kind: str = "imgs") -> tuple[Path, Path, Path]:
     """Write a dataset in the official layout that :func:`load_pair` reads: ``<name>-imgs.npz`` and
-    ``<name>-labels.npz`` (key ``arr_0``, compressed) and ``<name>_classmap.csv``, each atomically.
+    ``<name>-labels.npz`` (key ``arr_0``, compressed) and ``<name>_classmap.csv``, each atomically
+    (``kind="seqs"``: stroke sequences in ``<name>-seqs.npz``, for :func:`load_sequences`).
     Returns the three paths."""
     import io
 
@@ -354,7 +408,7 @@ def save_pair(folder: str | os.PathLike, name: str, images: np.ndarray, labels: 
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = (folder / f"{name}-imgs.npz", folder / f"{name}-labels.npz", folder / f"{name}_classmap.csv")
+    paths = (folder / f"{name}-{kind}.npz", folder / f"{name}-labels.npz", folder / f"{name}_classmap.csv")
     for path, arr in zip(paths, (images, labels)):
         buf = io.BytesIO()
         np.savez_compressed(buf, arr_0=arr)
@@ -378,6 +432,21 @@ def load_pair(images: str | os.PathLike, labels: str | os.PathLike | None = None
     cmap = _resolve_class_map(class_map, y)
     files = [{"file": str(Path(p).resolve()), "md5": md5sum(Path(p))} for p in (images, labels) if p is not None]
     return Dataset(x, y, cmap, {"name": "files", "files": files})
+
+
+def load_sequences(sequences: str | os.PathLike, labels: str | os.PathLike | None = None,
+                   class_map: ClassMap | str | os.PathLike | None = None) -> SequenceDataset:
+    """Load stroke sequences ``(N, T, 7)`` float32 from an npz (key ``arr_0``; ``fude synth``
+    writes them as ``<name>-seqs.npz``) with their labels and class map, as :func:`load_pair`.
+
+    Raises:
+        DatasetError: unreadable files, or arrays of the wrong shape, dtype or values.
+    """
+    x = read_array(sequences)
+    y = None if labels is None else as_labels(read_array(labels), str(labels))
+    cmap = _resolve_class_map(class_map, y)
+    files = [{"file": str(Path(p).resolve()), "md5": md5sum(Path(p))} for p in (sequences, labels) if p is not None]
+    return SequenceDataset(x, y, cmap, {"name": str(sequences), "files": files})
 
 
 def _resolve_class_map(class_map, labels: np.ndarray | None) -> ClassMap:

@@ -99,7 +99,7 @@ def evaluate_with_probs(rec: Recognizer, data: Dataset, tta: int = 0, batch_size
         raise ValueError("evaluation needs labels; the dataset has none (use fude predict instead)")
     check_class_maps(rec, data)
     t0 = time.perf_counter()
-    probs = predict_proba(rec, data.images, tta, batch_size)
+    probs = predict_proba(rec, data.inputs, tta, batch_size)
     seconds = time.perf_counter() - t0
     result = metrics(data.labels, probs.argmax(1), data.class_map)
     result.update({"tta": tta, "seconds": seconds, "images_per_s": len(data) / max(seconds, 1e-9)})

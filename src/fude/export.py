@@ -39,6 +39,8 @@ def export_onnx(rec: Recognizer, path: str | os.PathLike, opset: int = 18) -> Pa
     Raises:
         ModelError: the onnx packages are missing.
     """
+    if rec.net.input_kind != "image":
+        raise ModelError(f"ONNX export is for image models; {rec.net.arch} reads stroke sequences")
     onnx = _require("onnx")
     _require("onnxscript")
     net = copy.deepcopy(rec.net).cpu().eval().to(memory_format=torch.contiguous_format)

@@ -51,6 +51,7 @@ class FudeCNNConfig:
     num_classes: int = 10
     widths: tuple[int, int, int] = (16, 32, 64)  # channels of the three stages
     depth: int = 0  # extra conv-BN-ReLU layers in each of the last two stages
+    stem: int = 0  # conv-BN-ReLU layers at full 28x28 resolution before the first pooling conv
     dropout: float = 0.0  # before the head
     mean: float = 0.0  # training-data pixel mean, images in [0, 1]
     std: float = 1.0  # training-data pixel standard deviation
@@ -59,8 +60,9 @@ class FudeCNNConfig:
         self.widths = tuple(int(w) for w in self.widths)
         if len(self.widths) != 3 or min(self.widths) < 1:
             raise ModelError(f"widths must be three positive channel counts, got {self.widths}")
-        if self.depth < 0 or not 0 <= self.dropout < 1:
-            raise ModelError(f"depth must be >= 0 and dropout in [0, 1), got {self.depth}, {self.dropout}")
+        if self.depth < 0 or self.stem < 0 or not 0 <= self.dropout < 1:
+            raise ModelError(f"depth and stem must be >= 0 and dropout in [0, 1), "
+                             f"got {self.depth}, {self.stem}, {self.dropout}")
         _check_common(self)
 
 
@@ -94,9 +96,10 @@ def conv_bn(cin: int, cout: int, pool: bool = False) -> nn.Sequential:
 class CharClassifier(nn.Module):
     """Base class: normalisation, the feature/head split, and the config."""
 
-    config: FudeCNNConfig | KerasCNNConfig
+    config: FudeCNNConfig | KerasCNNConfig | StrokeNetConfig
     head: nn.Linear
     arch: str = ""  # registry name, set by create_model
+    input_kind: str = "image"  # image: (B, 1, 28, 28) in [0, 1]; sequence: (B, T, 7) stroke features
 
     def __init__(self, config) -> None:
         super().__init__()
@@ -109,8 +112,13 @@ class CharClassifier(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, 28, 28)`` float in [0, 1] -> logits ``(B, num_classes)``."""
+        """``(B, 1, 28, 28)`` float in [0, 1] (``(B, T, 7)`` stroke features for sequence models)
+        -> logits ``(B, num_classes)``."""
         return self.head(self.forward_features(x))
+
+    def example_input(self, n: int = 2) -> torch.Tensor:
+        """A random input batch of ``n`` of the shape the network reads (FLOP counts, export)."""
+        return torch.rand(n, 1, IMAGE_SIZE, IMAGE_SIZE)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -125,8 +133,13 @@ class FudeCNN(CharClassifier):
     def __init__(self, config: FudeCNNConfig) -> None:
         super().__init__(config)
         w0, w1, w2 = config.widths
+        if config.stem:  # full-resolution layers first: (B, w0, 28, 28), then pool
+            stem = [conv_bn(1 if i == 0 else w0, w0) for i in range(config.stem)]
+            first = nn.Sequential(*stem, conv_bn(w0, w0, pool=True))
+        else:
+            first = conv_bn(1, w0, pool=True)  # pool straight after the first conv
         self.blocks = nn.ModuleList([
-            conv_bn(1, w0, pool=True),  # (B, w0, 14, 14)
+            first,  # (B, w0, 14, 14)
             nn.Sequential(conv_bn(w0, w1, pool=True), *[conv_bn(w1, w1) for _ in range(config.depth)]),  # 7x7
             nn.Sequential(conv_bn(w1, w2, pool=True), *[conv_bn(w2, w2) for _ in range(config.depth)]),  # 3x3
         ])
@@ -162,11 +175,85 @@ class KerasCNN(CharClassifier):
         return F.dropout(F.relu(fc(x)), 0.5, self.training)  # (B, 128)
 
 
+@dataclass
+class StrokeNetConfig:
+    """A sequence model on a drawing's points (:func:`fude.strokes.sequence_features` with
+    ``length`` points, 7 features each) rather than on its picture.
+
+    ``kind``: ``gru`` or ``lstm`` (bidirectional recurrent layers of ``hidden`` units each way;
+    Graves & Schmidhuber 2005, Cho et al. 2014) or ``conv1d`` (four 1-D conv-BN-ReLU layers of
+    ``hidden/2 .. 2*hidden`` channels, kernel 5 then 3, two of them max-pooling by 2). The
+    features are the mean and the maximum over time of the last layer's outputs.
+    """
+
+    num_classes: int = 10
+    kind: str = "gru"
+    hidden: int = 128
+    layers: int = 2  # recurrent layers (gru, lstm)
+    length: int = 64  # points per drawing
+    dropout: float = 0.1  # before the head
+    mean: float = 0.0  # unused: the features are already in the unit box
+    std: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("gru", "lstm", "conv1d"):
+            raise ModelError(f"kind must be gru, lstm or conv1d, got {self.kind!r}")
+        if self.hidden < 2 or self.layers < 1 or self.length < 8 or not 0 <= self.dropout < 1:
+            raise ModelError(f"hidden >= 2, layers >= 1, length >= 8 and dropout in [0, 1) needed, got "
+                             f"{self.hidden}, {self.layers}, {self.length}, {self.dropout}")
+        _check_common(self)
+
+
+class StrokeNet(CharClassifier):
+    input_kind = "sequence"
+
+    def __init__(self, config: StrokeNetConfig) -> None:
+        super().__init__(config)
+        from fude.strokes import SEQUENCE_FEATURES
+
+        h = config.hidden
+        if config.kind == "conv1d":
+            def layer(cin: int, cout: int, k: int, pool: bool) -> nn.Sequential:
+                return nn.Sequential(nn.Conv1d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm1d(cout),
+                                     nn.ReLU(inplace=True), *([nn.MaxPool1d(2)] if pool else []))
+            self.blocks = nn.ModuleList([layer(SEQUENCE_FEATURES, h // 2, 5, False), layer(h // 2, h, 5, True),
+                                         layer(h, 2 * h, 3, True), layer(2 * h, 2 * h, 3, False)])
+            width = 2 * h
+        else:
+            rnn = nn.GRU if config.kind == "gru" else nn.LSTM
+            self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(SEQUENCE_FEATURES, h), nn.ReLU(inplace=True)),
+                                         rnn(h, h, num_layers=config.layers, batch_first=True, bidirectional=True)])
+            width = 2 * h
+        self.num_features = 2 * width
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(self.num_features, config.num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, 7)`` float32 sequence features -> ``(B, num_features)``."""
+        if self.config.kind == "conv1d":
+            x = x.transpose(1, 2)  # (B, 7, T)
+            for block in self.blocks:
+                x = block(x)
+            x = x.transpose(1, 2)  # (B, T', C)
+        else:
+            x = self.blocks[1](self.blocks[0](x))[0]  # (B, T, 2 * hidden)
+        return self.drop(torch.cat([x.mean(1), x.amax(1)], dim=1))
+
+    def example_input(self, n: int = 2) -> torch.Tensor:
+        from fude.strokes import SEQUENCE_FEATURES
+
+        return torch.rand(n, self.config.length, SEQUENCE_FEATURES)
+
+
 MODELS: dict[str, tuple[type[CharClassifier], type, dict]] = {
     # name: (class, config class, config defaults of this variant)
     "fude-cnn": (FudeCNN, FudeCNNConfig, {}),  # fast: the default
     "fude-cnn-l": (FudeCNN, FudeCNNConfig, {"widths": (32, 64, 128), "depth": 1, "dropout": 0.1}),  # accurate
     "keras-cnn": (KerasCNN, KerasCNNConfig, {}),
+    # on stroke sequences (fude.strokes.sequence_features), not images:
+    "stroke-gru": (StrokeNet, StrokeNetConfig, {"kind": "gru"}),
+    "stroke-lstm": (StrokeNet, StrokeNetConfig, {"kind": "lstm"}),
+    "stroke-conv1d": (StrokeNet, StrokeNetConfig, {"kind": "conv1d"}),
 }
 DEFAULT_ARCH = "fude-cnn"
 
@@ -303,27 +390,44 @@ class Recognizer:
 
     @torch.inference_mode()
     def logits(self, images: np.ndarray | torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """Logits ``(N, num_classes)`` float32 on the CPU; input as for :meth:`predict_proba`."""
-        x = to_input(images)
-        out = [self.net(x[i: i + batch_size].to(self.device).contiguous(memory_format=torch.channels_last)).float().cpu()
-               for i in range(0, len(x), batch_size)]
-        return torch.cat(out) if out else torch.zeros(0, len(self.class_map))
+        """Logits ``(N, num_classes)`` float32 on the CPU; input as for :meth:`predict_proba`, or
+        for a sequence model float32 ``(N, T, 7)`` stroke features (:func:`fude.strokes.sequence_features`)."""
+        return self._batched(self.net, images, batch_size, len(self.class_map))
 
     @torch.inference_mode()
     def features(self, images: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
         """The network's features before the classifier head, ``(N, num_features)`` float32
-        (what UMAP maps and fine-tuning start from); input as for :meth:`predict_proba`."""
-        x = to_input(images)
-        out = [self.net.forward_features(x[i: i + batch_size].to(self.device).contiguous(
-            memory_format=torch.channels_last)).float().cpu() for i in range(0, len(x), batch_size)]
-        return torch.cat(out).numpy() if out else np.zeros((0, self.net.num_features), np.float32)
+        (what UMAP maps and fine-tuning start from); input as for :meth:`logits`."""
+        return self._batched(self.net.forward_features, images, batch_size, self.net.num_features).numpy()
+
+    def _batched(self, fn, inputs: np.ndarray | torch.Tensor, batch_size: int, width: int) -> torch.Tensor:
+        x = to_input(inputs) if self.net.input_kind == "image" else self.to_sequences(inputs)
+        layout = torch.channels_last if x.ndim == 4 else torch.contiguous_format
+        out = [fn(x[i: i + batch_size].to(self.device).contiguous(memory_format=layout)).float().cpu()
+               for i in range(0, len(x), batch_size)]
+        return torch.cat(out) if out else torch.zeros(0, width)
+
+    def to_sequences(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Check a sequence model's input: float ``(N, T, 7)`` with T the model's length.
+
+        Raises:
+            ValueError: images or another shape.
+        """
+        from fude.strokes import SEQUENCE_FEATURES
+
+        x = torch.as_tensor(x)
+        shape = (self.net.config.length, SEQUENCE_FEATURES)
+        if x.ndim != 3 or tuple(x.shape[1:]) != shape or not x.is_floating_point():
+            raise ValueError(f"{self.net.arch} reads stroke sequences: float (N, {shape[0]}, {shape[1]}), got "
+                             f"{x.dtype} {tuple(x.shape)}; for drawings use predict_strokes")
+        return x.float()
 
     def predict_strokes(self, strokes, k: int = 5, canvas: dict | None = None) -> list[dict]:
         """Top-``k`` guesses for one character drawn as strokes (see :mod:`fude.strokes`): a list of
         ``{"index", "char", "codepoint", "probability"}``, most probable first.
 
         The strokes are rasterised as the model's training images were (ink fitted into its
-        ``box``). Small kana share their full-size form's shape (ぁ/あ, っ/つ, ...), so the image
+        ``box``), or for a sequence model turned into its point sequence. Small kana share their full-size form's shape (ぁ/あ, っ/つ, ...), so the image
         cannot tell them apart: the pair's probability is split by the drawing's size relative to
         ``canvas`` (``{"width", "height"}`` in the strokes' units) when given, and otherwise
         leans 70:30 to the full-size kana (far more frequent in text). Both are ranked.
@@ -332,10 +436,13 @@ class Recognizer:
             fude.strokes.StrokeError: empty, malformed, non-finite or too many strokes.
         """
         from fude.classmap import SMALL_KANA
-        from fude.strokes import bounds, check_strokes, rasterise
+        from fude.strokes import bounds, check_strokes, rasterise, sequence_features
 
         strokes = check_strokes(strokes)
-        probs = self.predict_proba(rasterise(strokes, box=self.box)[None])[0]
+        if self.net.input_kind == "sequence":
+            probs = self.predict_proba(sequence_features(strokes, length=self.net.config.length)[None])[0]
+        else:
+            probs = self.predict_proba(rasterise(strokes, box=self.box)[None])[0]
         index = {c: i for i, c in enumerate(self.class_map.chars)}
         pairs = [(index[s], index[b]) for s, b in SMALL_KANA.items() if s in index and b in index]
         if pairs:

@@ -25,6 +25,7 @@ import numpy as np
 
 MAX_STROKES = 64  # more than any kana or common kanji needs (the most complex common kanji: ~30)
 MAX_POINTS = 20_000  # over all strokes of one character
+SEQUENCE_FEATURES = 7  # columns of sequence_features: x, y, dx, dy, pen_up, sin, cos
 MAX_COORD = 1e6  # largest coordinate magnitude accepted (pixels of any real canvas; beyond it spans overflow)
 
 
@@ -221,21 +222,49 @@ def resample(strokes: list[np.ndarray], n: int = 32, smoothing: float = 0.0) -> 
     return [resample_stroke(s, n, smoothing) for s in strokes]
 
 
-def sequence_features(strokes: list[np.ndarray], n_per_stroke: int = 16) -> np.ndarray:
-    """Point-sequence features for sequence models: ``(T, 7)`` float32 with T = strokes × n_per_stroke.
+def share_points(strokes: list[np.ndarray], total: int) -> list[int]:
+    """Split ``total`` points among the strokes in proportion to their lengths, at least one each
+    (so a tap gets one), by largest remainder; sums to ``total``.
+
+    Raises:
+        StrokeError: more strokes than ``total``.
+    """
+    if len(strokes) > total:
+        raise StrokeError(f"{len(strokes)} strokes do not fit in a sequence of {total} points")
+    lengths = np.array([stroke_length(s) for s in strokes])
+    if lengths.sum() == 0:  # all taps
+        lengths[:] = 1.0
+    share = lengths / lengths.sum() * (total - len(strokes))
+    counts = 1 + np.floor(share).astype(int)
+    counts[np.argsort(-(share - np.floor(share)), kind="stable")[: total - counts.sum()]] += 1
+    return counts.tolist()
+
+
+def sequence_features(strokes: list[np.ndarray], n_per_stroke: int = 16, length: int | None = None) -> np.ndarray:
+    """Point-sequence features for sequence models: ``(T, 7)`` float32.
+
+    Each stroke is resampled along its B-spline (:func:`resample_stroke`) to ``n_per_stroke``
+    points, so T = strokes × n_per_stroke; or, with ``length``, the character gets exactly
+    ``length`` points in all, shared among the strokes by their lengths (:func:`share_points`),
+    so that every drawing gives the same T = ``length`` (what batched models need).
 
     Columns: x, y (normalised to the unit box), dx, dy (step from the previous point; the first
     point of a stroke steps from the previous stroke's end, the pen travelling up), pen_up (1 on the
     last point of each stroke), sin and cos of the step's direction (0, 0 for no movement).
+
+    Raises:
+        StrokeError: more strokes than ``length``.
     """
-    pts = np.concatenate(resample(normalise(strokes), n_per_stroke))
+    norm = normalise(strokes)
+    counts = [n_per_stroke] * len(norm) if length is None else share_points(norm, length)
+    pts = np.concatenate([resample_stroke(s, c) for s, c in zip(norm, counts)])
     d = np.diff(pts, axis=0, prepend=pts[:1])
     pen_up = np.zeros(len(pts))
-    pen_up[n_per_stroke - 1::n_per_stroke] = 1
-    length = np.linalg.norm(d, axis=1)
+    pen_up[np.cumsum(counts) - 1] = 1
+    step = np.linalg.norm(d, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sin = np.where(length > 0, d[:, 1] / length, 0.0)
-        cos = np.where(length > 0, d[:, 0] / length, 0.0)
+        sin = np.where(step > 0, d[:, 1] / step, 0.0)
+        cos = np.where(step > 0, d[:, 0] / step, 0.0)
     return np.column_stack([pts, d, pen_up, sin, cos]).astype(np.float32)
 
 

@@ -12,11 +12,10 @@ import copy
 import torch
 from torch import nn
 
-from fude.models import IMAGE_SIZE
 
 
 def model_summary(model: nn.Module) -> dict:
-    """Run one ``(1, 1, 28, 28)`` image through a copy of ``model`` and describe every layer.
+    """Run one input (a ``(1, 1, 28, 28)`` image, or a sequence for stroke models) through a copy of ``model`` and describe every layer.
 
     Returns:
         ``{"layers": [{"name", "type", "output_shape", "params", "trainable"}, ...], "total_params",
@@ -48,7 +47,7 @@ def model_summary(model: nn.Module) -> dict:
                 shapes[name] = (None, *out.shape[1:])
         hooks.append(m.register_forward_hook(hook))
     device = next(probe.parameters()).device
-    x = torch.rand(1, 1, IMAGE_SIZE, IMAGE_SIZE, device=device)
+    x = model.example_input(1).to(device)
     with torch.no_grad(), FlopCounterMode(display=False) as fwd:
         probe(x)
     for h in hooks:
@@ -57,7 +56,7 @@ def model_summary(model: nn.Module) -> dict:
         r["output_shape"] = shapes.get(r["name"])
     probe.train()
     with FlopCounterMode(display=False) as both:
-        probe(torch.rand(2, 1, IMAGE_SIZE, IMAGE_SIZE, device=device)).sum().backward()
+        probe(model.example_input(2).to(device)).sum().backward()
     params = list(model.parameters())
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)

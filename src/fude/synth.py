@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fude.strokes import normalise, rasterise
+from fude.strokes import SEQUENCE_FEATURES, normalise, rasterise, sequence_features
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,21 @@ def vary(strokes: list[np.ndarray], rng: np.random.Generator, cfg: SynthConfig =
     return normalise([_respace(s, rng, cfg.speed) for s in varied])
 
 
+def _drawn(chars: dict[str, list[np.ndarray]]) -> list[tuple[int, list[np.ndarray]]]:
+    """(class index, strokes) of the characters drawn: not a small kana whose full-size form is
+    also in ``chars``."""
+    from fude.classmap import SMALL_KANA
+
+    return [(i, s) for i, (c, s) in enumerate(chars.items()) if SMALL_KANA.get(c) not in chars]
+
+
+def _drawing(strokes: list[np.ndarray], seed: int, i: int, j: int, cfg: SynthConfig) -> tuple[list[np.ndarray], float]:
+    """Sample ``j`` of class ``i``: its varied strokes and its stroke width (pixels at 28x28)."""
+    rng = np.random.default_rng([seed, i, j])
+    width = rng.uniform(*cfg.width)
+    return vary(strokes, rng, cfg), width
+
+
 def synth_images(chars: dict[str, list[np.ndarray]], per_char: int, seed: int = 0, size: int = 28,
                  cfg: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
     """``per_char`` varied drawings of every character, rasterised.
@@ -117,14 +132,25 @@ def synth_images(chars: dict[str, list[np.ndarray]], per_char: int, seed: int = 
         images uint8 ``(N, size, size)`` (bright ink on black) and labels int64 ``(N,)``,
         class-major order. Sample ``j`` of class ``i`` depends only on ``(seed, i, j)``.
     """
-    from fude.classmap import SMALL_KANA
-
-    drawn = [(i, s) for i, (c, s) in enumerate(chars.items()) if SMALL_KANA.get(c) not in chars]
+    drawn = _drawn(chars)
     images = np.empty((len(drawn) * per_char, size, size), np.uint8)
     labels = np.repeat(np.array([i for i, _ in drawn], dtype=np.int64), per_char)
     for n, (i, strokes) in enumerate(drawn):
         for j in range(per_char):
-            rng = np.random.default_rng([seed, i, j])
-            width = rng.uniform(*cfg.width)
-            images[n * per_char + j] = rasterise(vary(strokes, rng, cfg), size=size, width=width)
+            varied, width = _drawing(strokes, seed, i, j, cfg)
+            images[n * per_char + j] = rasterise(varied, size=size, width=width)
     return images, labels
+
+
+def synth_sequences(chars: dict[str, list[np.ndarray]], per_char: int, seed: int = 0, length: int = 64,
+                    cfg: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """The drawings of :func:`synth_images` (same ``seed``, same drawings) as point sequences for
+    the sequence models: float32 ``(N, length, 7)`` (:func:`fude.strokes.sequence_features`) and
+    labels int64 ``(N,)``, class-major order; small kana are left out as there."""
+    drawn = _drawn(chars)
+    seqs = np.empty((len(drawn) * per_char, length, SEQUENCE_FEATURES), np.float32)
+    labels = np.repeat(np.array([i for i, _ in drawn], dtype=np.int64), per_char)
+    for n, (i, strokes) in enumerate(drawn):
+        for j in range(per_char):
+            seqs[n * per_char + j] = sequence_features(_drawing(strokes, seed, i, j, cfg)[0], length=length)
+    return seqs, labels

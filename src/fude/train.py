@@ -32,7 +32,7 @@ import fude
 from fude import distributed
 from fude.augment import AugmentConfig, augment
 from fude.datasets import Dataset
-from fude.models import CharClassifier, atomic_write, create_model, load_model, load_weights, save_model
+from fude.models import MODELS, CharClassifier, atomic_write, create_model, load_model, load_weights, save_model
 from fude.preprocess import ink_box
 from fude.runtime import autocast, resolve_device, resolve_precision
 
@@ -99,6 +99,14 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training config field(s) {sorted(unknown)}")
         return cls(**d)
+
+
+ARCH_LR = {"stroke-conv1d": 0.05}  # 0.2 made it diverge on 540 drawings in batches of 64 (0.05: 98% val)
+
+
+def default_lr(arch: str) -> float:
+    """The peak learning rate fude's recipe uses for ``arch``: 0.2, or what that network needs."""
+    return ARCH_LR.get(arch, TrainConfig.lr)
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -231,15 +239,30 @@ def load_checkpoint(folder: Path, model: CharClassifier, opt: torch.optim.Optimi
     return epoch, step
 
 
+def model_batch(x: torch.Tensor, aug_cfg: AugmentConfig | None = None, gen: torch.Generator | None = None
+                ) -> torch.Tensor:
+    """Stored inputs -> what the model reads. uint8 images ``(B, 1, 28, 28)`` become float32 in
+    [0, 1], augmented (:func:`fude.augment.augment`) when ``aug_cfg`` is given, channels-last;
+    float32 stroke sequences ``(B, T, 7)`` pass as they are (their variety comes from the
+    synthetic drawings, :mod:`fude.synth`)."""
+    if x.dtype != torch.uint8:
+        return x
+    x = x.float().div_(255)
+    if aug_cfg is not None:
+        x = augment(x, aug_cfg, gen)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 @torch.inference_mode()
 def evaluate_tensors(model: CharClassifier, x: torch.Tensor, y: torch.Tensor, device: torch.device,
                      precision: str, batch_size: int = 2048) -> dict:
     """Mean cross-entropy (``loss``), ``accuracy`` and ``balanced_accuracy`` (mean recall over the
-    classes present) of ``model`` on uint8 ``x`` ``(N, 1, 28, 28)`` and int64 labels ``y`` ``(N,)``."""
+    classes present) of ``model`` on uint8 ``x`` ``(N, 1, 28, 28)`` (or float32 sequences ``(N, T, 7)``)
+    and int64 labels ``y`` ``(N,)``."""
     model.eval()
     loss, preds = torch.zeros((), device=device), []
     for i in range(0, len(x), batch_size):
-        xb = x[i: i + batch_size].float().div_(255).contiguous(memory_format=torch.channels_last)
+        xb = model_batch(x[i: i + batch_size])
         with autocast(device, precision):
             logits = model(xb).float()
         loss += F.cross_entropy(logits, y[i: i + batch_size], reduction="sum")
@@ -259,7 +282,7 @@ def flops_per_image(model: CharClassifier, device: torch.device) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     probe = copy.deepcopy(model)  # a copy: the probe pass must not touch the real batch-norm statistics
-    x = torch.rand(2, 1, 28, 28, device=device)
+    x = model.example_input(2).to(device)
     with FlopCounterMode(display=False) as counter:
         probe(x).sum().backward()
     return counter.get_total_flops() // 2
@@ -307,18 +330,28 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     aug_cfg = AugmentConfig(**cfg.augment)
 
     train_idx, val_idx = stratified_split(data.labels, cfg.val_split, cfg.seed)
-    x_all = torch.from_numpy(data.images)[:, None].to(device)  # (N, 1, 28, 28) uint8, stays on the device
+    images = isinstance(data, Dataset)
+    # (N, 1, 28, 28) uint8 images or (N, T, 7) float32 sequences; stays on the device
+    x_all = torch.from_numpy(data.images[:, None] if images else data.sequences).to(device)
     y_all = torch.from_numpy(data.labels).to(device)
     x_tr, y_tr = x_all[torch.from_numpy(train_idx).to(device)], y_all[torch.from_numpy(train_idx).to(device)]
     x_va, y_va = x_all[torch.from_numpy(val_idx).to(device)], y_all[torch.from_numpy(val_idx).to(device)]
-    mean, std = pixel_mean_std(data.images, train_idx)
+    mean, std = pixel_mean_std(data.images, train_idx) if images else (0.0, 1.0)
 
     torch.manual_seed(cfg.seed)
     if cfg.init_from:
         model = start_from(cfg.init_from, len(data.class_map), cfg.freeze).to(device)
         mean, std = float(model.config.mean), float(model.config.std)  # the features were learnt on these
     else:
-        model = create_model(cfg.arch, num_classes=len(data.class_map), mean=mean, std=std, **cfg.model).to(device)
+        shape = {} if images or MODELS.get(cfg.arch, (CharClassifier,))[0].input_kind == "image" else \
+            {"length": x_all.shape[1]}  # a sequence model reads sequences as long as the data's
+        model = create_model(cfg.arch, num_classes=len(data.class_map), mean=mean, std=std,
+                             **{**cfg.model, **shape}).to(device)
+    if model.input_kind != ("image" if images else "sequence"):
+        raise ValueError(f"{cfg.arch} reads {model.input_kind}s but the data are "
+                         f"{'images' if images else 'stroke sequences'}: "
+                         + ("use a stroke-* architecture" if not images else "give image data, or a fude-cnn or "
+                            "keras-cnn architecture"))
     model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
     n = len(x_tr)
@@ -347,11 +380,11 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     if world.main:
         atomic_write(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode())
 
-    box = ink_box(data.images[train_idx])
+    preprocess = {"box": ink_box(data.images[train_idx])} if images else {"length": int(x_all.shape[1])}
     config_extra = {"data": data.source, **(extra_config or {}), "fude_version": fude.__version__, "train": asdict(cfg),
-                    "preprocess": {"box": box}, "normalisation": {"mean": mean, "std": std},
+                    "preprocess": preprocess, "normalisation": {"mean": mean, "std": std},
                     "device": str(device), "precision": precision, "processes": world.size}
-    log(f"training {cfg.arch} on {n:,} images ({len(val_idx):,} held out), {len(data.class_map)} classes, "
+    log(f"training {cfg.arch} on {n:,} {'images' if images else 'sequences'} ({len(val_idx):,} held out), {len(data.class_map)} classes, "
         f"{cfg.epochs} epochs, batch {batch}, {device} {precision}, "
         + (f"{world.size} processes ({batch // world.size} images each per step), " if world.active else "")
         + f"{flops / 1e6:.1f} MFLOP per training image"
@@ -386,7 +419,7 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
                    leave=False, file=sys.stderr, mininterval=0.5)
         for i in bar:
             idx = order[i * batch: (i + 1) * batch][world.rank::world.size]  # this process's share of the batch
-            x = augment(x_tr[idx].float().div_(255), aug_cfg, aug_gen).contiguous(memory_format=torch.channels_last)
+            x = model_batch(x_tr[idx], aug_cfg, aug_gen)
             y = y_tr[idx]
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total_steps, cfg.lr, cfg.warmup)
@@ -502,7 +535,7 @@ def cross_validate(cfg: TrainConfig, data: Dataset, folds: int, out: str | Path,
             train(fold_cfg, data.subset(tr), fold_dir, resume=(fold_dir / "checkpoint.json").exists(),
                   progress=progress, extra_config=extra_config, log=log)
         rec = load_model(fold_dir)
-        acc = float((rec.predict_proba(data.images[te]).argmax(1) == data.labels[te]).mean())
+        acc = float((rec.predict_proba(data.inputs[te]).argmax(1) == data.labels[te]).mean())
         accs.append(acc)
         log(f"fold {k}/{folds}: test accuracy {acc:.4f}")
     result = {"folds": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)), "k": folds,
