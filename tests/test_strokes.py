@@ -256,3 +256,40 @@ def test_shipped_hiragana_model_reads_the_examples():
         drawing = S.read_drawing(REPO / "examples" / name)
         top = rec.predict_strokes(drawing.strokes, canvas=drawing.canvas)
         assert top[0]["char"] == want, (name, top)
+
+
+def test_images_and_sequences_are_not_mixed_up(tmp_path, kanjivg):
+    """A sequence model on images, a CNN on sequences, bad sequence files: clear errors, no traceback."""
+    from test_cli import fude
+    from fude.classmap import ClassMap
+    from fude.datasets import DatasetError, load_sequences, save_pair
+    from fude.models import create_model, load_model, save_model
+    from fude.synth import synth_images, synth_sequences
+
+    chars = {c: kanjivg[c] for c in "あい"}
+    seqs, labels = synth_sequences(chars, 4, length=32)
+    images, _ = synth_images(chars, 4)
+    s, lab, cmap = save_pair(tmp_path, "s", seqs, labels, ClassMap(tuple(chars)), kind="seqs")
+    im, _, _ = save_pair(tmp_path, "s", images, labels, ClassMap(tuple(chars)))
+    assert load_sequences(s, lab, cmap).sequences.shape == (8, 32, 7)
+    cases = [(["--sequences", s, "--arch", "fude-cnn"], "fude-cnn reads images but the data are stroke sequences"),
+             (["--images", im, "--arch", "stroke-gru"], "stroke-gru reads sequences but the data are images"),
+             (["--sequences", im], "sequences must be float32 \\(N, T, 7\\), got uint8")]
+    for data, message in cases:
+        out = fude("train", *data, "--labels", lab, "--classmap", cmap, "--epochs", "1", "--val-split", "0", "--out", tmp_path / "r",
+                   "--overwrite", "--quiet", check=False)
+        assert out.returncode != 0 and re.search(message, out.stderr) and "Traceback" not in out.stderr, out.stderr
+    bad = seqs.copy()
+    bad[0, 3, 1] = np.nan
+    save_pair(tmp_path, "nan", bad, labels, ClassMap(tuple(chars)), kind="seqs")
+    with pytest.raises(DatasetError, match="NaN or infinite"):
+        load_sequences(tmp_path / "nan-seqs.npz", lab)
+
+    save_model(create_model("stroke-gru", num_classes=2, length=32), tmp_path / "gru", ClassMap(tuple(chars)))
+    rec = load_model(tmp_path / "gru")
+    assert rec.predict_proba(seqs).shape == (8, 2)
+    with pytest.raises(ValueError, match="stroke-gru reads stroke sequences: float \\(N, 32, 7\\), got torch.uint8"):
+        rec.predict_proba(images)
+    out = fude("evaluate", "--model", tmp_path / "gru", "--images", im, "--labels", lab, "--classmap", cmap, check=False)
+    assert out.returncode != 0 and "reads stroke sequences" in out.stderr and "Traceback" not in out.stderr
+    assert rec.predict_strokes(kanjivg["あ"], k=2)[0]["char"] in "あい"  # drawings go through sequence_features
