@@ -1,7 +1,8 @@
-"""Latency of reading one character drawn as strokes (the shipped `hiragana` model, one CPU core):
-validation, rasterisation and the forward pass, as `model.predict_strokes` does them.
+"""Latency of reading one character drawn as strokes (the shipped `hiragana` model, or --model, on
+one CPU core): validation, rasterisation (or the point sequence) and the forward pass, as
+`model.predict_strokes` does them.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/strokes_latency.py [--n 500]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/strokes_latency.py [--n 500] [--model RUN_DIR]
 """
 
 import argparse
@@ -16,9 +17,10 @@ from fude.strokes import read_drawing
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--n", type=int, default=500)
+p.add_argument("--model", default="hiragana", help="shipped model or run folder")
 args = p.parse_args()
 torch.set_num_threads(1)
-rec = fude.load_model("hiragana")
+rec = fude.load_model(args.model)
 drawings = [read_drawing(f) for f in sorted((Path(__file__).parents[1] / "examples").glob("strokes-*.json"))]
 for d in drawings:  # warm-up
     rec.predict_strokes(d.strokes, canvas=d.canvas)

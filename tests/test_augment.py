@@ -53,3 +53,37 @@ def test_same_seed_same_batch():
     b = augment(x, AugmentConfig(), torch.Generator().manual_seed(3))
     c = augment(x, AugmentConfig(), torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_elastic_field_matches_scipy_gaussian_filter():
+    """Simard's elastic field against an independent computation: the same uniform noise smoothed
+    by scipy.ndimage.gaussian_filter (zero padding, truncated at 3 sigma), in grid units."""
+    from scipy.ndimage import gaussian_filter
+
+    from fude.augment import elastic_field
+
+    cfg = AugmentConfig(elastic=34.0, elastic_sigma=4.0)
+    field = elastic_field(3, 28, 30, cfg, torch.Generator().manual_seed(7), "cpu")
+    noise = (torch.rand(3, 2, 28, 30, generator=torch.Generator().manual_seed(7)) * 2 - 1).numpy()
+    smooth = np.stack([[gaussian_filter(noise[b, c], 4.0, mode="constant", truncate=3.0) for c in range(2)]
+                       for b in range(3)])
+    expected = np.moveaxis(smooth, 1, -1) * 34.0 * np.array([2 / 30, 2 / 28])
+    assert field.shape == (3, 28, 30, 2) and np.allclose(field.numpy(), expected, atol=1e-5)
+    pixels = field.numpy() * np.array([15, 14])
+    assert 0.9 < pixels.std() < 1.6  # Simard's alpha 34, sigma 4: about a pixel and a quarter
+
+
+def test_elastic_distortion_moves_ink_a_little(kmnist_dev):
+    x = torch.from_numpy(kmnist_dev.images[:64])[:, None].float() / 255
+    cfg = AugmentConfig.off()
+    cfg.elastic = 34.0
+    y = augment(x, cfg, torch.Generator().manual_seed(0))
+    assert not torch.allclose(y, x, atol=0.05)  # every batch is distorted...
+    assert (y.sum((1, 2, 3)) / x.sum((1, 2, 3)) - 1).abs().median() < 0.1  # ...but keeps its ink
+
+    def centroid(img: torch.Tensor) -> torch.Tensor:
+        w = img[:, 0] / img[:, 0].sum((1, 2), keepdim=True)
+        r = torch.arange(28.0)
+        return torch.stack([(w.sum(2) * r).sum(1), (w.sum(1) * r).sum(1)], 1)
+    assert (centroid(y) - centroid(x)).norm(dim=1).mean() < 1.5  # in place, give or take a pixel (alpha 150: 3.2)
+    assert torch.equal(y, augment(x, cfg, torch.Generator().manual_seed(0)))  # seeded

@@ -1,7 +1,9 @@
-"""Augmentation on whole batches, on the batch's device: random affine and random erasing.
+"""Augmentation on whole batches, on the batch's device: random affine, elastic distortion and
+random erasing.
 
-Random affine (rotation, scale, shift, shear) follows the usual handwriting recipe (e.g.
-Simard et al., "Best Practices for CNNs Applied to Visual Document Analysis", ICDAR 2003);
+Random affine (rotation, scale, shift, shear) follows the usual handwriting recipe, and elastic
+distortion (a random displacement field smoothed by a Gaussian) is from Simard et al., "Best
+Practices for CNNs Applied to Visual Document Analysis", ICDAR 2003; the two are one resampling;
 random erasing is Zhong et al., arXiv:1708.04896 (cutout: DeVries & Taylor, arXiv:1708.04552).
 Both draw from an explicit ``torch.Generator`` so a seeded run repeats exactly.
 """
@@ -25,19 +27,37 @@ class AugmentConfig:
     shear: float = 8.0  # degrees, uniform in [-shear, shear]
     erase: float = 0.25  # probability that an image has one random rectangle blanked
     erase_side: float = 0.4  # largest side of that rectangle, as a share of the image side
+    elastic: float = 0.0  # Simard's alpha: pixels a unit of the smoothed uniform(-1, 1) field moves
+    elastic_sigma: float = 4.0  # pixels, standard deviation of the Gaussian that smooths the field
 
     @classmethod
     def off(cls) -> "AugmentConfig":
-        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return cls(rotate=0.0, scale=0.0, shift=0.0, shear=0.0, erase=0.0, erase_side=0.0, elastic=0.0)
 
 
 def _uniform(n: int, bound: float, g: torch.Generator, device) -> torch.Tensor:
     return (torch.rand(n, generator=g, device=device) * 2 - 1) * bound
 
 
+def elastic_field(b: int, h: int, w: int, cfg: AugmentConfig, g: torch.Generator, device) -> torch.Tensor:
+    """Simard's elastic distortion: uniform(-1, 1) displacements per pixel, smoothed by a Gaussian
+    of ``elastic_sigma`` pixels (zero padding), times ``elastic`` pixels. Returns ``(B, H, W, 2)``
+    float32 (x, y) displacements in grid_sample's [-1, 1] units."""
+    noise = torch.rand(b, 2, h, w, generator=g, device=device) * 2 - 1
+    radius = max(1, math.ceil(3 * cfg.elastic_sigma))
+    t = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
+    k = torch.exp(-t ** 2 / (2 * cfg.elastic_sigma ** 2))
+    k = k / k.sum()
+    field = F.conv2d(noise, k.view(1, 1, 1, -1).expand(2, 1, 1, -1), padding=(0, radius), groups=2)  # along x
+    field = F.conv2d(field, k.view(1, 1, -1, 1).expand(2, 1, -1, 1), padding=(radius, 0), groups=2)  # along y
+    scale = torch.tensor([2 * cfg.elastic / w, 2 * cfg.elastic / h], device=device)  # pixels -> [-1, 1]
+    return field.permute(0, 2, 3, 1) * scale
+
+
 def random_affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
-    """Random rotation, scale, shear and shift of each image. ``x``: ``(B, C, H, W)`` float;
-    returns the same shape, with the outside filled by 0 (the datasets' black background)."""
+    """Random rotation, scale, shear and shift of each image, and with ``cfg.elastic`` an elastic
+    distortion, in one resampling. ``x``: ``(B, C, H, W)`` float; returns the same shape, with the
+    outside filled by 0 (the datasets' black background)."""
     b, _, h, w = x.shape
     dev = x.device
     angle = _uniform(b, math.radians(cfg.rotate), g, dev)
@@ -51,6 +71,8 @@ def random_affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> to
         torch.stack([sin, sin * tan + cos, ty], 1),
     ], 1) / torch.stack([zoom, zoom, torch.ones_like(zoom)], 1)[:, None, :]  # (B, 2, 3)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    if cfg.elastic:
+        grid = grid + elastic_field(b, h, w, cfg, g, dev).to(x.dtype)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -74,7 +96,7 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> tor
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
     """Apply :func:`random_affine` then :func:`random_erase` to ``(B, C, H, W)`` float images."""
-    if cfg.rotate or cfg.scale or cfg.shift or cfg.shear:
+    if cfg.rotate or cfg.scale or cfg.shift or cfg.shear or cfg.elastic:
         x = random_affine(x, cfg, g)
     if cfg.erase and cfg.erase_side:
         x = random_erase(x, cfg, g)

@@ -38,8 +38,8 @@ class ModelError(Exception):
 @dataclass
 class FudeCNNConfig:
     """fude's CNN: three stages at 28, 14 and 7 pixels, each a 3x3 conv, a 2x2 max-pool, batch
-    norm and ReLU (plus ``depth`` conv-BN-ReLU layers in the last two stages), then a linear head
-    on the flattened ``3x3`` map.
+    norm and ReLU (plus ``depth`` conv-BN-ReLU layers in the last two stages, and ``stem`` of them
+    at the full 28x28 before the first pool), then a linear head on the flattened ``3x3`` map.
 
     Pooling straight after the conv (as in Keller Jordan's airbench) runs batch norm and ReLU on
     a quarter of the pixels: 1.15x the training and 1.5x the inference throughput of
