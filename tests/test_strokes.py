@@ -293,3 +293,23 @@ def test_images_and_sequences_are_not_mixed_up(tmp_path, kanjivg):
     out = fude("evaluate", "--model", tmp_path / "gru", "--images", im, "--labels", lab, "--classmap", cmap, check=False)
     assert out.returncode != 0 and "reads stroke sequences" in out.stderr and "Traceback" not in out.stderr
     assert rec.predict_strokes(kanjivg["あ"], k=2)[0]["char"] in "あい"  # drawings go through sequence_features
+
+
+def test_synthetic_stroke_order_and_direction_variations(kanjivg):
+    """reorder and reverse, alone, give the same strokes in another order or direction."""
+    from fude.synth import SynthConfig, vary
+
+    still = SynthConfig(rotate=0, scale=0, aspect=0, shear=0, stroke_shift=0, stroke_rotate=0, stroke_scale=0,
+                        elastic=0, speed=0, join=0, swap=0)
+    strokes = S.normalise(kanjivg["あ"])
+    same = vary(kanjivg["あ"], np.random.default_rng(0), still)
+    assert all(np.allclose(a, b) for a, b in zip(same, strokes))
+    backwards = vary(kanjivg["あ"], np.random.default_rng(0), SynthConfig(**{**still.__dict__, "reverse": 1.0}))
+    assert all(np.allclose(a, b[::-1]) for a, b in zip(backwards, strokes))
+    orders = set()
+    for seed in range(20):
+        shuffled = vary(kanjivg["あ"], np.random.default_rng(seed), SynthConfig(**{**still.__dict__, "reorder": 1.0}))
+        order = tuple(next(j for j, b in enumerate(strokes) if b.shape == a.shape and np.allclose(a, b))
+                      for a in shuffled)
+        orders.add(order)
+    assert all(sorted(o) == [0, 1, 2] for o in orders) and len(orders) > 3  # several permutations of the 3

@@ -523,7 +523,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from fude.classmap import ClassMap
     from fude.datasets import default_data_dir, save_pair
     from fude.kanjivg import load_kanjivg
-    from fude.synth import synth_images, synth_sequences
+    from fude.synth import SynthConfig, synth_images, synth_sequences
 
     folder = Path(args.kanjivg) if args.kanjivg else default_data_dir(args.data_dir) / "kanjivg_hiragana"
     chars = load_kanjivg(str(folder))
@@ -534,11 +534,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
         chars = {c: chars[c] for c in sorted(set(args.chars))}
     t0 = time.perf_counter()
     out = Path(args.out)
+    cfg = SynthConfig(reorder=args.reorder, reverse=args.reverse)
     if args.sequences:
-        data, labels = synth_sequences(chars, args.per_char, seed=args.seed, length=args.sequences)
-        kind, option, arch = "seqs", "--sequences", " --arch stroke-gru"
+        data, labels = synth_sequences(chars, args.per_char, seed=args.seed, length=args.sequences, cfg=cfg)
+        kind, option, arch = "seqs", "--sequences", " --arch stroke-conv1d"
     else:
-        data, labels = synth_images(chars, args.per_char, seed=args.seed)
+        data, labels = synth_images(chars, args.per_char, seed=args.seed, cfg=cfg)
         kind, option, arch = "imgs", "--images", ""
     files, labs, cmap = save_pair(out, args.name, data, labels, ClassMap(tuple(chars)), kind=kind)
     print(f"{len(data):,} drawings of {len(chars)} characters in {time.perf_counter() - t0:.1f} s, written to {out}; "
@@ -749,6 +750,10 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--name", default="hiragana-synth", help="file name prefix (default: hiragana-synth)")
     sy.add_argument("--sequences", type=int, default=0, metavar="T", help="write the drawings as point sequences of "
                     "T points (for the stroke-* sequence models) instead of 28x28 images")
+    sy.add_argument("--reorder", type=float, default=0.0, metavar="P", help="chance that a drawing's strokes come "
+                    "in a random order (default: 0)")
+    sy.add_argument("--reverse", type=float, default=0.0, metavar="P", help="chance that a stroke is drawn from its "
+                    "end to its start (default: 0)")
     sy.add_argument("--out", required=True, help="output folder")
     sy.set_defaults(func=cmd_synth)
 
@@ -758,7 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=int, default=1, help="server processes, each with its own copy of the models "
                     "(default: 1; on a machine with C cores serving many people, up to C)")
     sv.add_argument("--models", help="comma-separated shipped models or run folders (default: $FUDE_MODELS or "
-                    "hiragana,kmnist,mnist)")
+                    "hiragana,hiragana-seq,kmnist,mnist)")
     sv.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")
     sv.set_defaults(func=cmd_serve)
 

@@ -26,7 +26,7 @@ from torch import nn
 from fude.classmap import ClassMap
 
 IMAGE_SIZE = 28  # pixels per side of the input
-PRETRAINED = ("mnist", "kmnist", "hiragana")  # models shipped in fude/pretrained/
+PRETRAINED = ("mnist", "kmnist", "hiragana", "hiragana-seq")  # models shipped in fude/pretrained/
 
 
 class ModelError(Exception):

@@ -2,7 +2,7 @@
 (FastAPI; its OpenAPI schema is at ``/docs``), and collection of confirmed drawings into SQLite.
 
 Settings come from flags or the environment: ``FUDE_MODELS`` (comma-separated shipped models or run
-folders, default ``hiragana,kmnist,mnist``) and ``FUDE_SAMPLES_DB`` (default
+folders, default ``hiragana,hiragana-seq,kmnist,mnist``) and ``FUDE_SAMPLES_DB`` (default
 ``~/.local/share/fude/samples.sqlite``). Models load once, when the app starts (lifespan).
 """
 
@@ -25,7 +25,7 @@ from fude.strokes import MAX_STROKES, StrokeError, from_json_dict
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # the largest request accepted (an uploaded image), bytes
 MAX_IMAGE_SIDE = 4096  # pixels
-DEFAULT_MODELS = "hiragana,kmnist,mnist"
+DEFAULT_MODELS = "hiragana,hiragana-seq,kmnist,mnist"
 
 
 def default_db() -> Path:

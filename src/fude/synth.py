@@ -9,7 +9,9 @@ index, so any sample can be regenerated alone):
   drawing (elastic distortion in the sense of Simard et al., ICDAR 2003, on points rather than pixels);
 - drawing speed: points re-spaced unevenly along each stroke (what the sequence models see);
 - the variations hand-writers make: two consecutive strokes joined into one (the pen not lifted), and
-  rarely two adjacent strokes written in swapped order;
+  rarely two adjacent strokes written in swapped order; optionally (``reorder``, ``reverse``) the
+  strokes in any order and drawn in either direction, as writers who do not know the stroke order
+  may write (the pictures do not change; sequence models learn not to rely on the order);
 - at rasterisation, the stroke width.
 """
 
@@ -37,6 +39,8 @@ class SynthConfig:
     speed: float = 0.5  # 0: even spacing; 1: strongly uneven
     join: float = 0.12  # chance that a stroke is joined to the next one
     swap: float = 0.03  # chance that two adjacent strokes swap order
+    reorder: float = 0.0  # chance that all the strokes come in a random order
+    reverse: float = 0.0  # chance, per stroke, that it is drawn from its end to its start
     width: tuple[float, float] = (1.4, 3.0)  # stroke width range in pixels at 28x28
 
 
@@ -81,6 +85,10 @@ def vary(strokes: list[np.ndarray], rng: np.random.Generator, cfg: SynthConfig =
     if len(strokes) > 1 and rng.random() < cfg.swap:
         i = rng.integers(len(strokes) - 1)
         strokes[i], strokes[i + 1] = strokes[i + 1], strokes[i]
+    if cfg.reorder and rng.random() < cfg.reorder:  # (no random numbers drawn when off: same drawings as before)
+        strokes = [strokes[k] for k in rng.permutation(len(strokes))]
+    if cfg.reverse:
+        strokes = [s[::-1].copy() if rng.random() < cfg.reverse else s for s in strokes]
     out = []
     for s in strokes:
         c = s.mean(0)
