@@ -293,6 +293,11 @@ def test_images_and_sequences_are_not_mixed_up(tmp_path, kanjivg):
     out = fude("evaluate", "--model", tmp_path / "gru", "--images", im, "--labels", lab, "--classmap", cmap, check=False)
     assert out.returncode != 0 and "reads stroke sequences" in out.stderr and "Traceback" not in out.stderr
     assert rec.predict_strokes(kanjivg["あ"], k=2)[0]["char"] in "あい"  # drawings go through sequence_features
+    out = fude("evaluate", "--model", tmp_path / "gru", "--sequences", s, "--labels", lab, "--classmap", cmap, "--json")
+    assert json.loads(out.stdout)["n"] == 8
+    out = fude("evaluate", "--model", tmp_path / "gru", "--sequences", s, "--labels", lab, "--classmap", cmap,
+               "--tta", "1", check=False)
+    assert out.returncode != 0 and "test-time augmentation shifts images" in out.stderr
 
 
 def test_synthetic_stroke_order_and_direction_variations(kanjivg):

@@ -35,13 +35,18 @@ def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 def predict_proba(rec: Recognizer, images: np.ndarray, tta: int = 0, batch_size: int = 512) -> np.ndarray:
     """Class probabilities ``(N, K)`` float32 for uint8 ``(N, 28, 28)`` images, averaged over the
-    shifts of TTA level ``tta`` (0: none, 1: 5 views, 2: 9 views).
+    shifts of TTA level ``tta`` (0: none, 1: 5 views, 2: 9 views); for a sequence model, of float32
+    ``(N, T, 7)`` stroke sequences (no TTA).
 
     Raises:
         ValueError: unknown TTA level.
     """
     if tta not in TTA_SHIFTS:
         raise ValueError(f"tta level must be one of {sorted(TTA_SHIFTS)}, got {tta}")
+    if rec.net.input_kind == "sequence":  # stroke sequences (N, T, 7): no pixels to shift
+        if tta:
+            raise ValueError(f"test-time augmentation shifts images; {rec.net.arch} reads stroke sequences")
+        return rec.predict_proba(images, batch_size)
     x = to_input(images)
     probs = torch.zeros(len(x), len(rec.class_map))
     for dy, dx in TTA_SHIFTS[tta]:
