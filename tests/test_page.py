@@ -38,7 +38,7 @@ def _need_browser():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     db, port = tmp_path_factory.mktemp("page") / "samples.sqlite", free_port()
-    proc = start_server(db, port, "hiragana,kmnist")
+    proc = start_server(db, port, "hiragana,hiragana-seq,kmnist")
     yield f"http://127.0.0.1:{port}", db
     proc.terminate()
     proc.wait(10)
@@ -135,3 +135,17 @@ def test_correct_a_wrong_guess_by_keyboard(page, server):
     page.wait_for_function("document.getElementById('status').textContent.includes('as ぬ')")
     labels = [r[0] for r in sqlite3.connect(db).execute("SELECT label FROM samples ORDER BY id")]
     assert labels[-1] == "ぬ"
+
+
+def test_the_sequence_model_reads_the_pen_path(page, server):
+    """Picking `hiragana-seq` sends the same strokes to the sequence model, which reads them."""
+    page.locator("#clear").click()
+    page.select_option("#model", "hiragana-seq")
+    try:
+        with page.expect_request(lambda r: r.url.endswith("/api/predict")) as request:
+            answer = draw(page, REPO / "examples" / "strokes-あ.json")
+        assert request.value.post_data_json["model"] == "hiragana-seq"
+        assert answer["top"][0]["char"] == "あ"
+    finally:
+        page.locator("#clear").click()
+        page.select_option("#model", "hiragana")

@@ -196,7 +196,7 @@ class SequenceDataset:
         if not np.isfinite(x).all():
             raise DatasetError(f"{what}: sequences hold NaN or infinite values")
         if self.labels is not None:
-            check_labels(self.labels, len(x), len(self.class_map), what)
+            check_labels(self.labels, len(x), len(self.class_map), what, "sequences")
 
     def __len__(self) -> int:
         return len(self.sequences)
@@ -223,13 +223,14 @@ def check_arrays(images: np.ndarray, labels: np.ndarray | None, num_classes: int
         check_labels(labels, len(images), num_classes, what)
 
 
-def check_labels(labels: np.ndarray, n: int, num_classes: int, what: str) -> None:
-    """Raise :class:`DatasetError` unless labels are int64 ``(n,)`` in ``[0, num_classes)``."""
+def check_labels(labels: np.ndarray, n: int, num_classes: int, what: str, noun: str = "images") -> None:
+    """Raise :class:`DatasetError` unless labels are int64 ``(n,)`` in ``[0, num_classes)``
+    (``n`` of ``noun``)."""
     if not isinstance(labels, np.ndarray) or labels.dtype != np.int64 or labels.ndim != 1:
         raise DatasetError(f"{what}: labels must be a 1-D int64 array, got {getattr(labels, 'dtype', type(labels))} "
                            f"of shape {getattr(labels, 'shape', '?')}")
     if len(labels) != n:
-        raise DatasetError(f"{what}: {n} samples but {len(labels)} labels")
+        raise DatasetError(f"{what}: {n} {noun} but {len(labels)} labels")
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise DatasetError(f"{what}: labels must lie in [0, {num_classes - 1}] for {num_classes} classes, "
                            f"found values in [{labels.min()}, {labels.max()}]")

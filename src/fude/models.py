@@ -451,7 +451,7 @@ class Recognizer:
             if side > 0:
                 lo, hi = bounds(strokes)
                 rel = float((hi - lo).max()) / side  # small kana fill well under half the writing square
-                w_small = float(1 / (1 + np.exp((rel - 0.45) / 0.04)))
+                w_small = float(1 / (1 + np.exp(np.clip((rel - 0.45) / 0.04, -50, 50))))
             for s, b in pairs:
                 mass = probs[s] + probs[b]
                 probs[s], probs[b] = mass * w_small, mass * (1 - w_small)
