@@ -273,7 +273,8 @@ def test_images_and_sequences_are_not_mixed_up(tmp_path, kanjivg):
     im, _, _ = save_pair(tmp_path, "s", images, labels, ClassMap(tuple(chars)))
     assert load_sequences(s, lab, cmap).sequences.shape == (8, 32, 7)
     cases = [(["--sequences", s, "--arch", "fude-cnn"], "fude-cnn reads images but the data are stroke sequences"),
-             (["--images", im, "--arch", "stroke-gru"], "stroke-gru reads sequences but the data are images"),
+             (["--images", im, "--arch", "stroke-gru"],
+              "stroke-gru reads sequences but the data are images: give stroke sequences"),
              (["--sequences", im], "sequences must be float32 \\(N, T, 7\\), got uint8")]
     for data, message in cases:
         out = fude("train", *data, "--labels", lab, "--classmap", cmap, "--epochs", "1", "--val-split", "0", "--out", tmp_path / "r",

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 import fude
 from fude import distributed
 from fude.augment import AugmentConfig, augment
-from fude.datasets import Dataset
+from fude.datasets import Dataset, SequenceDataset
 from fude.models import MODELS, CharClassifier, atomic_write, create_model, load_model, load_weights, save_model
 from fude.preprocess import ink_box
 from fude.runtime import autocast, resolve_device, resolve_precision
@@ -288,13 +288,14 @@ def flops_per_image(model: CharClassifier, device: torch.device) -> int:
     return counter.get_total_flops() // 2
 
 
-def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False, progress: bool = True,
-          extra_config: dict | None = None, log=print) -> dict:
+def train(cfg: TrainConfig, data: Dataset | SequenceDataset, out: str | Path, resume: bool = False,
+          progress: bool = True, extra_config: dict | None = None, log=print) -> dict:
     """Train a model on ``data`` and write the run folder ``out``.
 
     Args:
         cfg: hyperparameters.
-        data: training data (a stratified ``cfg.val_split`` of it is held out for validation).
+        data: training data (a stratified ``cfg.val_split`` of it is held out for validation):
+            images for the image models, stroke sequences for the ``stroke-*`` models.
         out: the run folder; with ``resume=True`` it must hold a checkpoint of this run.
         progress: show a progress bar (tqdm) with loss, accuracy and samples/s.
         extra_config: more fields for ``config.json`` (command, data source, ...).
@@ -349,9 +350,9 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
                              **{**cfg.model, **shape}).to(device)
     if model.input_kind != ("image" if images else "sequence"):
         raise ValueError(f"{cfg.arch} reads {model.input_kind}s but the data are "
-                         f"{'images' if images else 'stroke sequences'}: "
-                         + ("use a stroke-* architecture" if not images else "give image data, or a fude-cnn or "
-                            "keras-cnn architecture"))
+                         + ("stroke sequences: use a stroke-* architecture (stroke-conv1d, stroke-gru, stroke-lstm)"
+                            if not images else "images: give stroke sequences (--sequences), or an image "
+                            "architecture (fude-cnn, fude-cnn-l, keras-cnn)"))
     model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
     n = len(x_tr)
@@ -384,7 +385,8 @@ def train(cfg: TrainConfig, data: Dataset, out: str | Path, resume: bool = False
     config_extra = {"data": data.source, **(extra_config or {}), "fude_version": fude.__version__, "train": asdict(cfg),
                     "preprocess": preprocess, "normalisation": {"mean": mean, "std": std},
                     "device": str(device), "precision": precision, "processes": world.size}
-    log(f"training {cfg.arch} on {n:,} {'images' if images else 'sequences'} ({len(val_idx):,} held out), {len(data.class_map)} classes, "
+    log(f"training {cfg.arch} on {n:,} {'images' if images else 'sequences'} ({len(val_idx):,} held out), "
+        f"{len(data.class_map)} classes, "
         f"{cfg.epochs} epochs, batch {batch}, {device} {precision}, "
         + (f"{world.size} processes ({batch // world.size} images each per step), " if world.active else "")
         + f"{flops / 1e6:.1f} MFLOP per training image"
@@ -517,7 +519,7 @@ def cv_folds(labels: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
 
 
-def cross_validate(cfg: TrainConfig, data: Dataset, folds: int, out: str | Path, progress: bool = True,
+def cross_validate(cfg: TrainConfig, data: Dataset | SequenceDataset, folds: int, out: str | Path, progress: bool = True,
                    extra_config: dict | None = None, log=print) -> dict:
     """Stratified ``folds``-fold cross-validation: train on each fold's complement (with no
     further hold-out) and measure accuracy on the fold. Writes ``out/fold-K/`` per fold and
