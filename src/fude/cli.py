@@ -110,11 +110,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             from fude.models import load_model
 
             args.arch = load_model(init_from).net.arch
-        cfg = TrainConfig(arch=args.arch, model=model_cfg, epochs=args.epochs, init_from=init_from, freeze=freeze, batch_size=args.batch_size,
-                          lr=args.lr or default_lr(args.arch), label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
+        augment = AugmentConfig.off() if args.no_augment else AugmentConfig(elastic=args.elastic)
+        cfg = TrainConfig(arch=args.arch, model=model_cfg, epochs=args.epochs, init_from=init_from, freeze=freeze,
+                          batch_size=args.batch_size, lr=args.lr or default_lr(args.arch),
+                          label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
                           device=args.device, precision=args.precision, early_stopping=args.early_stopping,
                           monitor=args.monitor, class_weights=args.class_weights, sampler=args.sampler,
-                          augment=asdict(AugmentConfig.off() if args.no_augment else AugmentConfig(elastic=args.elastic)))
+                          augment=asdict(augment))
         data_args, folds = data_args_dict(args), args.folds
         command = "fude " + shlex.join(sys.argv[1:])
         name = data_args["dataset"] or "data"
