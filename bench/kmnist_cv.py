@@ -9,7 +9,7 @@
     FUDE_DATA_DIR=../shared/data .venv/bin/python bench/kmnist_cv.py [--methods fude keras-cnn knn]
         [--epochs N] [--elastic ALPHA] [--tta 0 1 2]
 
-``--epochs`` overrides the shipped recipe's epochs, ``--elastic`` adds elastic distortion; ``--tta``
+``--epochs`` and ``--elastic`` override the shipped recipe's epochs and elastic distortion; ``--tta``
 also scores fude's fold models with test-time augmentation (shifted views, fude.evaluate.TTA_SHIFTS).
 """
 
@@ -38,13 +38,14 @@ FOLDS, SEED = 5, 0
 
 
 EPOCHS = None  # --epochs
-ELASTIC = 0.0  # --elastic
+ELASTIC = None  # --elastic
 
 
 def fit_fude(x_tr, y_tr, data, out) -> Recognizer:
     shipped = fude.load_model("kmnist").config["train"]
+    augment = {**shipped["augment"], **({"elastic": ELASTIC} if ELASTIC is not None else {})}
     cfg = TrainConfig.from_dict({**shipped, "val_split": 0.0, **({"epochs": EPOCHS} if EPOCHS else {}),
-                                 "augment": {**shipped["augment"], "elastic": ELASTIC}})
+                                 "augment": augment})
     train(cfg, data.subset(x_tr), out, progress=False, log=lambda *_: None)
     return fude.load_model(out)
 
@@ -80,7 +81,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", nargs="+", default=["fude", "keras-cnn", "knn"])
     p.add_argument("--epochs", type=int, help="override the shipped recipe's epochs")
-    p.add_argument("--elastic", type=float, default=0.0, help="add elastic distortion of this strength to the recipe")
+    p.add_argument("--elastic", type=float, help="elastic distortion strength instead of the shipped recipe's")
     p.add_argument("--tta", type=int, nargs="+", default=[0], help="TTA levels to score fude's fold models at")
     args = p.parse_args()
     global EPOCHS, ELASTIC
