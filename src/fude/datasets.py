@@ -431,8 +431,7 @@ def load_pair(images: str | os.PathLike, labels: str | os.PathLike | None = None
     x = as_images(read_array(images), str(images))
     y = None if labels is None else as_labels(read_array(labels), str(labels))
     cmap = _resolve_class_map(class_map, y)
-    files = [{"file": str(Path(p).resolve()), "md5": md5sum(Path(p))} for p in (images, labels) if p is not None]
-    return Dataset(x, y, cmap, {"name": "files", "files": files})
+    return Dataset(x, y, cmap, {"name": "files", "files": file_records(images, labels)})
 
 
 def load_sequences(sequences: str | os.PathLike, labels: str | os.PathLike | None = None,
@@ -446,8 +445,12 @@ def load_sequences(sequences: str | os.PathLike, labels: str | os.PathLike | Non
     x = read_array(sequences)
     y = None if labels is None else as_labels(read_array(labels), str(labels))
     cmap = _resolve_class_map(class_map, y)
-    files = [{"file": str(Path(p).resolve()), "md5": md5sum(Path(p))} for p in (sequences, labels) if p is not None]
-    return SequenceDataset(x, y, cmap, {"name": str(sequences), "files": files})
+    return SequenceDataset(x, y, cmap, {"name": str(sequences), "files": file_records(sequences, labels)})
+
+
+def file_records(*paths: str | os.PathLike | None) -> list[dict]:
+    """``[{"file": absolute path, "md5": ...}]`` for each path given (``None`` skipped): a data source."""
+    return [{"file": str(Path(p).resolve()), "md5": md5sum(Path(p))} for p in paths if p is not None]
 
 
 def _resolve_class_map(class_map, labels: np.ndarray | None) -> ClassMap:
