@@ -62,7 +62,8 @@ def test_train_evaluate_predict(tmp_path):
 
 
 def test_interrupt_and_resume_matches_uninterrupted_run(tmp_path):
-    args = ["train", *TINY, "--epochs", "4", "--seed", "3"]
+    # with a moving average of the weights: the resumed run must restore it too
+    args = ["train", *TINY, "--epochs", "4", "--seed", "3", "--ema", "0.9"]
     fude(*args, "--out", tmp_path / "whole")
 
     run = tmp_path / "cut"

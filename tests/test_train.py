@@ -61,6 +61,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(tmp_path):
     ({"class_weights": "inverse"}, "class_weights must be"),
     ({"sampler": "oversample"}, "sampler must be"),
     ({"early_stopping": -1}, "must be 0"),
+    ({"ema": 1.0}, "must be in \\[0, 1\\)"),
 ])
 def test_bad_training_options_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -97,3 +98,85 @@ def test_pixel_mean_std_equals_numpy_on_real_images(mnist_test):
     assert mean == pytest.approx(mnist_test.images[idx].mean() / 255, abs=1e-12)
     assert std == pytest.approx(mnist_test.images[idx].std() / 255, abs=1e-12)
     assert pixel_mean_std(np.full((3, 28, 28), 255, np.uint8)) == (1.0, 0.0)
+
+
+@pytest.mark.parametrize("arch, freeze", [("fude-cnn-l", 0), ("fude-cnn", 1), ("keras-cnn", 0), ("stroke-conv1d", 0)])
+def test_flops_per_image_agrees_with_pytorchs_flop_counter(arch, freeze):
+    """The shape-based count must equal what torch.utils.flop_counter measures on a real backward
+    pass, frozen first block (no weight gradient there, no input gradient into it) included."""
+    import copy
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fude.models import create_model
+    from fude.train import flops_per_image
+
+    model = create_model(arch, **({"length": 64} if arch.startswith("stroke") else {}))
+    for p in model.blocks[:freeze].parameters():
+        p.requires_grad_(False)
+    with FlopCounterMode(display=False) as counter:
+        copy.deepcopy(model)(model.example_input(2)).sum().backward()
+    assert flops_per_image(model, torch.device("cpu")) == counter.get_total_flops() // 2 > 1e6
+
+
+def test_nesterov_sgd_is_bitwise_torch_optim_sgd():
+    """fude's optimizer steps with torch's functional SGD; three steps (momentum buffers created,
+    then used; weight decay on one group only) must equal torch.optim.SGD's exactly."""
+    import copy
+
+    from fude.models import create_model
+    from fude.train import make_optimizer
+
+    torch.manual_seed(0)
+    ours = create_model("fude-cnn")
+    theirs = copy.deepcopy(ours)
+    cfg = TrainConfig(lr=0.3, weight_decay=0.01)
+    opts = [make_optimizer(ours, cfg)]
+    opts.append(torch.optim.SGD([{"params": [p for p in theirs.parameters() if p.ndim > 1], "weight_decay": 0.01},
+                                 {"params": [p for p in theirs.parameters() if p.ndim <= 1], "weight_decay": 0.0}],
+                                lr=0.3, momentum=0.9, nesterov=True))
+    x, y = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    for _ in range(3):
+        for model, opt in zip([ours, theirs], opts):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
+        assert torch.equal(a, b), name
+        assert torch.equal(opts[0].state[a]["momentum_buffer"], opts[1].state[b]["momentum_buffer"]), name
+    assert not torch.equal(ours.head.weight, create_model("fude-cnn").head.weight)
+
+
+def test_training_a_cnn_never_imports_torch_dynamo(tmp_path):
+    """torch._dynamo takes about 1.8 s to import on a 2-core CPU: a quarter of the time budget for
+    99% on MNIST. Nothing in a CNN's training run (FLOP count, optimizer step, checkpoints) may pull it in."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fude; from fude.train import TrainConfig, train; "
+            "d = fude.load_dataset('kmnist-sample', 'train'); "
+            f"train(TrainConfig(epochs=1, batch_size=64, val_split=0.2), d, {str(tmp_path)!r}, progress=False); "
+            "print('dynamo' if 'torch._dynamo' in sys.modules else 'clean')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "clean" and (tmp_path / "model.safetensors").exists()
+
+
+def test_ema_run_saves_and_validates_the_moving_average(tmp_path):
+    """With ``ema`` the run's model is the moving average: the saved weights are the checkpoint's
+    average (not the last step's weights), and each epoch's validation figures are the average's."""
+    from fude.train import evaluate_tensors, stratified_split
+
+    d = fude.load_dataset("kmnist-sample", "train")
+    torch.set_num_threads(1)
+    cfg = TrainConfig(epochs=2, batch_size=64, val_split=0.2, ema=0.95, augment=NO_AUG, precision="fp32")
+    train(cfg, d, tmp_path, progress=False, log=lambda *_: None)
+
+    saved, ckpt = load_file(tmp_path / "model.safetensors"), load_file(tmp_path / "checkpoint.safetensors")
+    assert all(np.array_equal(v, ckpt[f"ema.module.{k}"]) for k, v in saved.items())
+    assert not all(np.array_equal(v, ckpt[f"model.{k}"]) for k, v in saved.items())
+    _, val_idx = stratified_split(d.labels, cfg.val_split, cfg.seed)
+    rec = fude.load_model(tmp_path)
+    val = evaluate_tensors(rec.net, torch.from_numpy(d.images[val_idx, None]), torch.from_numpy(d.labels[val_idx]),
+                           torch.device("cpu"), "fp32")
+    last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["val_accuracy"] == pytest.approx(val["accuracy"]) and 0.3 < val["accuracy"]

@@ -116,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                           label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
                           device=args.device, precision=args.precision, early_stopping=args.early_stopping,
                           monitor=args.monitor, class_weights=args.class_weights, sampler=args.sampler,
-                          augment=asdict(augment))
+                          augment=asdict(augment), ema=args.ema)
         data_args, folds = data_args_dict(args), args.folds
         command = "fude " + shlex.join(sys.argv[1:])
         name = data_args["dataset"] or "data"
@@ -608,6 +608,8 @@ def add_train_args(t: argparse.ArgumentParser, default_arch: str, models) -> Non
     t.add_argument("--no-augment", action="store_true", help="turn off random affine and random erasing")
     t.add_argument("--elastic", type=float, default=0.0, metavar="ALPHA", help="add elastic distortion of this "
                    "strength in pixels (Simard et al. 2003 used 34, with a Gaussian of 4 pixels; default: 0, off)")
+    t.add_argument("--ema", type=float, default=0.0, metavar="DECAY", help="the model is an exponential moving "
+                   "average of the weights, updated every step with this decay (e.g. 0.999; default: 0, off)")
     t.add_argument("--val-split", type=float, default=0.1, help="stratified share held out for validation")
     t.add_argument("--folds", type=int, default=0, help="stratified K-fold cross-validation instead (K >= 2)")
     t.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",

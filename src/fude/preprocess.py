@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-from scipy import ndimage
 
 FRAME = 28  # pixels per side of the output image
 WORK_SIDE = 512  # pixels: larger inputs are reduced to this before finding the ink
@@ -94,6 +93,8 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     Raises:
         ImageError: nothing in the image differs from the paper by at least ``MIN_CONTRAST``.
     """
+    from scipy import ndimage  # imported here: training imports this module and has no use for SciPy (0.3 s)
+
     h, w = grey.shape
     if not paper_is_light(grey):
         grey = 1.0 - grey  # light ink on dark paper: make it dark on light
@@ -121,6 +122,8 @@ def fit_to_frame(ink: np.ndarray, box: int = 20, frame: int = FRAME) -> np.ndarr
     """Crop ``ink`` (float ``(H, W)`` in [0, 1]) to its bounding box, scale its longer side to
     ``box`` pixels keeping the aspect ratio, and centre its centre of mass in a ``frame``-pixel
     square (shifted back inside where the ink would fall off). Returns uint8 ``(frame, frame)``."""
+    from scipy import ndimage
+
     if not 1 <= box <= frame:
         raise ValueError(f"box must be between 1 and {frame} pixels, got {box}")
     rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
