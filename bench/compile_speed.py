@@ -48,7 +48,7 @@ def train_run(arch: str, compiled: bool) -> dict:
         x = model_batch(x_train[idx], aug, gen)
         with autocast(device, precision):
             loss = F.cross_entropy(net(x).float(), y_train[idx], label_smoothing=0.1)
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.backward()
         opt.step()
 
