@@ -1,6 +1,7 @@
 """Nothing lost, nothing crashes: kills during training and during file writes, corrupt and hostile
 files, fuzzed HTTP requests, concurrent sample writers and a server killed mid-write."""
 
+import http.client
 import io
 import json
 import multiprocessing
@@ -401,7 +402,7 @@ def test_server_killed_mid_write_loses_no_confirmed_sample(tmp_path):
             try:
                 with urllib.request.urlopen(req, timeout=5) as r:
                     sample_id = json.loads(r.read())["id"]
-            except (OSError, urllib.error.HTTPError):
+            except (OSError, http.client.HTTPException):  # refused, reset, or cut off mid-answer (IncompleteRead)
                 return  # the server is gone: this sample was never confirmed
             with lock:
                 confirmed.append(sample_id)
