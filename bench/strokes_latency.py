@@ -18,9 +18,10 @@ from fude.strokes import read_drawing
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--n", type=int, default=500)
 p.add_argument("--model", default="hiragana", help="shipped model or run folder")
+p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
 args = p.parse_args()
 torch.set_num_threads(1)
-rec = fude.load_model(args.model)
+rec = fude.load_model(args.model, precision=args.precision)
 drawings = [read_drawing(f) for f in sorted((Path(__file__).parents[1] / "examples").glob("strokes-*.json"))]
 for d in drawings:  # warm-up
     rec.predict_strokes(d.strokes, canvas=d.canvas)

@@ -85,3 +85,15 @@ def test_shipped_models(mirror, name, dataset, split, minimum):
     data = fude.load_dataset(dataset, split, data_dir=mirror)
     acc = (rec.predict_proba(data.images).argmax(1) == data.labels).mean()
     assert acc >= minimum
+
+
+def test_bf16_inference_agrees_with_fp32_on_real_images(mnist_test):
+    """`precision="auto"` runs the forward pass in bf16 on CPUs with bf16 instructions; on real
+    MNIST test images it must give the fp32 top-1 (the shipped model's mistakes included) and
+    probabilities within 0.02. An unknown precision is refused."""
+    images = mnist_test.images[:200]
+    fp32, bf16 = (load_model("mnist", precision=p).predict_proba(images) for p in ("fp32", "bf16"))
+    assert (fp32.argmax(1) == bf16.argmax(1)).all() and np.abs(fp32 - bf16).max() < 0.02
+    assert not np.array_equal(fp32, bf16)  # the two really ran in different precisions
+    with pytest.raises(ValueError, match="precision must be auto, fp32 or bf16"):
+        load_model("mnist", precision="fp16")

@@ -175,7 +175,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fude.runtime import set_threads
 
     set_threads(args.threads)
-    rec = load_model(args.model)
+    rec = load_model(args.model, precision=args.precision)
     data = load_data(data_args_dict(args), "test", class_map=rec.class_map)
     result, probs = evaluate_with_probs(rec, data, tta=args.tta, batch_size=args.batch_size)
     result.update({"model": str(args.model), "data": data.source})
@@ -204,7 +204,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from fude.models import load_model
 
-    rec = load_model(args.model)
+    rec = load_model(args.model, precision=args.precision)
     data_args = data_args_dict(args)
     from_data = any(data_args[k] for k in ("dataset", "images", "csv", "image_folder"))
     if from_data == bool(args.files):
@@ -656,6 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(e)
     e.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (pixel shifts)")
     e.add_argument("--batch-size", type=int, default=512, help="images per forward pass")
+    e.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="autocast of the forward passes; auto: bf16 where the hardware runs it fast (default)")
     e.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
     e.add_argument("--out", help="folder for confusion_matrix.csv and metrics.json (default: in the run folder)")
     e.add_argument("--save-predictions", metavar="FILE", help="write per-image predictions to FILE.csv (true and "
@@ -718,6 +720,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--submission", metavar="FILE", help="with a data source: write the Kaggle submission CSV "
                    "(ImageId,Label; ImageId from 1, Label the predicted class index)")
     r.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (data sources)")
+    r.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="autocast of the forward passes; auto: bf16 where the hardware runs it fast (default)")
     r.add_argument("--top-k", type=int, default=5, help="guesses per image (default: 5)")
     r.add_argument("--json", action="store_true", help="print a JSON list, one object per file or image")
     r.set_defaults(func=cmd_predict)
