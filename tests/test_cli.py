@@ -68,8 +68,11 @@ def test_interrupt_and_resume_matches_uninterrupted_run(tmp_path):
 
     run = tmp_path / "cut"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # SIGINT as a terminal sends it: a suite started in the background (`cmd &`) hands its children
+    # an ignored SIGINT, and Python then never turns it into KeyboardInterrupt
     p = subprocess.Popen([sys.executable, "-m", "fude", *map(str, args), "--out", str(run)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (run / "checkpoint.json").exists() and time.time() < deadline and p.poll() is None:
         time.sleep(0.05)
