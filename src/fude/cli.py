@@ -596,6 +596,13 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- parser
 
+def add_precision_arg(p: argparse.ArgumentParser) -> None:
+    """``--precision``, the same for training and inference (:func:`fude.runtime.resolve_precision`)."""
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="autocast of the forward passes; auto (default): bf16 where the hardware runs it fast "
+                   "(GPU, CPUs with AMX/AVX512-BF16), else fp32")
+
+
 def add_train_args(t: argparse.ArgumentParser, default_arch: str, models) -> None:
     add_data_args(t, default_dataset="mnist")
     t.add_argument("--arch", default=default_arch, choices=list(models), help="model architecture")
@@ -622,8 +629,7 @@ def add_train_args(t: argparse.ArgumentParser, default_arch: str, models) -> Non
                    help="balanced: draw batches so every class is seen equally often")
     t.add_argument("--seed", type=int, default=0, help="random seed; same seed, same run")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="auto: bf16 where the hardware runs it fast (GPU, CPUs with AMX/AVX512-BF16)")
+    add_precision_arg(t)
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
     t.add_argument("--out", help="run folder (default: runs/<dataset>-<arch>-<time>)")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
@@ -656,8 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(e)
     e.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (pixel shifts)")
     e.add_argument("--batch-size", type=int, default=512, help="images per forward pass")
-    e.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="autocast of the forward passes; auto: bf16 where the hardware runs it fast (default)")
+    add_precision_arg(e)
     e.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
     e.add_argument("--out", help="folder for confusion_matrix.csv and metrics.json (default: in the run folder)")
     e.add_argument("--save-predictions", metavar="FILE", help="write per-image predictions to FILE.csv (true and "
@@ -720,8 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--submission", metavar="FILE", help="with a data source: write the Kaggle submission CSV "
                    "(ImageId,Label; ImageId from 1, Label the predicted class index)")
     r.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (data sources)")
-    r.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="autocast of the forward passes; auto: bf16 where the hardware runs it fast (default)")
+    add_precision_arg(r)
     r.add_argument("--top-k", type=int, default=5, help="guesses per image (default: 5)")
     r.add_argument("--json", action="store_true", help="print a JSON list, one object per file or image")
     r.set_defaults(func=cmd_predict)
