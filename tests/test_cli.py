@@ -32,8 +32,9 @@ def weights(run: Path) -> dict:
 
 def test_train_evaluate_predict(tmp_path):
     run = tmp_path / "run"
-    fude("train", *TINY, "--out", run, "--seed", "1")
+    fude("train", *TINY, "--out", run, "--seed", "1", "--warmup", "0.3", "--model-config", '{"space_to_depth": true}')
     config = json.loads((run / "config.json").read_text())
+    assert config["train"]["warmup"] == 0.3 and config["model"]["space_to_depth"] is True
     assert config["command"].startswith("fude train --dataset kmnist-sample")
     assert config["class_map"][0] == {"index": 0, "codepoint": "U+304A", "char": "お"}
     assert config["train"]["seed"] == 1 and config["preprocess"]["box"] == 28

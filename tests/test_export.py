@@ -27,3 +27,18 @@ def test_onnx_export_matches_pytorch(tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     one = session.run(["logits"], {"images": sample.images[:1, None].astype(np.float32) / 255})[0]
     assert one.shape == (1, 10) and one.argmax() == rec.predict_proba(sample.images[:1]).argmax()  # any batch size
+
+
+def test_space_to_depth_network_exports(tmp_path):
+    """PixelUnshuffle (the fast recipe's first stage) has an ONNX form that onnxruntime runs."""
+    import torch
+
+    from fude.classmap import ClassMap
+    from fude.export import check_onnx, export_onnx
+    from fude.models import create_model, save_model
+
+    torch.manual_seed(0)
+    save_model(create_model("fude-cnn", space_to_depth=True, mean=0.2, std=0.3), tmp_path / "m", ClassMap.packaged("kmnist"))
+    rec = fude.load_model(tmp_path / "m")
+    check = check_onnx(rec, export_onnx(rec, tmp_path / "m.onnx"), fude.load_dataset("kmnist-sample", "test").images)
+    assert check["n"] == 300 and check["max_abs_diff"] < 1e-4 and check["same_top1"] == 1.0

@@ -25,6 +25,23 @@ def test_forward_every_registered_model(arch):
     assert len(m.blocks) == (3 if m.input_kind == "image" else 2 if arch != "stroke-conv1d" else 4)  # freezable
 
 
+def test_space_to_depth_first_stage_sees_6x6_pixels():
+    """With space_to_depth the first stage is a 3x3 conv on 2x2 pixel blocks at 14x14: one of its
+    outputs depends on exactly the 6x6 pixels of the 3x3 blocks around it, and nothing is pooled."""
+    torch.manual_seed(0)
+    m = create_model("fude-cnn", space_to_depth=True).eval()
+    x = torch.rand(1, 1, 28, 28, requires_grad=True)
+    y = m.blocks[0](m.normalise(x))
+    assert y.shape == (1, 16, 14, 14) and not any(isinstance(layer, torch.nn.MaxPool2d) for layer in m.blocks[0].modules())
+    y[0, :, 5, 7].sum().backward()  # block row 5, block column 7
+    g = x.grad[0, 0].abs()
+    assert g.sum(1).nonzero().ravel().tolist() == list(range(8, 14))  # pixel rows of block rows 4..6
+    assert g.sum(0).nonzero().ravel().tolist() == list(range(12, 18))  # pixel columns of block columns 6..8
+    assert m(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    with pytest.raises(ModelError, match="exclude each other"):
+        create_model("fude-cnn", space_to_depth=True, stem=1)
+
+
 def test_unknown_arch_and_field():
     with pytest.raises(ModelError, match="unknown model 'resnet'.*fude-cnn"):
         create_model("resnet")
@@ -32,10 +49,10 @@ def test_unknown_arch_and_field():
         create_model("fude-cnn", colour=3)
 
 
-@pytest.mark.parametrize("arch", list(MODELS))
-def test_save_load_roundtrip(tmp_path, arch):
+@pytest.mark.parametrize("arch, extra", [(arch, {}) for arch in MODELS] + [("fude-cnn", {"space_to_depth": True})])
+def test_save_load_roundtrip(tmp_path, arch, extra):
     torch.manual_seed(1)
-    m = create_model(arch, num_classes=10, mean=0.2, std=0.3).eval()
+    m = create_model(arch, num_classes=10, mean=0.2, std=0.3, **extra).eval()
     save_model(m, tmp_path, ClassMap.packaged("kmnist"), {"preprocess": {"box": 28}})
     rec = load_model(tmp_path)
     x = m.example_input(4)

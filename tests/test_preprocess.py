@@ -45,6 +45,22 @@ def _similar(a: np.ndarray, b: np.ndarray) -> float:
                for dy in range(-2, 3) for dx in range(-2, 3))
 
 
+def test_ink_box_is_the_median_of_per_image_bounding_boxes(mnist_test):
+    import torch
+
+    images = mnist_test.images[:501].copy()
+    images[0] = 0  # no ink: counts as the full side
+    images[1] = 0
+    images[1, 3, 5] = images[1, 9, 6] = 255  # ink at rows 3..9, columns 5..6: longer side 7
+    sides = []
+    for img in images:
+        ys, xs = np.nonzero(img > 64)
+        sides.append(max(np.ptp(ys) + 1, np.ptp(xs) + 1) if len(ys) else 28)
+    assert sides[:2] == [28, 7]
+    assert ink_box(images) == int(np.median(sides)) == ink_box(torch.from_numpy(images))
+    assert ink_box(images[1:2]) == 7 and ink_box(images[:1]) == 28
+
+
 @pytest.mark.parametrize("which", ["mnist", "kmnist"])
 def test_variants_come_back_like_the_dataset(which, mnist_test, kmnist_dev):
     data = mnist_test if which == "mnist" else kmnist_dev

@@ -98,10 +98,13 @@ def test_pixel_mean_std_equals_numpy_on_real_images(mnist_test):
     assert mean == pytest.approx(mnist_test.images[idx].mean() / 255, abs=1e-12)
     assert std == pytest.approx(mnist_test.images[idx].std() / 255, abs=1e-12)
     assert pixel_mean_std(np.full((3, 28, 28), 255, np.uint8)) == (1.0, 0.0)
+    assert pixel_mean_std(torch.from_numpy(mnist_test.images[idx])) == (mean, std)  # a tensor, already indexed
 
 
-@pytest.mark.parametrize("arch, freeze", [("fude-cnn-l", 0), ("fude-cnn", 1), ("keras-cnn", 0), ("stroke-conv1d", 0)])
-def test_flops_per_image_agrees_with_pytorchs_flop_counter(arch, freeze):
+@pytest.mark.parametrize("arch, extra, freeze", [("fude-cnn-l", {}, 0), ("fude-cnn", {}, 1), ("keras-cnn", {}, 0),
+                                                 ("stroke-conv1d", {"length": 64}, 0),
+                                                 ("fude-cnn", {"space_to_depth": True}, 0)])
+def test_flops_per_image_agrees_with_pytorchs_flop_counter(arch, extra, freeze):
     """The shape-based count must equal what torch.utils.flop_counter measures on a real backward
     pass, frozen first block (no weight gradient there, no input gradient into it) included."""
     import copy
@@ -111,7 +114,7 @@ def test_flops_per_image_agrees_with_pytorchs_flop_counter(arch, freeze):
     from fude.models import create_model
     from fude.train import flops_per_image
 
-    model = create_model(arch, **({"length": 64} if arch.startswith("stroke") else {}))
+    model = create_model(arch, **extra)
     for p in model.blocks[:freeze].parameters():
         p.requires_grad_(False)
     with FlopCounterMode(display=False) as counter:

@@ -112,7 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             args.arch = load_model(init_from).net.arch
         augment = AugmentConfig.off() if args.no_augment else AugmentConfig(elastic=args.elastic)
         cfg = TrainConfig(arch=args.arch, model=model_cfg, epochs=args.epochs, init_from=init_from, freeze=freeze,
-                          batch_size=args.batch_size, lr=args.lr or default_lr(args.arch),
+                          batch_size=args.batch_size, lr=args.lr or default_lr(args.arch), warmup=args.warmup,
                           label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
                           device=args.device, precision=args.precision, early_stopping=args.early_stopping,
                           monitor=args.monitor, class_weights=args.class_weights, sampler=args.sampler,
@@ -611,6 +611,8 @@ def add_train_args(t: argparse.ArgumentParser, default_arch: str, models) -> Non
     t.add_argument("--batch-size", type=int, default=256, help="images per optimizer step")
     t.add_argument("--lr", type=float, help="peak learning rate (SGD, Nesterov momentum 0.9; default: 0.2, "
                    "0.05 for stroke-conv1d)")
+    t.add_argument("--warmup", type=float, default=0.15, help="share of all steps over which the learning rate "
+                   "rises linearly from a tenth of its peak to the peak; it then falls linearly to 0 (one-cycle)")
     t.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the cross-entropy")
     t.add_argument("--no-augment", action="store_true", help="turn off random affine and random erasing")
     t.add_argument("--elastic", type=float, default=0.0, metavar="ALPHA", help="add elastic distortion of this "
