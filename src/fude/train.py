@@ -476,7 +476,7 @@ def train(cfg: TrainConfig, data: Dataset | SequenceDataset, out: str | Path, re
                     "device": str(device), "precision": precision, "processes": world.size}
     log(f"training {cfg.arch} on {n:,} {'images' if images else 'sequences'} ({len(val_idx):,} held out), "
         f"{len(data.class_map)} classes, "
-        f"{cfg.epochs} epochs, batch {batch}, {device} {precision}, "
+        f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}, batch {batch}, {device} {precision}, "
         + (f"{world.size} processes ({batch // world.size} images each per step), " if world.active else "")
         + f"{flops / 1e6:.1f} MFLOP per training image"
         + (f", fine-tuning {cfg.init_from} with {cfg.freeze} block(s) frozen" if cfg.init_from else "")
