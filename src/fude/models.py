@@ -52,8 +52,10 @@ class FudeCNNConfig:
     14x14 (``nn.PixelUnshuffle``; the "space-to-depth" stem of Ridnik et al., "TResNet", 2021)
     and its conv needs no pooling: a 3x3 conv there sees 6x6 pixels. A conv with one input
     channel and a max-pool at full 28x28 are the slowest layers on a CPU, so a training step
-    takes about 20% less time (17.4 -> 14.0 ms, fude-cnn, batch 256, bf16, 2 cores). It is the
-    network of the quickest recipe to 99% on MNIST (``bench/mnist_speed.py --recipe fast``).
+    takes about 20% less time (17.4 -> 14.0 ms, fude-cnn, batch 256, bf16, 2 cores) for the same
+    FLOPs. It is the network of the quickest recipes to 99% and 99.5% on MNIST
+    (``bench/mnist_speed.py --recipe fast default-s2d``). Off by default: on KMNIST it made no
+    clear difference to accuracy (5-fold CV on the dev set, README "Benchmarks").
     """
 
     num_classes: int = 10
