@@ -154,6 +154,15 @@ def test_summary_counts_every_parameter(tmp_path):
     assert s["non_trainable_params"] == sum(p.numel() for p in net.blocks[0].parameters()) > 0
     assert s["trainable_params"] + s["non_trainable_params"] == s["total_params"]
 
+    from fude.models import create_model
+    from fude.summary import format_summary
+
+    lines = format_summary(model_summary(create_model("fude-cnn", space_to_depth=True))).splitlines()
+    end = lines[0].index("params") + len("params")  # the columns fit their longest cell (PixelUnshuffle)
+    rows = lines[2:lines.index(lines[1], 2)]
+    assert len(rows) == 14 and all(r[end - 1].isdigit() and r[end] == " " for r in rows), "\n".join(lines)
+    assert rows[0].split() == ["blocks.0.0", "PixelUnshuffle", "(N,", "4,", "14,", "14)", "0"]
+
 
 def test_analysis_commands(tmp_path):
     """fude cv (a baseline, over train+test combined), evaluate --save-predictions, plot and report."""

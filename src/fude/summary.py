@@ -72,11 +72,13 @@ def format_summary(s: dict, title: str = "") -> str:
     def shape(t):
         return "-" if t is None else "(" + ", ".join("N" if d is None else str(d) for d in t) + ")"
     width = max([len(r["name"]) for r in s["layers"]] + [5]) + 2
-    head = f"{'layer':<{width}}{'type':<14}{'output shape':<20}{'params':>10}  trainable"
+    kind = max([len(r["type"]) for r in s["layers"]] + [4]) + 2
+    shapes = max([len(shape(r["output_shape"])) for r in s["layers"]] + [12]) + 2
+    head = f"{'layer':<{width}}{'type':<{kind}}{'output shape':<{shapes}}{'params':>10}  trainable"
     lines = ([title] if title else []) + [head, "-" * len(head)]
     for r in s["layers"]:
         tr = {True: "yes", False: "no"}.get(r["trainable"], r["trainable"]) if r["params"] else ""
-        lines.append(f"{r['name']:<{width}}{r['type']:<14}{shape(r['output_shape']):<20}{r['params']:>10,}  {tr}")
+        lines.append(f"{r['name']:<{width}}{r['type']:<{kind}}{shape(r['output_shape']):<{shapes}}{r['params']:>10,}  {tr}")
     lines += ["-" * len(head),
               f"total parameters: {s['total_params']:,} (trainable {s['trainable_params']:,}, "
               f"non-trainable {s['non_trainable_params']:,}); batch-norm statistics: {s['buffer_values']:,} values",
