@@ -258,6 +258,27 @@ def test_shipped_hiragana_model_reads_the_examples():
         assert top[0]["char"] == want, (name, top)
 
 
+@pytest.mark.parametrize("model, least_top1", [("hiragana", 45), ("hiragana-seq", 44)])
+def test_shipped_models_on_tomoes_hand_made_hiragana(model, least_top1):
+    """47 hiragana a person wrote for the Tomoe recognizer (bench/data/tomoe-hiragana; stroke
+    turning points only), which no fude model was trained on: every one in the top 5, and no fewer
+    right at the top than when the models were shipped (45 and 44 of 47)."""
+    import fude
+    from conftest import REPO
+
+    rec = fude.load_model(model)
+    files = sorted((REPO / "bench" / "data" / "tomoe-hiragana").glob("*.json"))
+    assert len(files) == 47
+    top1 = 0
+    for f in files:
+        drawing = S.read_drawing(f)
+        assert drawing.label in HIRAGANA, f
+        top = [g["char"] for g in rec.predict_strokes(drawing.strokes, k=5, canvas=drawing.canvas)]
+        assert drawing.label in top, (f.name, top)
+        top1 += top[0] == drawing.label
+    assert top1 >= least_top1
+
+
 def test_images_and_sequences_are_not_mixed_up(tmp_path, kanjivg):
     """A sequence model on images, a CNN on sequences, bad sequence files: clear errors, no traceback."""
     from test_cli import fude
