@@ -2,6 +2,6 @@
 
 import sys
 
-from fude.cli import main
+from fude.cli import run
 
-sys.exit(main())
+sys.exit(run())
