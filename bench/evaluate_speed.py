@@ -21,8 +21,10 @@ from fude.models import Recognizer, create_model  # noqa: E402
 
 test = fude.load_dataset("mnist", "test")
 rows = []
-for name in ("fude-cnn", "fude-cnn-l", "keras-cnn", "shipped mnist"):
-    rec = fude.load_model("mnist") if name.startswith("shipped") else Recognizer(create_model(name), test.class_map)
+NETS = {"fude-cnn": {}, "fude-cnn space_to_depth": {"space_to_depth": True}, "fude-cnn-l": {}, "keras-cnn": {}}
+for name in (*NETS, "shipped mnist"):
+    rec = (fude.load_model("mnist") if name.startswith("shipped")
+           else Recognizer(create_model(name.split()[0], **NETS[name]), test.class_map))
     evaluate(rec, test)  # warm-up
     best = min(evaluate(rec, test)["seconds"] for _ in range(3))
     rows.append({"model": name, "runtime": "pytorch", "arch": rec.net.arch, "images_per_s": len(test) / best,
