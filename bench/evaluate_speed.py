@@ -21,10 +21,13 @@ from fude.models import Recognizer, create_model  # noqa: E402
 
 test = fude.load_dataset("mnist", "test")
 rows = []
-NETS = {"fude-cnn": {}, "fude-cnn space_to_depth": {"space_to_depth": True}, "fude-cnn-l": {}, "keras-cnn": {}}
+NETS = {  # row name: (architecture, model config)
+    "fude-cnn": ("fude-cnn", {}), "fude-cnn space_to_depth": ("fude-cnn", {"space_to_depth": True}),
+    "fude-cnn-l": ("fude-cnn-l", {}), "keras-cnn": ("keras-cnn", {}),
+}
 for name in (*NETS, "shipped mnist"):
-    rec = (fude.load_model("mnist") if name.startswith("shipped")
-           else Recognizer(create_model(name.split()[0], **NETS[name]), test.class_map))
+    rec = (fude.load_model("mnist") if name not in NETS
+           else Recognizer(create_model(NETS[name][0], **NETS[name][1]), test.class_map))
     evaluate(rec, test)  # warm-up
     best = min(evaluate(rec, test)["seconds"] for _ in range(3))
     rows.append({"model": name, "runtime": "pytorch", "arch": rec.net.arch, "images_per_s": len(test) / best,

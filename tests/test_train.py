@@ -94,11 +94,11 @@ def test_pixel_mean_std_equals_numpy_on_real_images(mnist_test):
     from fude.train import pixel_mean_std
 
     idx = np.arange(0, len(mnist_test.images), 3)
-    mean, std = pixel_mean_std(mnist_test.images, idx)
+    mean, std = pixel_mean_std(mnist_test.images[idx])
     assert mean == pytest.approx(mnist_test.images[idx].mean() / 255, abs=1e-12)
     assert std == pytest.approx(mnist_test.images[idx].std() / 255, abs=1e-12)
     assert pixel_mean_std(np.full((3, 28, 28), 255, np.uint8)) == (1.0, 0.0)
-    assert pixel_mean_std(torch.from_numpy(mnist_test.images[idx])) == (mean, std)  # a tensor, already indexed
+    assert pixel_mean_std(torch.from_numpy(mnist_test.images[idx])) == (mean, std)  # a tensor
 
 
 @pytest.mark.parametrize("arch, extra, freeze", [("fude-cnn-l", {}, 0), ("fude-cnn", {}, 1), ("keras-cnn", {}, 0),

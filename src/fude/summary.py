@@ -71,9 +71,12 @@ def format_summary(s: dict, title: str = "") -> str:
     """The summary as a text table (layer, type, output shape, parameters, trainable) and totals."""
     def shape(t):
         return "-" if t is None else "(" + ", ".join("N" if d is None else str(d) for d in t) + ")"
-    width = max([len(r["name"]) for r in s["layers"]] + [5]) + 2
-    kind = max([len(r["type"]) for r in s["layers"]] + [4]) + 2
-    shapes = max([len(shape(r["output_shape"])) for r in s["layers"]] + [12]) + 2
+    def column(title: str, cells: list[str]) -> int:  # as wide as its longest cell, and 2 spaces
+        return max(map(len, [title, *cells])) + 2
+
+    width = column("layer", [r["name"] for r in s["layers"]])
+    kind = column("type", [r["type"] for r in s["layers"]])
+    shapes = column("output shape", [shape(r["output_shape"]) for r in s["layers"]])
     head = f"{'layer':<{width}}{'type':<{kind}}{'output shape':<{shapes}}{'params':>10}  trainable"
     lines = ([title] if title else []) + [head, "-" * len(head)]
     for r in s["layers"]:

@@ -161,16 +161,13 @@ def start_from(name_or_dir: str, num_classes: int, freeze: int = 0) -> CharClass
     return net.to(memory_format=torch.contiguous_format)
 
 
-def pixel_mean_std(images: np.ndarray | torch.Tensor, idx: np.ndarray | None = None) -> tuple[float, float]:
-    """Mean and standard deviation of the pixels of uint8 ``images[idx]`` (a numpy array or a
-    tensor on any device, any shape) scaled to [0, 1], exact, from a 256-bin histogram
+def pixel_mean_std(images: np.ndarray | torch.Tensor) -> tuple[float, float]:
+    """Mean and standard deviation of the pixels of uint8 ``images`` (a numpy array or a tensor
+    on any device, any shape) scaled to [0, 1], exact, from a 256-bin histogram
     (``torch.bincount``): 0.06 s for 60,000 MNIST images on 2 cores, against 0.15 s for numpy's
     ``bincount`` and 0.7 s for ``.mean()`` and ``.std()``, which make float64 copies of all 47
     million pixels."""
-    x = torch.as_tensor(images)
-    if idx is not None:
-        x = x[torch.as_tensor(idx, device=x.device)]
-    counts = torch.bincount(x.reshape(-1), minlength=256).cpu().double().numpy()
+    counts = torch.bincount(torch.as_tensor(images).reshape(-1), minlength=256).cpu().double().numpy()
     values = np.arange(256) / 255
     n = counts.sum()
     mean = float(counts @ values / n)
