@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,22 @@ def test_bf16_inference_agrees_with_fp32_on_real_images(mnist_test):
     assert not np.array_equal(fp32, bf16)  # the two really ran in different precisions
     with pytest.raises(ValueError, match="precision must be auto, fp32 or bf16"):
         load_model("mnist", precision="fp16")
+
+
+def test_shipped_models_predict_as_recorded(mnist_test, kmnist_dev):
+    """The shipped models give the predictions recorded in tests/data/shipped_top1.npz (fp32; made
+    before the package layout changed): the same top-1 and top-1 probability on all 10,000 MNIST
+    test and 8,000 KMNIST dev images, and the same top-3 for every Tomoe and example drawing."""
+    from fude.strokes import read_drawing
+
+    rec = np.load(Path(__file__).parent / "data" / "shipped_top1.npz")
+    for name, data in (("mnist", mnist_test), ("kmnist", kmnist_dev)):
+        probs = load_model(name, precision="fp32").predict_proba(data.images)
+        assert (probs.argmax(1) == rec[f"{name}_top1"]).all()
+        assert np.allclose(probs.max(1), rec[f"{name}_p"], atol=1e-5)
+    files = [Path(__file__).parents[1] / f for f in rec["stroke_files"]]
+    for name in ("hiragana", "hiragana-seq"):
+        model = load_model(name, precision="fp32")
+        tops = [[g["index"] for g in model.predict_strokes(c.strokes, k=3, canvas=c.canvas)]
+                for c in map(read_drawing, files)]
+        assert (np.array(tops) == rec[f"{name.replace('-', '_')}_top3"]).all(), name
