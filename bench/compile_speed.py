@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 import fude
 from common import table
-from fude.augment import AugmentConfig
+from fude.datasets.augment import AugmentConfig
 from fude.models import create_model
 from fude.runtime import autocast, resolve_precision
 from fude.train import TrainConfig, make_optimizer, model_batch

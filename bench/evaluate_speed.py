@@ -17,7 +17,8 @@ from common import table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.evaluate import evaluate  # noqa: E402
-from fude.models import Recognizer, create_model  # noqa: E402
+from fude.models import create_model  # noqa: E402
+from fude.recognizer import Recognizer  # noqa: E402
 
 test = fude.load_dataset("mnist", "test")
 rows = []

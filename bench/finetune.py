@@ -25,8 +25,8 @@ from common import table  # noqa: E402
 import fude  # noqa: E402
 from fude.classmap import ClassMap  # noqa: E402
 from fude.datasets import Dataset, default_data_dir  # noqa: E402
-from fude.kanjivg import load_kanjivg  # noqa: E402
-from fude.synth import synth_images  # noqa: E402
+from fude.strokes.kanjivg import load_kanjivg  # noqa: E402
+from fude.strokes.synth import synth_images  # noqa: E402
 from fude.train import TrainConfig, train  # noqa: E402
 
 STARTS = {"from scratch": {}, "kmnist, all trainable": {"init_from": "kmnist"},
@@ -52,7 +52,7 @@ def main() -> None:
         for seed in range(args.seeds):
             cfg = TrainConfig(arch="fude-cnn-l", epochs=args.epochs, batch_size=64, val_split=0.0, seed=seed, **start)
             with tempfile.TemporaryDirectory() as tmp:
-                train(cfg, data, tmp, progress=False, log=lambda *_: None)
+                train(cfg, data, tmp, progress=False)
                 accs.append(float((fude.load_model(tmp).predict_proba(xt).argmax(1) == yt).mean()))
             print(f"{name} seed {seed}: {accs[-1]:.4f}", flush=True)
         rows.append({"start": name, "test_accuracy": f"{np.mean(accs):.4f} ± {np.std(accs):.4f}",

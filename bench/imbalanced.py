@@ -61,7 +61,7 @@ def main() -> None:
         for seed in range(args.seeds):
             cfg = TrainConfig(epochs=args.epochs, batch_size=64, val_split=0.0, seed=seed, **options)
             with tempfile.TemporaryDirectory() as tmp:
-                train(cfg, data.subset(tr), tmp, progress=False, log=lambda *_: None)
+                train(cfg, data.subset(tr), tmp, progress=False)
                 pred = fude.load_model(tmp).predict_proba(data.images[te]).argmax(1)
             recall = np.array([(pred[data.labels[te] == c] == c).mean() for c in range(10)])
             res.append((recall.mean(), (recall * prior).sum(), recall.min()))

@@ -31,7 +31,8 @@ from common import table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.evaluate import predict_proba  # noqa: E402
-from fude.models import Recognizer, create_model  # noqa: E402
+from fude.models import create_model  # noqa: E402
+from fude.recognizer import Recognizer  # noqa: E402
 from fude.train import TrainConfig, train  # noqa: E402
 
 FOLDS, SEED = 5, 0
@@ -46,7 +47,7 @@ def fit_fude(x_tr, y_tr, data, out) -> Recognizer:
     augment = {**shipped["augment"], **({"elastic": ELASTIC} if ELASTIC is not None else {})}
     cfg = TrainConfig.from_dict({**shipped, "val_split": 0.0, **({"epochs": EPOCHS} if EPOCHS else {}),
                                  "augment": augment})
-    train(cfg, data.subset(x_tr), out, progress=False, log=lambda *_: None)
+    train(cfg, data.subset(x_tr), out, progress=False)
     return fude.load_model(out)
 
 

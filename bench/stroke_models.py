@@ -26,9 +26,9 @@ import torch
 from common import table
 from fude.classmap import ClassMap
 from fude.datasets import Dataset, SequenceDataset, default_data_dir
-from fude.kanjivg import load_kanjivg
-from fude.models import load_model
-from fude.synth import SynthConfig, _drawing, _drawn, synth_images, synth_sequences
+from fude.strokes.kanjivg import load_kanjivg
+from fude.recognizer import load_model
+from fude.strokes.synth import SynthConfig, _drawing, _drawn, synth_images, synth_sequences
 from fude.train import TrainConfig, default_lr, train
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,7 +68,7 @@ for arch in args.archs.split(","):
     cfg = TrainConfig(arch=arch, epochs=args.epochs, val_split=0.0, lr=default_lr(arch))
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        result = train(cfg, train_seq if seq else train_img, out, progress=False, log=lambda *_: None)
+        result = train(cfg, train_seq if seq else train_img, out, progress=False)
         seconds = time.perf_counter() - t0
         rec = load_model(out)
     torch.set_num_threads(1)

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from fude.augment import AugmentConfig, augment, random_affine, random_erase
+from fude.datasets.augment import AugmentConfig, augment, random_affine, random_erase
 
 
 def test_off_is_identity(kmnist_dev):
@@ -60,7 +60,7 @@ def test_elastic_field_matches_scipy_gaussian_filter():
     by scipy.ndimage.gaussian_filter (zero padding, truncated at 3 sigma), in grid units."""
     from scipy.ndimage import gaussian_filter
 
-    from fude.augment import elastic_field
+    from fude.datasets.augment import elastic_field
 
     cfg = AugmentConfig(elastic=34.0, elastic_sigma=4.0)
     field = elastic_field(3, 28, 30, cfg, torch.Generator().manual_seed(7), "cpu")

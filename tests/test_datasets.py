@@ -1,5 +1,6 @@
 import hashlib
 import gzip
+import urllib.request
 
 import numpy as np
 import pytest
@@ -88,7 +89,7 @@ def test_failed_download_leaves_nothing_behind(isolated_data_dir, monkeypatch):
     def refuse(*a, **k):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
     with pytest.raises(DatasetError, match="download .* failed .*network is unreachable"):
         fude.load_dataset("mnist", "test")
     assert list((isolated_data_dir / "mnist").iterdir()) == []

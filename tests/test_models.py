@@ -6,11 +6,12 @@ import pytest
 import torch
 
 import fude
-from fude.models import MODELS, ModelError, Recognizer, create_model, load_model, save_model
+from fude.models import ARCHS, ModelError, create_model, save_model
+from fude.recognizer import Recognizer, load_model
 from fude.classmap import ClassMap
 
 
-@pytest.mark.parametrize("arch", list(MODELS))
+@pytest.mark.parametrize("arch", list(ARCHS))
 def test_forward_every_registered_model(arch):
     torch.manual_seed(0)
     m = create_model(arch, num_classes=49).eval()
@@ -50,7 +51,7 @@ def test_unknown_arch_and_field():
         create_model("fude-cnn", colour=3)
 
 
-@pytest.mark.parametrize("arch, extra", [(arch, {}) for arch in MODELS] + [("fude-cnn", {"space_to_depth": True})])
+@pytest.mark.parametrize("arch, extra", [(arch, {}) for arch in ARCHS] + [("fude-cnn", {"space_to_depth": True})])
 def test_save_load_roundtrip(tmp_path, arch, extra):
     torch.manual_seed(1)
     m = create_model(arch, num_classes=10, mean=0.2, std=0.3, **extra).eval()

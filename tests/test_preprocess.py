@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fude.preprocess import ImageError, ink_box, load_image, to_dataset_image
+from fude.datasets.preprocess import ImageError, ink_box, load_image, to_dataset_image
 
 
 def _as_file(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:

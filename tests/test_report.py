@@ -27,7 +27,7 @@ def tiny_run(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("run")
     train(TrainConfig(epochs=3, batch_size=64, seed=0), fude.load_dataset("kmnist-sample", "train"), out,
-          progress=False, log=lambda *_: None)
+          progress=False)
     return out
 
 
@@ -88,12 +88,14 @@ def test_learning_curves(tiny_run):
 def test_scores_confusion_and_galleries(sample, predictions):
     from sklearn.metrics import confusion_matrix
 
+    from fude.evaluate import per_class_scores
+
     probs, pred = predictions
     y, cmap = sample.labels, sample.class_map
     assert (pred != y).sum() > 5  # the tiny model errs: the galleries have something to show
 
     bars = plots.per_class_bars(y, pred, cmap).axes[0]
-    f1 = plots.per_class_scores(y, pred, cmap)["f1"]
+    f1 = per_class_scores(y, pred, len(cmap))["f1"]
     assert [t.get_text() for t in bars.get_xticklabels()] == [cmap.char(i) for i in np.argsort(f1, kind="stable")]
     scatter = plots.precision_recall_scatter(y, pred, cmap).axes[0]
     assert sorted(t.get_text() for t in scatter.texts) == sorted(cmap.chars)
@@ -131,12 +133,12 @@ def test_umap_map_has_a_legend_of_characters(sample):
 
 
 def test_report_builds_from_a_tiny_run(tiny_run, sample, tmp_path):
-    from fude.report import build_report
+    from fude.report import Analysis, build_report
 
     rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
-    path = build_report(fude.load_model(tiny_run), sample, tmp_path, "tiny", history=rows,
-                        train_labels=fude.load_dataset("kmnist-sample", "train").labels, umap_points=120,
-                        log=lambda *_: None)
+    path = build_report(Analysis(fude.load_model(tiny_run), sample, "tiny", history=rows,
+                                 train_labels=fude.load_dataset("kmnist-sample", "train").labels, umap_points=120),
+                        tmp_path)
     page = path.read_text()
     for stem in ("class_distribution", "samples", "learning_curves", "per_class_scores", "precision_recall",
                  "confusion_counts", "confusion_normalised", "confused_pairs", "misclassified", "umap"):

@@ -25,8 +25,10 @@ from conftest import REPO, free_port, start_server, write_csv, write_idx
 from fude import datasets
 from fude.classmap import ClassMap
 from fude.datasets import DatasetError
-from fude.models import ModelError, atomic_write, create_model, load_model, save_model
-from fude.preprocess import ImageError, load_image, to_dataset_image
+from fude.files import atomic_write
+from fude.models import ModelError, create_model, save_model
+from fude.recognizer import load_model
+from fude.datasets.preprocess import ImageError, load_image, to_dataset_image
 from fude.strokes import StrokeError, read_drawing
 
 TINY = ["--dataset", "kmnist-sample", "--epochs", "4", "--batch-size", "64", "--threads", "1", "--quiet",
@@ -361,7 +363,7 @@ def test_binds_to_this_machine_by_default_and_warns_otherwise(monkeypatch, capsy
 # --------------------------------------------------------------------------- the sample database
 
 def _add_samples(db: str, writer: int, n: int) -> None:
-    from fude.samples import SampleStore
+    from fude.serve.samples import SampleStore
 
     store = SampleStore(db)
     for i in range(n):

@@ -86,7 +86,7 @@ def test_predict_bad_images(client):
 
 
 def test_samples_are_saved_counted_and_exported(client, drawing, tmp_path):
-    from fude.samples import SampleStore, export
+    from fude.serve.samples import SampleStore, export
 
     before = client.get("/api/samples/stats").json()["total"]
     r = client.post("/api/samples", json={**drawing, "label": "あ", "guess": "あ", "client_id": "test"})

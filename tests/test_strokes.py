@@ -8,7 +8,8 @@ import pytest
 
 from conftest import MIRROR
 from fude import strokes as S
-from fude.kanjivg import HIRAGANA, load_kanjivg, read_svg, stroke_count_warning
+from fude.scripts import HIRAGANA
+from fude.strokes.kanjivg import load_kanjivg, read_svg, stroke_count_warning
 
 KANJIVG = MIRROR / "kanjivg_hiragana"
 
@@ -66,7 +67,7 @@ def test_fixed_length_sequences_share_points_by_stroke_length():
 
 
 def test_synthetic_sequences_are_the_synthetic_images_drawings(kanjivg):
-    from fude.synth import SynthConfig, _drawing, synth_images, synth_sequences
+    from fude.strokes.synth import SynthConfig, _drawing, synth_images, synth_sequences
 
     chars = {c: kanjivg[c] for c in "あぁい"}
     seqs, labels = synth_sequences(chars, 3, seed=4, length=48)
@@ -167,7 +168,7 @@ def test_bad_files(tmp_path):
 
 
 def test_synthesis_is_deterministic_and_varied(kanjivg):
-    from fude.synth import synth_images, vary
+    from fude.strokes.synth import synth_images, vary
 
     chars = {c: kanjivg[c] for c in "あい"}
     x1, y1 = synth_images(chars, 6, seed=3)
@@ -187,7 +188,7 @@ def test_train_and_predict_strokes_end_to_end(tmp_path, kanjivg, kind):
     """fude synth -> fude train -> fude predict-strokes on new drawings (JSON and the app's layout),
     with a CNN on rasterised drawings and with a sequence model on their points."""
     from test_cli import fude
-    from fude.synth import vary
+    from fude.strokes.synth import vary
 
     chars = "あいうえおかきくけこ"
     seq = ["--sequences", "64"] if kind == "sequences" else []
@@ -225,8 +226,9 @@ def test_small_kana_are_told_apart_by_size(kanjivg):
     import torch
 
     from fude.classmap import ClassMap
-    from fude.models import Recognizer, create_model
-    from fude.synth import synth_images
+    from fude.models import create_model
+    from fude.recognizer import Recognizer
+    from fude.strokes.synth import synth_images
 
     _, labels = synth_images({c: kanjivg[c] for c in "ぁあい"}, 2)
     assert labels.tolist() == [1, 1, 2, 2]
@@ -284,8 +286,9 @@ def test_images_and_sequences_are_not_mixed_up(tmp_path, kanjivg):
     from test_cli import fude
     from fude.classmap import ClassMap
     from fude.datasets import DatasetError, load_sequences, save_pair
-    from fude.models import create_model, load_model, save_model
-    from fude.synth import synth_images, synth_sequences
+    from fude.models import create_model, save_model
+    from fude.recognizer import load_model
+    from fude.strokes.synth import synth_images, synth_sequences
 
     chars = {c: kanjivg[c] for c in "あい"}
     seqs, labels = synth_sequences(chars, 4, length=32)
@@ -324,7 +327,7 @@ def test_images_and_sequences_are_not_mixed_up(tmp_path, kanjivg):
 
 def test_synthetic_stroke_order_and_direction_variations(kanjivg):
     """reorder and reverse, alone, give the same strokes in another order or direction."""
-    from fude.synth import SynthConfig, vary
+    from fude.strokes.synth import SynthConfig, vary
 
     still = SynthConfig(rotate=0, scale=0, aspect=0, shear=0, stroke_shift=0, stroke_rotate=0, stroke_scale=0,
                         elastic=0, speed=0, join=0, swap=0)

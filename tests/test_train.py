@@ -8,7 +8,7 @@ import torch
 from safetensors.numpy import load_file
 
 import fude
-from fude.augment import AugmentConfig
+from fude.datasets.augment import AugmentConfig
 from fude.train import TrainConfig, balanced_order, class_weights, train
 
 NO_AUG = AugmentConfig.off().__dict__
@@ -40,7 +40,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(tmp_path):
     shuffled = fude.Dataset(d.images, np.random.default_rng(0).permutation(d.labels), d.class_map, d.source)
     torch.set_num_threads(1)
     cfg = TrainConfig(epochs=15, batch_size=64, val_split=0.2, early_stopping=2, monitor="val_loss", augment=NO_AUG)
-    result = train(cfg, shuffled, tmp_path, progress=False, log=lambda *_: None)
+    result = train(cfg, shuffled, tmp_path, progress=False)
 
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     best = min(rows, key=lambda r: r["val_loss"])
@@ -70,13 +70,13 @@ def test_bad_training_options_are_refused(bad, match):
 
 def test_finetune_keeps_frozen_blocks_and_learns_a_new_head(tmp_path):
     """KMNIST model -> MNIST digits: a new 10-way head, the first two blocks unchanged bit for bit."""
-    from fude.models import load_model
+    from fude.recognizer import load_model
 
     mnist = fude.load_dataset("mnist", "test").subset(np.arange(600))
     torch.set_num_threads(1)
     cfg = TrainConfig(arch="fude-cnn-l", epochs=2, batch_size=64, val_split=0.2, init_from="kmnist", freeze=2,
                       augment=NO_AUG)
-    result = train(cfg, mnist, tmp_path, progress=False, log=lambda *_: None)
+    result = train(cfg, mnist, tmp_path, progress=False)
     src, tuned = load_model("kmnist").net, load_model(tmp_path)
     for k in range(3):
         same = all(torch.equal(a, b) for a, b in zip(src.blocks[k].state_dict().values(),
@@ -172,7 +172,7 @@ def test_ema_run_saves_and_validates_the_moving_average(tmp_path):
     d = fude.load_dataset("kmnist-sample", "train")
     torch.set_num_threads(1)
     cfg = TrainConfig(epochs=2, batch_size=64, val_split=0.2, ema=0.95, augment=NO_AUG, precision="fp32")
-    train(cfg, d, tmp_path, progress=False, log=lambda *_: None)
+    train(cfg, d, tmp_path, progress=False)
 
     saved, ckpt = load_file(tmp_path / "model.safetensors"), load_file(tmp_path / "checkpoint.safetensors")
     assert all(np.array_equal(v, ckpt[f"ema.module.{k}"]) for k, v in saved.items())

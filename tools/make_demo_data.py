@@ -42,9 +42,9 @@ print("wrote", sorted(p.name for p in RES.glob("kmnist-sample-*")), sorted(p.nam
 # example drawings for `fude predict-strokes`: synthetic handwriting from KanjiVG (a seed no
 # training set uses), on a 300x300 canvas, one in fude's JSON and one in the drawing app's layout
 from fude.datasets import default_data_dir  # noqa: E402
-from fude.kanjivg import load_kanjivg  # noqa: E402
+from fude.strokes.kanjivg import load_kanjivg  # noqa: E402
 from fude.strokes import Character, write_json  # noqa: E402
-from fude.synth import vary  # noqa: E402
+from fude.strokes.synth import vary  # noqa: E402
 
 kanjivg = load_kanjivg(str(default_data_dir() / "kanjivg_hiragana"))
 for n, c in enumerate("あね"):

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from fude.datasets import Dataset
 
 BASELINES = ("dummy", "knn", "pca-knn", "svm")
+logger = logging.getLogger(__name__)
 
 
 def make_baseline(method: str, components: int = 40, seed: int = 0):
@@ -67,10 +69,10 @@ def fit_predict(method: str, train: Dataset, images: np.ndarray, components: int
         raise ValueError("a baseline needs labelled training data")
     est = make_baseline(method, components, seed)
     x, y = train.images, train.labels
-    if max_train and max_train < len(x):
-        from sklearn.model_selection import train_test_split
+    if max_train:
+        from fude.train.sampling import stratified_sample
 
-        idx, _ = train_test_split(np.arange(len(x)), train_size=max_train, stratify=y, random_state=seed)
+        idx = stratified_sample(y, max_train, seed)
         x, y = x[idx], y[idx]
     t0 = time.perf_counter()
     est.fit(_rows(x), y)
@@ -98,3 +100,14 @@ def run_baseline(method: str, train: Dataset, test: Dataset, components: int = 4
     result.update({"method": method, "n_train": min(len(train), max_train or len(train)), "fit_seconds": fit_s,
                    "seconds": pred_s, "images_per_s": len(test) / max(pred_s, 1e-9), "tta": 0})
     return result
+
+
+def baseline_folds(method: str, data: Dataset, components: int = 40, seed: int = 0):
+    """Fold ``k`` of a baseline's cross-validation (:func:`fude.train.cv.cross_validate`): fit on the
+    fold's complement, predict the fold."""
+    def fit_predict_fold(k: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+        pred, fit_s, _ = fit_predict(method, data.subset(tr), data.images[te], components, seed)
+        logger.info(f"fold {k}: {method} fit in {fit_s:.1f} s")
+        return pred
+
+    return fit_predict_fold

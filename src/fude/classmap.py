@@ -13,26 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-
-# Hepburn romanisation of every hiragana code point U+3041..U+3096, in code-point order (small
-# kana read as their full-size forms; ゐ/ゑ/を as the historical wi/we/wo)
-_HIRAGANA_ROMAJI = (
-    "a a i i u u e e o o ka ga ki gi ku gu ke ge ko go sa za shi ji su zu se ze so zo ta da chi ji tsu tsu "
-    "zu te de to do na ni nu ne no ha ba pa hi bi pi fu bu pu he be pe ho bo po ma mi mu me mo ya ya yu yu "
-    "yo yo ra ri ru re ro wa wa wi we wo n vu ka ke"
-).split()
-ROMAJI: dict[str, str] = {chr(0x3041 + i): r for i, r in enumerate(_HIRAGANA_ROMAJI)}
-assert len(ROMAJI) == 0x3097 - 0x3041
-
-
-# small kana and the full-size kana whose shape they share (they differ only in size on the page)
-SMALL_KANA: dict[str, str] = dict(zip("ぁぃぅぇぉっゃゅょゎゕゖ", "あいうえおつやゆよわかけ"))
-
-
-def romaji(char: str) -> str | None:
-    """Hepburn romaji of a hiragana character (``"あ"`` -> ``"a"``, ``"ゐ"`` -> ``"wi"``); None for
-    anything else (digits, marks such as the iteration mark ゝ)."""
-    return ROMAJI.get(char)
+from fude.scripts import romaji
 
 
 @dataclass(frozen=True)
@@ -63,7 +44,7 @@ class ClassMap:
         return f"U+{ord(self.chars[index][0]):04X}"
 
     def romaji(self, index: int) -> str | None:
-        """Romaji of class ``index`` where it is a hiragana, else None (see :func:`romaji`)."""
+        """Romaji of class ``index`` where it is a hiragana, else None (:func:`fude.scripts.romaji`)."""
         return romaji(self.chars[index])
 
     def to_list(self) -> list[dict]:

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from fude.classmap import ClassMap
-from fude.datasets import Dataset
-from fude.models import Recognizer, to_input
+from fude.datasets import Dataset, SequenceDataset
+from fude.files import atomic_write, npy_bytes
+from fude.recognizer import Recognizer
 
 # Test-time augmentation levels: the pixel shifts (dy, dx) whose softmax outputs are averaged.
 TTA_SHIFTS = {
@@ -34,9 +35,9 @@ def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 
 def predict_proba(rec: Recognizer, images: np.ndarray, tta: int = 0, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities ``(N, K)`` float32 for uint8 ``(N, 28, 28)`` images, averaged over the
-    shifts of TTA level ``tta`` (0: none, 1: 5 views, 2: 9 views); for a sequence model, of float32
-    ``(N, T, 7)`` stroke sequences (no TTA).
+    """Class probabilities ``(N, K)`` float32 for uint8 ``(N, S, S)`` images (S the network's input
+    size, 28 for the datasets), averaged over the shifts of TTA level ``tta`` (0: none, 1: 5 views,
+    2: 9 views); for a sequence model, of float32 ``(N, T, 7)`` stroke sequences (no TTA).
 
     Raises:
         ValueError: unknown TTA level.
@@ -47,11 +48,33 @@ def predict_proba(rec: Recognizer, images: np.ndarray, tta: int = 0, batch_size:
         if tta:
             raise ValueError(f"test-time augmentation shifts images; {rec.net.arch} reads stroke sequences")
         return rec.predict_proba(images, batch_size)
-    x = to_input(images)
+    x = rec.to_inputs(images)
     probs = torch.zeros(len(x), len(rec.class_map))
     for dy, dx in TTA_SHIFTS[tta]:
         probs += torch.from_numpy(rec.predict_proba(shift_images(x, dy, dx) if dy or dx else x, batch_size))
     return (probs / len(TTA_SHIFTS[tta])).numpy()
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """``accuracy`` and ``balanced_accuracy`` (the mean recall over the classes present in
+    ``y_true``, as scikit-learn's ``balanced_accuracy_score``; Brodersen et al., ICPR 2010) of int
+    class indices ``(N,)``; 0 for no images. Training's validation and every evaluation use this."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if not len(y_true):
+        return {"accuracy": 0.0, "balanced_accuracy": 0.0}
+    hit = (y_true == y_pred).astype(np.float64)
+    counts = np.bincount(y_true)
+    recall = np.bincount(y_true, weights=hit)[counts > 0] / counts[counts > 0]
+    return {"accuracy": float(hit.mean()), "balanced_accuracy": float(recall.mean())}
+
+
+def per_class_scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support per class, each ``(num_classes,)`` (scikit-learn's
+    ``precision_recall_fscore_support``; 0 where undefined)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=np.arange(num_classes), zero_division=0)
+    return {"precision": p, "recall": r, "f1": f, "support": s}
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> dict:
@@ -64,31 +87,28 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> dict
         ``{"n", "accuracy", "balanced_accuracy", "per_class": [{index, char, codepoint,
         precision, recall, f1, support}], "confusion_matrix": K x K list (rows: true class)}``.
     """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, \
-        precision_recall_fscore_support
+    from sklearn.metrics import confusion_matrix
 
     labels = np.arange(len(class_map))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    present = np.isin(labels, y_true)  # balanced accuracy over the classes that occur
+    s = per_class_scores(y_true, y_pred, len(class_map))
     return {
         "n": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)) if present.any() else 0.0,
+        **scores(y_true, y_pred),
         "per_class": [{"index": int(i), "char": class_map.char(i), "codepoint": class_map.codepoint(i),
-                       "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-                      for i in labels],
+                       "precision": float(s["precision"][i]), "recall": float(s["recall"][i]),
+                       "f1": float(s["f1"][i]), "support": int(s["support"][i])} for i in labels],
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
 
 
-def check_class_maps(rec: Recognizer, data: Dataset) -> None:
+def check_class_maps(rec: Recognizer, data: Dataset | SequenceDataset) -> None:
     """Raise ValueError unless the model and the dataset name the same classes in the same order."""
     if rec.class_map != data.class_map:
         raise ValueError(f"the model's classes ({''.join(rec.class_map.chars)}) differ from the dataset's "
                          f"({''.join(data.class_map.chars)}); evaluate a model on data of its own class set")
 
 
-def evaluate(rec: Recognizer, data: Dataset, tta: int = 0, batch_size: int = 512) -> dict:
+def evaluate(rec: Recognizer, data: Dataset | SequenceDataset, tta: int = 0, batch_size: int = 512) -> dict:
     """Evaluate ``rec`` on labelled ``data``: :func:`metrics` plus ``images_per_s`` and ``tta``.
 
     Raises:
@@ -97,7 +117,7 @@ def evaluate(rec: Recognizer, data: Dataset, tta: int = 0, batch_size: int = 512
     return evaluate_with_probs(rec, data, tta, batch_size)[0]
 
 
-def evaluate_with_probs(rec: Recognizer, data: Dataset, tta: int = 0, batch_size: int = 512
+def evaluate_with_probs(rec: Recognizer, data: Dataset | SequenceDataset, tta: int = 0, batch_size: int = 512
                         ) -> tuple[dict, np.ndarray]:
     """As :func:`evaluate`, and also the class probabilities ``(N, K)`` float32 behind it."""
     if data.labels is None:
@@ -133,8 +153,6 @@ def save_predictions(path: str | Path, probs: np.ndarray, class_map: ClassMap, l
     Returns:
         (CSV path, npy path).
     """
-    from fude.models import atomic_write
-
     path = Path(path)
     csv_path, npy_path = path.with_suffix(".csv"), path.with_suffix(".npy")
     k = min(k, probs.shape[1])
@@ -154,9 +172,7 @@ def save_predictions(path: str | Path, probs: np.ndarray, class_map: ClassMap, l
             cells += [class_map.char(int(c)), f"{probs[i, c]:.6f}"]
         w.writerow(cells)
     atomic_write(csv_path, buf.getvalue().encode())
-    npy = io.BytesIO()
-    np.save(npy, probs.astype(np.float32))
-    atomic_write(npy_path, npy.getvalue())
+    atomic_write(npy_path, npy_bytes(probs.astype(np.float32)))
     return csv_path, npy_path
 
 

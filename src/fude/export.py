@@ -1,7 +1,7 @@
 """Export a trained model to ONNX (https://onnx.ai) for onnxruntime and other runtimes.
 
-The ONNX graph takes ``images``: float32 ``(N, 1, 28, 28)`` in [0, 1], bright ink on black (the
-datasets' layout; the model's normalisation is inside the graph) and returns ``logits``: float32
+The ONNX graph takes ``images``: float32 ``(N, 1, S, S)`` in [0, 1] (S the network's input size, 28
+for the datasets), bright ink on black (the datasets' layout; the model's normalisation is inside the graph) and returns ``logits``: float32
 ``(N, K)``. The class map, preprocessing box and fude version ride along as metadata
 (``fude.class_map``, ``fude.config``), so the file alone is enough to name the predicted characters.
 
@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fude.models import IMAGE_SIZE, ModelError, Recognizer, atomic_write
+from fude.files import atomic_write
+from fude.models import ModelError
+from fude.recognizer import Recognizer
 
 
 def _require(module: str):
@@ -44,7 +46,7 @@ def export_onnx(rec: Recognizer, path: str | os.PathLike, opset: int = 18) -> Pa
     onnx = _require("onnx")
     _require("onnxscript")
     net = copy.deepcopy(rec.net).cpu().eval().to(memory_format=torch.contiguous_format)
-    example = (torch.rand(2, 1, IMAGE_SIZE, IMAGE_SIZE),)
+    example = (net.example_input(2),)
     # the exporter logs that torchvision's detection ops are unavailable and warns about its own internals:
     # neither concerns these models, so keep the user's terminal for what does
     quiet = logging.getLogger("torch.onnx._internal.exporter._registration")
@@ -74,17 +76,16 @@ def check_onnx(rec: Recognizer, path: str | os.PathLike, images: np.ndarray | No
     """Run the ONNX file with onnxruntime (CPU) and PyTorch on the same images and compare.
 
     Args:
-        images: uint8 ``(N, 28, 28)``; default 512 random images.
+        images: uint8 ``(N, S, S)``; default 512 random images.
 
     Returns:
         ``{"n", "max_abs_diff" (of the logits), "same_top1" (share of images with the same argmax)}``.
     """
     ort = _require("onnxruntime")
-    from fude.models import to_input
-
     if images is None:
-        images = np.random.default_rng(seed).integers(0, 256, (512, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-    x = to_input(images).numpy()
+        size = rec.input_size
+        images = np.random.default_rng(seed).integers(0, 256, (512, size, size), dtype=np.uint8)
+    x = rec.to_inputs(images).numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     onnx_logits = session.run(["logits"], {"images": x})[0]
     fp32 = Recognizer(rec.net, rec.class_map, rec.box, rec.config, rec.device, "fp32")  # as the exported graph

@@ -109,17 +109,11 @@ def learning_curves(history: list[dict]) -> Figure:
     return fig
 
 
-def per_class_scores(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> dict[str, np.ndarray]:
-    """Precision, recall, F1 and support per class ``(K,)`` (scikit-learn; 0 where undefined)."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=np.arange(len(class_map)), zero_division=0)
-    return {"precision": p, "recall": r, "f1": f, "support": s}
-
-
 def per_class_bars(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> Figure:
     """Precision, recall and F1 per class as grouped bars, classes sorted by F1 (worst first)."""
-    s = per_class_scores(y_true, y_pred, class_map)
+    from fude.evaluate import per_class_scores
+
+    s = per_class_scores(y_true, y_pred, len(class_map))
     k = len(class_map)
     order = np.argsort(s["f1"], kind="stable")
     fig = Figure(figsize=(max(6.0, 0.42 * k + 2), 3.8), layout="constrained")
@@ -139,7 +133,9 @@ def per_class_bars(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) 
 
 def precision_recall_scatter(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> Figure:
     """Each class as a point at (recall, precision), labelled with its character."""
-    s = per_class_scores(y_true, y_pred, class_map)
+    from fude.evaluate import per_class_scores
+
+    s = per_class_scores(y_true, y_pred, len(class_map))
     big = len(class_map) > 20  # more room, smaller glyphs, so that 49 labels stay apart
     fig = Figure(figsize=(9.5, 8.5) if big else (6.2, 5.6), layout="constrained")
     ax = fig.add_subplot()

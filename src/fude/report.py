@@ -1,5 +1,6 @@
-"""One self-contained HTML report of a model on a dataset: every figure of :mod:`fude.plots`, a
-sortable classification report, the most-confused pairs — PNGs embedded, so the file opens offline.
+"""The figures of a model on a dataset, by name (:data:`FIGURES`, what ``fude plot KIND`` draws), and
+one self-contained HTML report with all of them, a sortable classification report and the
+most-confused pairs — PNGs embedded, so the file opens offline.
 
     fude report --model kmnist --dataset kmnist --split dev --out report/
 """
@@ -9,14 +10,21 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
+import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from fude import plots
 from fude.datasets import Dataset
-from fude.models import Recognizer, atomic_write
+from fude.files import atomic_write, atomic_write_json
+from fude.recognizer import Recognizer
+
+logger = logging.getLogger(__name__)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
@@ -80,19 +88,109 @@ def training_overlap(rec: Recognizer, data: Dataset) -> bool:
         data.source.get("name"), data.source.get("split"))
 
 
-def build_report(rec: Recognizer, data: Dataset, out: str | Path, model_name: str = "", *, tta: int = 0,
-                 history: list[dict] | None = None, train_labels: np.ndarray | None = None,
-                 compare: tuple[Recognizer, Dataset] | None = None, umap_points: int = 5000, pairs: int = 8,
-                 seed: int = 0, log=print) -> Path:
-    """Evaluate ``rec`` on labelled ``data`` and write ``out/report.html`` plus every figure as PNG
-    and the metrics as JSON.
+@dataclass
+class Analysis:
+    """What the figures are drawn from: a model, labelled data (``None`` for the learning curves
+    alone), and optionally the run's history, the training labels and a second (model, dataset)."""
 
-    Args:
-        history: the run's ``metrics.jsonl`` rows, for learning curves (skipped if None).
-        train_labels: labels of the training data, for the class distribution beside ``data``'s.
-        compare: a second (model, dataset), e.g. the MNIST model and MNIST test images, whose UMAP
-            maps are drawn beside this one's.
-        umap_points: at most this many images (a stratified random draw) go into each UMAP map.
+    rec: Recognizer
+    data: Dataset | None
+    model_name: str = ""
+    tta: int = 0
+    history: list[dict] | None = None  # the run's metrics.jsonl rows
+    train_labels: np.ndarray | None = None  # labels of the training data, drawn beside the evaluated ones
+    compare: tuple[Recognizer, Dataset] | None = None  # a second model and its dataset, for UMAP maps
+    umap_points: int = 5000  # images per UMAP map (a stratified draw); 0: no UMAP maps
+    pairs: int = 8  # most-confused pairs shown
+    seed: int = 0
+
+    @cached_property
+    def probs(self) -> np.ndarray:
+        """Class probabilities ``(N, K)`` float32 (:func:`fude.evaluate.predict_proba`)."""
+        from fude.evaluate import predict_proba
+
+        return predict_proba(self.rec, self.data.images, self.tta)
+
+    @cached_property
+    def pred(self) -> np.ndarray:
+        return self.probs.argmax(1)
+
+    @cached_property
+    def result(self) -> dict:
+        """:func:`fude.evaluate.metrics` of the predictions."""
+        from fude.evaluate import metrics
+
+        return metrics(self.data.labels, self.pred, self.data.class_map)
+
+    @cached_property
+    def top_pairs(self) -> list[dict]:
+        return plots.most_confused_pairs(np.array(self.result["confusion_matrix"]), self.data.class_map, self.pairs)
+
+    def labels_by_split(self) -> dict[str, np.ndarray]:
+        y = self.data.labels
+        return {"train": self.train_labels, "evaluated": y} if self.train_labels is not None else {"evaluated": y}
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: its file stem and title in the report, and how it is drawn."""
+
+    stem: str
+    title: str
+    draw: Callable[[Analysis], object]  # -> matplotlib Figure
+    available: Callable[[Analysis], bool] = lambda a: True  # False: the report leaves it out
+
+
+def _confusion(a: Analysis, normalize: bool):
+    return plots.confusion_matrix(np.array(a.result["confusion_matrix"]), a.data.class_map, normalize=normalize)
+
+
+def _umap(a: Analysis):
+    return plots.umap_map(umap_panels([(a.rec, a.data)] + ([a.compare] if a.compare else []), a.umap_points, a.seed))
+
+
+FIGURES: dict[str, FigureSpec] = {  # fude plot KIND -> the figure, in the report's order
+    "distribution": FigureSpec("class_distribution", "Class distribution",
+                               lambda a: plots.class_distribution(a.labels_by_split(), a.data.class_map)),
+    "samples": FigureSpec("samples", "Samples",
+                          lambda a: plots.sample_grid(a.data.images, a.data.labels, a.data.class_map, seed=a.seed)),
+    "curves": FigureSpec("learning_curves", "Learning curves", lambda a: plots.learning_curves(a.history),
+                         lambda a: bool(a.history)),
+    "scores": FigureSpec("per_class_scores", "Per-class scores",
+                         lambda a: plots.per_class_bars(a.data.labels, a.pred, a.data.class_map)),
+    "precision-recall": FigureSpec("precision_recall", "Precision vs recall",
+                                   lambda a: plots.precision_recall_scatter(a.data.labels, a.pred, a.data.class_map)),
+    "confusion": FigureSpec("confusion_counts", "Confusion matrix (counts)", lambda a: _confusion(a, False)),
+    "confusion-normalised": FigureSpec("confusion_normalised", "Confusion matrix (row-normalised)",
+                                       lambda a: _confusion(a, True)),
+    "confused-pairs": FigureSpec("confused_pairs", "Most-confused pairs", lambda a: plots.confused_pairs_gallery(
+        a.data.images, a.data.labels, a.pred, a.data.class_map, a.top_pairs)),
+    "misclassified": FigureSpec("misclassified", "Misclassified images", lambda a: plots.misclassified_gallery(
+        a.data.images, a.data.labels, a.probs, a.data.class_map)),
+    "umap": FigureSpec("umap", "UMAP maps", _umap, lambda a: a.umap_points > 0),
+}
+
+
+def draw_figure(kind: str, a: Analysis):
+    """The figure named ``kind`` (a key of :data:`FIGURES`) of ``a``.
+
+    Raises:
+        ValueError: an unknown kind, learning curves without a run's history, or other figures
+            without labelled data.
+    """
+    if kind not in FIGURES:
+        raise ValueError(f"unknown figure {kind!r}; figures: {', '.join(FIGURES)}")
+    if kind == "curves":
+        if not a.history:
+            raise ValueError(f"{a.model_name} has no metrics.jsonl: learning curves need a run folder of fude train")
+    elif a.data is None or a.data.labels is None:
+        raise ValueError(f"plot {kind} needs labelled data")
+    return FIGURES[kind].draw(a)
+
+
+def build_report(a: Analysis, out: str | Path) -> Path:
+    """Evaluate ``a.rec`` on ``a.data`` (labelled) and write ``out/report.html`` plus every figure of
+    :data:`FIGURES` as PNG and the metrics as JSON.
 
     Returns:
         the path of ``report.html``.
@@ -100,74 +198,53 @@ def build_report(rec: Recognizer, data: Dataset, out: str | Path, model_name: st
     Raises:
         ValueError: unlabelled data, class maps that differ (see :func:`fude.evaluate.evaluate`).
     """
-    from fude import plots
-    from fude.evaluate import check_class_maps, metrics, predict_proba
+    from fude.evaluate import check_class_maps
 
-    if data.labels is None:
+    if a.data.labels is None:
         raise ValueError("a report needs labelled data; the dataset has no labels")
-    check_class_maps(rec, data)
+    check_class_maps(a.rec, a.data)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cmap, x, y = data.class_map, data.images, data.labels
     t0 = time.perf_counter()
-    probs = predict_proba(rec, x, tta)
-    pred = probs.argmax(1)
-    result = metrics(y, pred, cmap)
-    cm = np.array(result["confusion_matrix"])
-    top_pairs = plots.most_confused_pairs(cm, cmap, pairs)
-
-    figures: list[tuple[str, str, object]] = []  # (file stem, title, Figure)
-    dist = {"train": train_labels, "evaluated": y} if train_labels is not None else {"evaluated": y}
-    figures.append(("class_distribution", "Class distribution", plots.class_distribution(dist, cmap)))
-    figures.append(("samples", "Samples", plots.sample_grid(x, y, cmap, seed=seed)))
-    if history:
-        figures.append(("learning_curves", "Learning curves", plots.learning_curves(history)))
-    figures.append(("per_class_scores", "Per-class scores", plots.per_class_bars(y, pred, cmap)))
-    figures.append(("precision_recall", "Precision vs recall", plots.precision_recall_scatter(y, pred, cmap)))
-    figures.append(("confusion_counts", "Confusion matrix (counts)", plots.confusion_matrix(cm, cmap)))
-    figures.append(("confusion_normalised", "Confusion matrix (row-normalised)",
-                    plots.confusion_matrix(cm, cmap, normalize=True)))
-    figures.append(("confused_pairs", "Most-confused pairs",
-                    plots.confused_pairs_gallery(x, y, pred, cmap, top_pairs)))
-    figures.append(("misclassified", "Misclassified images", plots.misclassified_gallery(x, y, probs, cmap)))
-    if umap_points:
-        log("UMAP maps (a minute on 2 cores for 5,000 points) ...")
-        pairs_ = [(rec, data)] + ([compare] if compare else [])
-        figures.append(("umap", "UMAP maps", plots.umap_map(umap_panels(pairs_, umap_points, seed))))
-
-    sections = []
-    for stem, title, fig in figures:
-        png = _png(fig)
-        atomic_write(out / f"{stem}.png", png)
-        sections.append(f'<h2 id="{stem}">{html.escape(title)}</h2>'
-                        f'<img alt="{html.escape(title)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
-        if stem == "precision_recall":  # the table goes beside the per-class figures
+    result, cmap = a.result, a.data.class_map
+    sections, shown = [], []
+    for kind, spec in FIGURES.items():
+        if not spec.available(a):
+            continue
+        if kind == "umap":
+            logger.info("UMAP maps (a minute on 2 cores for 5,000 points) ...")
+        png = _png(spec.draw(a))
+        atomic_write(out / f"{spec.stem}.png", png)
+        shown.append(spec)
+        sections.append(f'<h2 id="{spec.stem}">{html.escape(spec.title)}</h2>'
+                        f'<img alt="{html.escape(spec.title)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+        if kind == "precision-recall":  # the table goes beside the per-class figures
             sections.append("<h2 id=\"classification_report\">Classification report</h2>"
                             "<p>Click a column header to sort.</p>" + _table_html(class_table(result, cmap)))
-        if stem == "confusion_normalised" and top_pairs:
+        if kind == "confusion-normalised" and a.top_pairs:
             rows = [{"true": f"{p['true_char']}", "predicted": p["pred_char"], "count": p["count"],
-                     "rate": p["rate"]} for p in top_pairs]
+                     "rate": p["rate"]} for p in a.top_pairs]
             sections.append("<h3>Most-confused pairs</h3>" + _table_html(rows))
-    atomic_write(out / "metrics.json", json.dumps({**result, "tta": tta, "model": model_name,
-                                                   "data": data.source}, indent=1, ensure_ascii=False).encode())
+    atomic_write_json(out / "metrics.json", {**result, "tta": a.tta, "model": a.model_name, "data": a.data.source})
 
     warn = ""
-    if training_overlap(rec, data):
+    if training_overlap(a.rec, a.data):
         warn = ('<p class="warn">These images are the data this model was trained on, so the scores below are '
                 "optimistic: they measure memory, not generalisation. Evaluate on held-out images (another split, "
                 "or <code>fude cv</code>) for an honest estimate.</p>")
-    src = data.source
-    facts = {"model": model_name or "(in memory)", "architecture": rec.net.arch or type(rec.net).__name__,
-             "data": f"{src.get('name', 'data')} {src.get('split', '')}".strip() + f", {len(data):,} images, "
+    src, y = a.data.source, a.data.labels
+    facts = {"model": a.model_name or "(in memory)", "architecture": a.rec.net.arch or type(a.rec.net).__name__,
+             "data": f"{src.get('name', 'data')} {src.get('split', '')}".strip() + f", {len(a.data):,} images, "
              f"{len(cmap)} classes", "accuracy": f"{result['accuracy']:.4f}",
-             "balanced accuracy": f"{result['balanced_accuracy']:.4f}", "test-time augmentation": f"level {tta}",
-             "misclassified": f"{int((pred != y).sum()):,}", "made": time.strftime("%Y-%m-%d %H:%M"),
+             "balanced accuracy": f"{result['balanced_accuracy']:.4f}", "test-time augmentation": f"level {a.tta}",
+             "misclassified": f"{int((a.pred != y).sum()):,}", "made": time.strftime("%Y-%m-%d %H:%M"),
              "seconds to build": f"{time.perf_counter() - t0:.0f}"}
     dl = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts.items())
-    toc = " · ".join(f'<a href="#{stem}">{html.escape(title)}</a>' for stem, title, _ in figures)
+    toc = " · ".join(f'<a href="#{s.stem}">{html.escape(s.title)}</a>' for s in shown)
+    name = html.escape(a.model_name)
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width,initial-scale=1"><title>fude report: {html.escape(model_name)}</title>'
-            f"<style>{_CSS}</style></head><body><h1>fude report: {html.escape(model_name)} on "
+            f'content="width=device-width,initial-scale=1"><title>fude report: {name}</title>'
+            f"<style>{_CSS}</style></head><body><h1>fude report: {name} on "
             f"{html.escape(facts['data'])}</h1>{warn}<dl>{dl}</dl><p>{toc}</p>{''.join(sections)}"
             f"<script>{_JS}</script></body></html>")
     atomic_write(out / "report.html", page.encode())
@@ -177,23 +254,13 @@ def build_report(rec: Recognizer, data: Dataset, out: str | Path, model_name: st
 def umap_panels(models_and_data: list[tuple[Recognizer, Dataset]], points: int = 5000, seed: int = 0) -> list[tuple]:
     """For each (model, labelled dataset): UMAP panels of raw pixels and of the model's features,
     over a stratified draw of at most ``points`` images; input for :func:`fude.plots.umap_map`."""
-    from fude.plots import umap_embedding
+    from fude.train.sampling import stratified_sample
 
     panels = []
     for rec, d in models_and_data:
-        idx = _stratified_sample(d.labels, points, seed)
+        idx = stratified_sample(d.labels, points, seed)
         tag = d.source.get("name", "data")
-        panels.append((f"{tag}: pixels", umap_embedding(d.images[idx], seed), d.labels[idx], d.class_map))
-        panels.append((f"{tag}: model features", umap_embedding(rec.features(d.images[idx]), seed), d.labels[idx],
-                       d.class_map))
+        panels.append((f"{tag}: pixels", plots.umap_embedding(d.images[idx], seed), d.labels[idx], d.class_map))
+        panels.append((f"{tag}: model features", plots.umap_embedding(rec.features(d.images[idx]), seed),
+                       d.labels[idx], d.class_map))
     return panels
-
-
-def _stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """At most ``n`` indices, the same share from every class (all of them if there are fewer)."""
-    if len(labels) <= n:
-        return np.arange(len(labels))
-    from sklearn.model_selection import train_test_split
-
-    idx, _ = train_test_split(np.arange(len(labels)), train_size=n, stratify=labels, random_state=seed)
-    return np.sort(idx)

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 
-
 def model_summary(model: nn.Module) -> dict:
-    """Run one input (a ``(1, 1, 28, 28)`` image, or a sequence for stroke models) through a copy of ``model`` and describe every layer.
+    """Run one input (``model.example_input(1)``: a ``(1, 1, 28, 28)`` image, or a sequence for the
+    stroke models) through a copy of ``model`` and describe every layer.
 
     Returns:
         ``{"layers": [{"name", "type", "output_shape", "params", "trainable"}, ...], "total_params",

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fude.classmap import ClassMap
-from fude.datasets import save_pair
+from fude.datasets import IMAGE_SIZE, save_pair
 from fude.strokes import Character, check_strokes, rasterise, write_json
 
 SCHEMA = """
@@ -91,14 +91,14 @@ class SampleStore:
 def export(store: SampleStore, out: str | os.PathLike, box: int = 20) -> dict:
     """Write every sample as stroke JSON (``out/strokes/<id>.json``) and all of them as a training
     set in the official npz layout (``out/samples-imgs.npz``, ``out/samples-labels.npz``,
-    ``out/samples_classmap.csv``; images rasterised as :meth:`~fude.models.Recognizer.predict_strokes`
+    ``out/samples_classmap.csv``; images rasterised as :meth:`~fude.recognizer.Recognizer.predict_strokes`
     does, classes in code-point order). Returns counts."""
     out = Path(out)
     (out / "strokes").mkdir(parents=True, exist_ok=True)
     rows = store.rows()
     chars = sorted({r["label"] for r in rows})
     index = {c: i for i, c in enumerate(chars)}
-    images = np.zeros((len(rows), 28, 28), np.uint8)
+    images = np.zeros((len(rows), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     for k, r in enumerate(rows):
         strokes = [np.asarray(s, dtype=np.float64) for s in json.loads(r["strokes"])]
         canvas = json.loads(r["canvas"]) if r["canvas"] else {}

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fude.strokes import SEQUENCE_FEATURES, normalise, rasterise, sequence_features
+from fude.datasets.base import IMAGE_SIZE, SEQUENCE_FEATURES
+from fude.scripts import SMALL_KANA
+from fude.strokes.features import normalise, rasterise, sequence_features
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,6 @@ def vary(strokes: list[np.ndarray], rng: np.random.Generator, cfg: SynthConfig =
 def _drawn(chars: dict[str, list[np.ndarray]]) -> list[tuple[int, list[np.ndarray]]]:
     """(class index, strokes) of the characters drawn: not a small kana whose full-size form is
     also in ``chars``."""
-    from fude.classmap import SMALL_KANA
-
     return [(i, s) for i, (c, s) in enumerate(chars.items()) if SMALL_KANA.get(c) not in chars]
 
 
@@ -124,16 +124,16 @@ def _drawing(strokes: list[np.ndarray], seed: int, i: int, j: int, cfg: SynthCon
     return vary(strokes, rng, cfg), width
 
 
-def synth_images(chars: dict[str, list[np.ndarray]], per_char: int, seed: int = 0, size: int = 28,
+def synth_images(chars: dict[str, list[np.ndarray]], per_char: int, seed: int = 0, size: int = IMAGE_SIZE,
                  cfg: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
     """``per_char`` varied drawings of every character, rasterised.
 
     A small kana whose full-size form is also in ``chars`` (ぁ and あ, っ and つ, ...) is not drawn:
     rasterised at a fixed size the two are the same picture, so its class gets no images and
-    :meth:`fude.models.Recognizer.predict_strokes` tells the pair apart by the drawing's size.
+    :meth:`fude.recognizer.Recognizer.predict_strokes` tells the pair apart by the drawing's size.
 
     Args:
-        chars: character -> strokes (e.g. :func:`fude.kanjivg.load_kanjivg`); class ``i`` is the
+        chars: character -> strokes (e.g. :func:`fude.strokes.kanjivg.load_kanjivg`); class ``i`` is the
             ``i``-th key.
 
     Returns:
@@ -153,7 +153,7 @@ def synth_images(chars: dict[str, list[np.ndarray]], per_char: int, seed: int = 
 def synth_sequences(chars: dict[str, list[np.ndarray]], per_char: int, seed: int = 0, length: int = 64,
                     cfg: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
     """The drawings of :func:`synth_images` (same ``seed``, same drawings) as point sequences for
-    the sequence models: float32 ``(N, length, 7)`` (:func:`fude.strokes.sequence_features`) and
+    the sequence models: float32 ``(N, length, 7)`` (:func:`fude.strokes.features.sequence_features`) and
     labels int64 ``(N,)``, class-major order; small kana are left out as there."""
     drawn = _drawn(chars)
     seqs = np.empty((len(drawn) * per_char, length, SEQUENCE_FEATURES), np.float32)

@@ -1,4 +1,4 @@
-"""Online handwriting: strokes, their file formats, resampling, sequence features and rasterisation.
+"""Stroke data: the :class:`Character` type, its checks and limits, and its file formats.
 
 A *stroke* is a float64 array ``(n, 2)`` of ``(x, y)`` points in drawing order, pen down from the
 first point to the last; a *character* is a list of strokes in writing order. Coordinates are in
@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fude.files import atomic_write
+
 MAX_STROKES = 64  # more than any kana or common kanji needs (the most complex common kanji: ~30)
 MAX_POINTS = 20_000  # over all strokes of one character
-SEQUENCE_FEATURES = 7  # columns of sequence_features: x, y, dx, dy, pen_up, sin, cos
 MAX_COORD = 1e6  # largest coordinate magnitude accepted (pixels of any real canvas; beyond it spans overflow)
 
 
@@ -144,8 +145,6 @@ def from_json_dict(doc, where: str = "strokes") -> Character:
 
 def write_json(path: str | os.PathLike, char: Character) -> None:
     """Write ``char`` as fude's stroke JSON (y down), atomically."""
-    from fude.models import atomic_write
-
     doc = {"strokes": [np.round(s, 4).tolist() for s in char.strokes]}
     if char.label is not None:
         doc["label"] = char.label
@@ -171,132 +170,3 @@ def from_app_dict(d: dict) -> Character:
     strokes = check_strokes([d[k] for k in keys])
     return Character([np.column_stack([s[:, 0] + 1, 1 - s[:, 1]]) for s in strokes], None,
                      {"width": 2.0, "height": 2.0})
-
-
-def bounds(strokes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(min corner, max corner) of all points, each ``(2,)``."""
-    pts = np.concatenate(strokes)
-    return pts.min(0), pts.max(0)
-
-
-def normalise(strokes: list[np.ndarray]) -> list[np.ndarray]:
-    """Translate and scale into the unit box [0, 1]² keeping the aspect ratio, centred on the
-    longer side's free axis. A single dot goes to the centre (0.5, 0.5)."""
-    lo, hi = bounds(strokes)
-    side = float((hi - lo).max())
-    if side == 0:
-        return [np.full_like(s, 0.5) for s in strokes]
-    offset = (1 - (hi - lo) / side) / 2  # centre the shorter axis
-    return [(s - lo) / side + offset for s in strokes]
-
-
-def _dedupe(points: np.ndarray) -> np.ndarray:
-    keep = np.ones(len(points), bool)
-    keep[1:] = np.any(np.diff(points, axis=0) != 0, axis=1)
-    return points[keep]
-
-
-def resample_stroke(points: np.ndarray, n: int = 32, smoothing: float = 0.0) -> np.ndarray:
-    """``n`` points ``(n, 2)`` spaced evenly in the spline parameter along a B-spline through the
-    stroke (SciPy ``splprep``/``splev``; Dierckx, "Curve and Surface Fitting with Splines", 1993).
-
-    The spline is parameterised by cumulative chord length, so the points are close to evenly
-    spaced along the curve. Repeated consecutive points are dropped first; a tap (one distinct
-    point) gives ``n`` copies of it; two or three distinct points use a spline of degree 1 or 2.
-    ``smoothing`` is splprep's ``s`` per point (0: through every point).
-    """
-    from scipy.interpolate import splev, splprep
-
-    pts = _dedupe(np.asarray(points, dtype=np.float64))
-    if len(pts) == 1:
-        return np.repeat(pts, n, axis=0)
-    chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
-    u = chord / chord[-1]
-    k = min(3, len(pts) - 1)
-    tck, _ = splprep(pts.T, u=u, k=k, s=smoothing * len(pts))
-    return np.column_stack(splev(np.linspace(0, 1, n), tck))
-
-
-def resample(strokes: list[np.ndarray], n: int = 32, smoothing: float = 0.0) -> list[np.ndarray]:
-    """:func:`resample_stroke` for every stroke."""
-    return [resample_stroke(s, n, smoothing) for s in strokes]
-
-
-def share_points(strokes: list[np.ndarray], total: int) -> list[int]:
-    """Split ``total`` points among the strokes in proportion to their lengths, at least one each
-    (so a tap gets one), by largest remainder; sums to ``total``.
-
-    Raises:
-        StrokeError: more strokes than ``total``.
-    """
-    if len(strokes) > total:
-        raise StrokeError(f"{len(strokes)} strokes do not fit in a sequence of {total} points")
-    lengths = np.array([stroke_length(s) for s in strokes])
-    if lengths.sum() == 0:  # all taps
-        lengths[:] = 1.0
-    share = lengths / lengths.sum() * (total - len(strokes))
-    counts = 1 + np.floor(share).astype(int)
-    counts[np.argsort(-(share - np.floor(share)), kind="stable")[: total - counts.sum()]] += 1
-    return counts.tolist()
-
-
-def sequence_features(strokes: list[np.ndarray], n_per_stroke: int = 16, length: int | None = None) -> np.ndarray:
-    """Point-sequence features for sequence models: ``(T, 7)`` float32.
-
-    Each stroke is resampled along its B-spline (:func:`resample_stroke`) to ``n_per_stroke``
-    points, so T = strokes × n_per_stroke; or, with ``length``, the character gets exactly
-    ``length`` points in all, shared among the strokes by their lengths (:func:`share_points`),
-    so that every drawing gives the same T = ``length`` (what batched models need).
-
-    Columns: x, y (normalised to the unit box), dx, dy (step from the previous point; the first
-    point of a stroke steps from the previous stroke's end, the pen travelling up), pen_up (1 on the
-    last point of each stroke), sin and cos of the step's direction (0, 0 for no movement).
-
-    Raises:
-        StrokeError: more strokes than ``length``.
-    """
-    norm = normalise(strokes)
-    counts = [n_per_stroke] * len(norm) if length is None else share_points(norm, length)
-    pts = np.concatenate([resample_stroke(s, c) for s, c in zip(norm, counts)])
-    d = np.diff(pts, axis=0, prepend=pts[:1])
-    pen_up = np.zeros(len(pts))
-    pen_up[np.cumsum(counts) - 1] = 1
-    step = np.linalg.norm(d, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sin = np.where(step > 0, d[:, 1] / step, 0.0)
-        cos = np.where(step > 0, d[:, 0] / step, 0.0)
-    return np.column_stack([pts, d, pen_up, sin, cos]).astype(np.float32)
-
-
-def rasterise(strokes: list[np.ndarray], size: int = 28, box: float = 20, width: float = 2.2,
-              supersample: int = 4) -> np.ndarray:
-    """Draw strokes as an anti-aliased image: uint8 ``(size, size)``, bright ink on black (the
-    datasets' layout).
-
-    The character is scaled, keeping its aspect ratio, so that its longer side spans ``box`` pixels
-    (20 of 28 as MNIST's digits; 28 fills the frame as Kuzushiji-MNIST) and centred; strokes are
-    ``width`` pixels wide with round caps and joins, drawn at ``supersample`` times the size and
-    reduced with a box filter (Pillow).
-    """
-    from PIL import Image, ImageDraw
-
-    big = size * supersample
-    scale = box * supersample
-    margin = (big - scale) / 2
-    img = Image.new("L", (big, big), 0)
-    draw = ImageDraw.Draw(img)
-    w = max(1.0, width * supersample)
-    r = w / 2
-    for s in normalise(strokes):
-        pts = s * scale + margin - 0.5  # Pillow puts pixel centres on integer coordinates
-        if len(_dedupe(pts)) > 1:
-            draw.line([tuple(p) for p in pts], fill=255, width=int(round(w)), joint="curve")
-        for x, y in (pts[0], pts[-1]) if len(pts) > 1 else (pts[0],):  # round caps (and dots)
-            draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
-    return np.array(img.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)  # a writable copy
-
-
-def stroke_length(stroke: np.ndarray) -> float:
-    """Length of the polyline through the points (same units as the points)."""
-    return float(np.linalg.norm(np.diff(stroke, axis=0), axis=1).sum()) if len(stroke) > 1 else 0.0
-

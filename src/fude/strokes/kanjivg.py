@@ -3,7 +3,7 @@
 KanjiVG (Ulrich Apel et al., http://kanjivg.tagaini.net, CC BY-SA 3.0) draws every character as
 an SVG in a 109x109 box, one ``<path>`` per stroke in writing order (ids ``kvg:XXXXX-sN``). fude
 reads the hiragana files (U+3041..U+3096) to know each character's strokes and stroke count, and to
-generate training drawings (:mod:`fude.synth`).
+generate training drawings (:mod:`fude.strokes.synth`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fude.strokes import StrokeError
+from fude.strokes.formats import StrokeError
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 VIEWBOX = 109.0  # KanjiVG's drawing box, in its units (y down)
-HIRAGANA = tuple(chr(c) for c in range(0x3041, 0x3097))  # the 86 hiragana code points
 
 
 def path_points(d: str, step: float = 1.5) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Turn any picture of one character into a dataset-style 28x28 image.
+"""Turn any picture of one character into a dataset-style image (28x28 unless a model reads another size).
 
 MNIST was made by fitting each digit's bounding box into 20x20 pixels (keeping the aspect
 ratio, anti-aliased) and centring its centre of mass in a 28x28 frame
@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-FRAME = 28  # pixels per side of the output image
+from fude.datasets.base import IMAGE_SIZE
+
 WORK_SIDE = 512  # pixels: larger inputs are reduced to this before finding the ink
 BACKGROUND_SIDE = 64  # pixels: side of the thumbnail on which the paper brightness is estimated
 MIN_CONTRAST = 0.08  # ink must differ from the paper by this much (of the 0..1 range)
@@ -119,7 +120,7 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     return ink.astype(np.float32)
 
 
-def fit_to_frame(ink: np.ndarray, box: int = 20, frame: int = FRAME) -> np.ndarray:
+def fit_to_frame(ink: np.ndarray, box: int = 20, frame: int = IMAGE_SIZE) -> np.ndarray:
     """Crop ``ink`` (float ``(H, W)`` in [0, 1]) to its bounding box, scale its longer side to
     ``box`` pixels keeping the aspect ratio, and centre its centre of mass in a ``frame``-pixel
     square (shifted back inside where the ink would fall off). Returns uint8 ``(frame, frame)``."""
@@ -144,14 +145,16 @@ def fit_to_frame(ink: np.ndarray, box: int = 20, frame: int = FRAME) -> np.ndarr
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
-def to_dataset_image(img: Image.Image, box: int = 20) -> np.ndarray:
-    """A photo, scan or drawing of one character -> uint8 ``(28, 28)``, bright ink on black.
+def to_dataset_image(img: Image.Image, box: int = 20, frame: int = IMAGE_SIZE) -> np.ndarray:
+    """A photo, scan or drawing of one character -> uint8 ``(frame, frame)`` (28x28 by default),
+    bright ink on black.
 
     Args:
         img: any Pillow image: any size, RGB, grey or with transparency, dark ink on light
             paper or light on dark.
         box: pixels the ink's longer side is scaled to (20 for MNIST; 28 for Kuzushiji,
             whose characters fill the frame). Models store the box of their training data.
+        frame: pixels per side of the output: the model's input size.
 
     Raises:
         ImageError: no ink found.
@@ -159,7 +162,7 @@ def to_dataset_image(img: Image.Image, box: int = 20) -> np.ndarray:
     if max(img.size) > WORK_SIDE:
         img = img.copy()
         img.thumbnail((WORK_SIDE, WORK_SIDE), Image.BOX)
-    return fit_to_frame(ink_map(to_grey(img)), box=box)
+    return fit_to_frame(ink_map(to_grey(img)), box=box, frame=frame)
 
 
 def ink_box(images: np.ndarray | torch.Tensor, threshold: int = 64) -> int:

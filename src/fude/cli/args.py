@@ -1,0 +1,140 @@
+"""What several commands share: the data-source options, flags built from config dataclasses,
+logging to the terminal, and the one-line form of a guess list."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import MISSING, fields
+
+EXIT_ERROR = 1  # bad input or a failed file
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
+DATA_KEYS = ("dataset", "split", "images", "sequences", "labels", "csv", "image_folder", "box", "classmap", "data_dir",
+             "no_download")
+
+
+def add_data_args(p: argparse.ArgumentParser, default_dataset: str | None = None) -> None:
+    """The options that name one data source (a registered dataset, files, a CSV or a folder)."""
+    g = p.add_argument_group("data (one source)")
+    g.add_argument("--dataset", default=default_dataset, help="registered dataset: mnist, kmnist, k49 "
+                   f"(default: {default_dataset})")
+    g.add_argument("--split", default=None, help="dataset split: train, test (kmnist also: dev); "
+                   "default: train for training, test for evaluation")
+    g.add_argument("--images", help="images file: official npz (arr_0) or IDX (.gz or raw)")
+    g.add_argument("--labels", help="labels file for --images: npz or IDX")
+    g.add_argument("--csv", help="Kaggle CSV: label,pixel0..pixel783 (label optional)")
+    g.add_argument("--sequences", help="stroke sequences (N, T, 7) float32 npz, as fude synth --sequences writes, "
+                   "for the stroke-* models; labels from --labels")
+    g.add_argument("--image-folder", help="folder with one sub-folder of images per class")
+    g.add_argument("--box", type=int, default=20, help="--image-folder: pixels the ink of a non-28x28 image is "
+                   "fitted into (20 as MNIST; 28 fills the frame as Kuzushiji-MNIST; default: 20)")
+    g.add_argument("--classmap", help="class map CSV (index,codepoint,char) for --images/--csv")
+    g.add_argument("--data-dir", help="dataset cache and local mirror (default: $FUDE_DATA_DIR or ~/.cache/fude)")
+    g.add_argument("--no-download", action="store_true", help="never use the network; fail if files are missing")
+
+
+def data_args_dict(args: argparse.Namespace) -> dict:
+    """The data-source options as a dict (what ``run.json`` records)."""
+    return {k: getattr(args, k) for k in DATA_KEYS}
+
+
+def has_data_source(d: dict) -> bool:
+    """Whether the options name a source of images (a dataset, an images file, a CSV or a folder)."""
+    return any(d.get(k) for k in ("dataset", "images", "csv", "image_folder"))
+
+
+def load_data(d: dict, default_split: str, class_map=None):
+    """Load the data named by the ``--dataset/--images/--csv/--image-folder`` options.
+
+    Raises:
+        fude.datasets.DatasetError: no source, or a source that cannot be read.
+    """
+    from fude import datasets
+
+    cmap = d.get("classmap") or class_map
+    if d.get("images"):
+        return datasets.load_pair(d["images"], d.get("labels"), cmap)
+    if d.get("sequences"):
+        return datasets.load_sequences(d["sequences"], d.get("labels"), cmap)
+    if d.get("labels"):
+        raise datasets.DatasetError("--labels needs --images or --sequences")
+    if d.get("csv"):
+        return datasets.load_csv(d["csv"], cmap)
+    if d.get("image_folder"):
+        return datasets.load_image_folder(d["image_folder"], box=d.get("box", 20))
+    if not d.get("dataset"):
+        raise datasets.DatasetError("no data given: use --dataset NAME, --images/--labels, --csv or --image-folder")
+    return datasets.load_dataset(d["dataset"], d.get("split") or default_split, d.get("data_dir"),
+                                 download=not d.get("no_download"))
+
+
+def add_precision_arg(p: argparse.ArgumentParser) -> None:
+    """``--precision``, the same for training and inference (:func:`fude.runtime.resolve_precision`)."""
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="autocast of the forward passes; auto (default): bf16 where the hardware runs it fast "
+                   "(GPU, CPUs with AMX/AVX512-BF16), else fp32")
+
+
+def add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0, one per core)")
+
+
+def add_config_args(p: argparse.ArgumentParser, config_cls, overrides: dict | None = None) -> list[str]:
+    """One flag per field of the dataclass ``config_cls`` whose metadata has a ``help`` (and not
+    ``flag=False``): ``--batch-size`` for ``batch_size``, typed as the field's default, with its
+    ``choices`` and ``metavar``, and the default named once in the help. ``overrides`` maps a field
+    name to argparse keywords that replace the field's (e.g. registry ``choices``, or ``default=None``
+    with a ``default_help`` for a default that depends on other flags). Returns the field names."""
+    names = []
+    for f in fields(config_cls):
+        meta = dict(f.metadata)
+        if "help" not in meta or not meta.get("flag", True):
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()
+        kw = {"type": type(default), "default": default, "help": meta["help"],
+              **{k: meta[k] for k in ("choices", "metavar") if k in meta}, **(overrides or {}).get(f.name, {})}
+        shown = kw.pop("default_help", kw["default"])
+        kw["help"] += f" (default: {shown})"
+        if "choices" in kw:
+            kw["choices"] = list(kw["choices"])
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, **kw)
+        names.append(f.name)
+    return names
+
+
+def configure_logging(stream=None, quiet_ranks: bool = False) -> None:
+    """fude's messages (the ``fude`` logger, INFO) as bare lines on ``stream`` (default stdout);
+    ``quiet_ranks``: warnings only (torchrun processes other than rank 0)."""
+    logger = logging.getLogger("fude")
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet_ranks else logging.INFO)
+    logger.propagate = False
+
+
+def guesses(top: list[dict]) -> str:
+    """A guess list on one line: ``お U+304A 98.1%  ...``."""
+    return "  ".join(f"{g['char']} {g['codepoint']} {g['probability']:.1%}" for g in top)
+
+
+def print_answers(answers: list[dict], as_json: bool) -> int:
+    """Print the answers that have ``top`` (unless ``as_json``) and each ``error`` and ``warning``
+    on stderr; the exit code: 1 if any file failed."""
+    import json
+
+    if as_json:
+        print(json.dumps(answers, ensure_ascii=False))
+    else:
+        for a in answers:
+            if "top" in a:
+                print(f"{a['file']}: {guesses(a['top'])}")
+    for a in answers:
+        if "warning" in a and not as_json:
+            print(f"warning: {a['file']}: {a['warning']}", file=sys.stderr)
+        if "error" in a:
+            print(f"error: {a['error']}", file=sys.stderr)
+    return EXIT_ERROR if any("error" in a for a in answers) else 0

@@ -1,0 +1,158 @@
+"""``fude predict``, ``predict-strokes``, ``serve`` and ``samples``: reading characters from image
+files, data sources and drawings, on the command line and on the drawing page."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fude.cli.args import (add_data_args, add_precision_arg, data_args_dict, guesses, has_data_source,
+                           load_data, print_answers)
+
+
+def register(sub) -> None:
+    r = sub.add_parser("predict", help="top-k characters for image files (PNG, JPEG, ...) or for a dataset")
+    r.add_argument("files", nargs="*", help="image files: photo, scan or drawing of one character each")
+    r.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")
+    add_data_args(r)
+    r.add_argument("--submission", metavar="FILE", help="with a data source: write the Kaggle submission CSV "
+                   "(ImageId,Label; ImageId from 1, Label the predicted class index)")
+    r.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (data sources)")
+    add_precision_arg(r)
+    r.add_argument("--top-k", type=int, default=5, help="guesses per image (default: 5)")
+    r.add_argument("--json", action="store_true", help="print a JSON list, one object per file or image")
+    r.set_defaults(func=cmd_predict)
+
+    ps = sub.add_parser("predict-strokes", help="top-k characters for drawings stored as strokes (JSON or npz)")
+    ps.add_argument("files", nargs="+", help='stroke files: {"strokes": [[[x, y], ...], ...]} JSON, or the app\'s '
+                    '{"1": [[x, y], ...]} layout as JSON or npz')
+    ps.add_argument("--model", default="hiragana", help="shipped model or run folder (default: hiragana)")
+    ps.add_argument("--top-k", type=int, default=5, help="guesses per drawing (default: 5)")
+    ps.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
+    ps.set_defaults(func=cmd_predict_strokes)
+
+    sv = sub.add_parser("serve", help="the drawing page (GET /) and HTTP API (/docs) with uvicorn")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    sv.add_argument("--workers", type=int, default=1, help="server processes, each with its own copy of the models "
+                    "(default: 1; on a machine with C cores serving many people, up to C)")
+    sv.add_argument("--models", help="comma-separated shipped models or run folders (default: $FUDE_MODELS or "
+                    "hiragana,hiragana-seq,kmnist,mnist)")
+    sv.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")
+    sv.set_defaults(func=cmd_serve)
+
+    sm = sub.add_parser("samples", help="the drawings people confirmed on the page: counts, or export")
+    sm.add_argument("action", nargs="?", default="stats", choices=["stats", "export"])
+    sm.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")
+    sm.add_argument("--out", help="export: output folder")
+    sm.set_defaults(func=cmd_samples)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from fude.recognizer import load_model
+
+    rec = load_model(args.model, precision=args.precision)
+    data_args = data_args_dict(args)
+    from_data = has_data_source(data_args)
+    if from_data == bool(args.files):
+        raise ValueError("give either image files or one data source (--csv, --images, --dataset, --image-folder)")
+    if args.submission and not from_data:
+        raise ValueError("--submission needs a data source (--csv, --images, --dataset), not image files")
+    if from_data:
+        return _predict_dataset(args, rec, data_args)
+    return _predict_files(args, rec)
+
+
+def _predict_files(args: argparse.Namespace, rec) -> int:
+    import numpy as np
+
+    from fude.datasets.preprocess import ImageError, load_image, to_dataset_image
+
+    answers: list[dict] = []
+    images = []
+    for file in args.files:
+        try:
+            images.append(to_dataset_image(load_image(file), box=rec.box, frame=rec.input_size))
+            answers.append({"file": file})
+        except ImageError as e:
+            answers.append({"file": file, "error": str(e) if str(e).startswith(file) else f"{file}: {e}"})
+    if images:
+        tops = iter(rec.predict(np.stack(images), k=args.top_k))
+        for a in answers:
+            if "error" not in a:
+                a["top"] = next(tops)
+    return print_answers(answers, args.json)
+
+
+def _predict_dataset(args: argparse.Namespace, rec, data_args: dict) -> int:
+    """Predict every image of a data source; with --submission write the Kaggle file."""
+    from fude.evaluate import predict_proba, submission_csv
+    from fude.files import atomic_write
+
+    data = load_data(data_args, "test", class_map=rec.class_map)
+    probs = predict_proba(rec, data.images, tta=args.tta)
+    if args.submission:
+        atomic_write(Path(args.submission), submission_csv(probs.argmax(1)).encode())
+        print(f"{len(data):,} predictions written to {args.submission} (ImageId,Label; ImageId from 1)",
+              file=sys.stderr)
+        return 0
+    tops = rec.top_k(probs, args.top_k)
+    if args.json:
+        print(json.dumps([{"image": i, "top": t} for i, t in enumerate(tops, start=1)], ensure_ascii=False))
+    else:
+        for i, t in enumerate(tops, start=1):
+            print(f"{i}: {guesses(t)}")
+    return 0
+
+
+def cmd_predict_strokes(args: argparse.Namespace) -> int:
+    from fude.recognizer import load_model
+    from fude.strokes import StrokeError, read_drawing
+    from fude.strokes.kanjivg import stroke_count_warning, stroke_counts
+
+    rec = load_model(args.model)
+    counts = stroke_counts()
+    answers = []
+    for file in args.files:
+        try:
+            char = read_drawing(file)
+            top = rec.predict_strokes(char.strokes, k=args.top_k, canvas=char.canvas)
+        except StrokeError as e:
+            answers.append({"file": file, "error": str(e) if str(e).startswith(file) else f"{file}: {e}"})
+            continue
+        a = {"file": file, "strokes": len(char.strokes), "top": top}
+        warning = stroke_count_warning(char.strokes, char.label or top[0]["char"], counts)
+        if warning:
+            a["warning"] = warning
+        if char.label:
+            a["label"] = char.label
+        answers.append(a)
+    return print_answers(answers, args.json)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fude.serve import run
+
+    run(args.host, args.port, args.models, args.db, args.workers)
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from fude.serve import default_db
+    from fude.serve.samples import SampleStore, export
+
+    path = Path(args.db) if args.db else default_db()
+    if not path.exists():
+        raise ValueError(f"no sample database at {path}; fude serve creates it when the first sample is saved")
+    store = SampleStore(path)
+    if args.action == "export":
+        if not args.out:
+            raise ValueError("samples export needs --out DIR")
+        counts = export(store, args.out)
+        print(f"{counts['samples']:,} samples of {counts['classes']} characters written to {args.out} (stroke JSON in "
+              f"strokes/, training set in samples-imgs.npz, samples-labels.npz, samples_classmap.csv)")
+    else:
+        print(json.dumps(store.stats(), ensure_ascii=False))
+    return 0

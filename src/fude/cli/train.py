@@ -1,0 +1,178 @@
+"""``fude train``, ``fude finetune`` and ``fude cv``: flags from :class:`~fude.train.TrainConfig`,
+the run folder's rules from :mod:`fude.train.run`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+
+from fude.cli.args import (EXIT_INTERRUPTED, add_config_args, add_data_args, add_threads_arg, configure_logging,
+                           data_args_dict, load_data)
+
+LR_HELP = "0.2; 0.05 for stroke-conv1d"  # fude.train.config.ARCH_LR
+
+
+def _term_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def add_train_args(t: argparse.ArgumentParser) -> None:
+    from fude.models import ARCHS
+    from fude.train import TrainConfig
+
+    add_data_args(t, default_dataset="mnist")
+    g = t.add_argument_group("recipe (fude.train.TrainConfig)")
+    add_config_args(g, TrainConfig, {"arch": {"choices": list(ARCHS)}, "lr": {"default": None, "default_help": LR_HELP}})
+    g.add_argument("--model-config", help='JSON of model config fields, e.g. \'{"widths": [32, 64, 128]}\'')
+    g.add_argument("--no-augment", action="store_true", help="turn off random affine and random erasing")
+    g.add_argument("--elastic", type=float, default=0.0, metavar="ALPHA", help="add elastic distortion of this "
+                   "strength in pixels (Simard et al. 2003 used 34, with a Gaussian of 4 pixels; default: 0, off)")
+    g.add_argument("--folds", type=int, default=0, help="stratified K-fold cross-validation instead (K >= 2; "
+                   "default: 0, off)")
+    add_threads_arg(t)
+    t.add_argument("--out", help="run folder (default: runs/<dataset>-<arch>-<time>)")
+    t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+
+
+def register(sub) -> None:
+    t = sub.add_parser("train", help="train a model; writes a run folder")
+    add_train_args(t)
+    t.set_defaults(func=cmd_train)
+    ft = sub.add_parser("finetune", help="fine-tune a trained model to new data or a new class set")
+    ft.add_argument("--from", dest="init_from", required=True, help="shipped model or run folder to start from")
+    ft.add_argument("--freeze", type=int, default=0, help="keep the first N blocks fixed (the new head always "
+                    "trains; default: 0)")
+    add_train_args(ft)
+    ft.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("cv", help="stratified k-fold cross-validation of a training recipe or a baseline")
+    c.add_argument("--model", required=True, help="an architecture (fude-cnn, fude-cnn-l, keras-cnn: default "
+                   "recipe), a run folder or shipped model (its recipe), or a baseline (dummy, knn, pca-knn, svm)")
+    add_data_args(c)
+    c.add_argument("--folds", type=int, default=5, help="number of folds (default: 5)")
+    c.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    c.add_argument("--seed", type=int, default=0, help="fold shuffling (and training) seed (default: 0)")
+    c.add_argument("--components", type=int, default=40, help="pca-knn: principal components (default: 40)")
+    c.add_argument("--out", help="folder for the folds' models and cv.json (default: runs/cv-<data>-<model>-<time>)")
+    add_threads_arg(c)
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.set_defaults(func=cmd_cv)
+
+
+def config_from_args(args: argparse.Namespace):
+    """The TrainConfig that ``fude train``'s (or ``finetune``'s) flags describe."""
+    from dataclasses import asdict, fields
+
+    from fude.datasets.augment import AugmentConfig
+    from fude.train import TrainConfig, default_lr
+
+    init_from, freeze = getattr(args, "init_from", ""), getattr(args, "freeze", 0)
+    if init_from:  # fine-tuning: the architecture is the source model's
+        from fude.recognizer import load_model
+
+        args.arch = load_model(init_from).net.arch
+    flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    augment = AugmentConfig.off() if args.no_augment else AugmentConfig(elastic=args.elastic)
+    return TrainConfig(**{**flags, "lr": args.lr or default_lr(args.arch), "init_from": init_from, "freeze": freeze,
+                          "model": json.loads(args.model_config) if args.model_config else {},
+                          "augment": asdict(augment)})
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fude.runtime import resolve_device, set_threads
+    from fude.train import cross_validate_recipe, distributed, train
+    from fude.train.run import check_new_run, epochs_done, read_run, start_run
+
+    signal.signal(signal.SIGTERM, _term_as_interrupt)
+    if args.resume:
+        from fude.train import TrainConfig
+
+        out = Path(args.resume)
+        run = read_run(out)
+        cfg, data_args, folds, command = TrainConfig.from_dict(run["train"]), run["data"], run["folds"], run["command"]
+    else:
+        cfg, data_args, folds = config_from_args(args), data_args_dict(args), args.folds
+        command = "fude " + shlex.join(sys.argv[1:])
+        name = data_args["dataset"] or "data"
+        out = Path(args.out) if args.out else Path("runs") / f"{name}-{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    world = distributed.init(resolve_device(cfg.device))  # under torchrun: join the other processes
+    configure_logging(quiet_ranks=not world.main)
+    if world.active and not args.out and not args.resume:
+        raise ValueError("with torchrun, give --out: every process must write to the same run folder")
+    if not args.resume:
+        check_new_run(out, args.overwrite)
+    distributed.barrier(world)  # every process has checked the folder before rank 0 changes it
+    threads = set_threads(args.threads, world.local_size if resolve_device(cfg.device).type == "cpu" else 1)
+    data = load_data(data_args, "train")
+    extra = {"command": command, "data": data.source, "threads": threads}
+    if world.main:
+        if not args.resume:
+            start_run(out, cfg, data_args, folds, command, args.overwrite)
+        print(f"run folder: {out}")
+    distributed.barrier(world)
+    t0 = time.perf_counter()
+    try:
+        if folds:
+            result = cross_validate_recipe(cfg, data, folds, out, progress=not args.quiet, extra_config=extra)
+        else:
+            result = train(cfg, data, out, resume=bool(args.resume), progress=not args.quiet, extra_config=extra)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the checkpoint holds {epochs_done(out)} finished epoch(s). Continue with: "
+              f"fude train --resume {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        distributed.shutdown(world)
+    if not world.main:
+        return 0
+    if not folds:
+        print(f"done in {time.perf_counter() - t0:.1f} s wall; model saved in {out}")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from fude.baselines import BASELINES, baseline_folds
+    from fude.models import ARCHS
+    from fude.recognizer import load_model
+    from fude.runtime import set_threads
+    from fude.train import TrainConfig, cross_validate, cross_validate_recipe
+
+    signal.signal(signal.SIGTERM, _term_as_interrupt)
+    configure_logging(sys.stderr)
+    set_threads(args.threads)
+    data = load_data(data_args_dict(args), "train")
+    name = data.source.get("name", "data")
+    out = Path(args.out) if args.out else Path("runs") / (
+        f"cv-{name}-{Path(args.model).name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.model in BASELINES:
+        result = cross_validate(data, args.folds, args.seed, baseline_folds(args.model, data, args.components,
+                                                                             args.seed), out, {"method": args.model})
+    else:
+        if args.model in ARCHS:
+            cfg = TrainConfig(arch=args.model, seed=args.seed)
+        else:
+            cfg = TrainConfig.from_dict({**load_model(args.model).config["train"], "seed": args.seed})
+        if args.epochs:
+            cfg = cfg.replace(epochs=args.epochs)
+        print(f"folds in {out}", file=sys.stderr)
+        try:
+            result = cross_validate_recipe(cfg, data, args.folds, out, progress=not args.quiet,
+                                           extra_config={"data": data.source})
+        except KeyboardInterrupt:
+            print(f"\ninterrupted; finished folds are kept. Run the same command with --out {out} to go on.",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+    print(json.dumps(result) if args.json else
+          f"{args.folds}-fold accuracy {result['mean']:.4f} ± {result['std']:.4f} "
+          f"(folds {' '.join(f'{a:.4f}' for a in result['folds'])})")
+    return 0

@@ -1,0 +1,150 @@
+"""The registered datasets by name, and :func:`load_dataset`.
+
+Sources:
+- MNIST: LeCun, Cortes & Burges, http://yann.lecun.com/exdb/mnist/ (files from the mirror
+  torchvision uses).
+- Kuzushiji-MNIST and Kuzushiji-49: Clanuwat et al., "Deep Learning for Classical Japanese
+  Literature", arXiv:1812.01718, https://github.com/rois-codh/kmnist (CC BY-SA 4.0).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from fude.classmap import ClassMap
+from fude.datasets.base import Dataset, DatasetError
+from fude.datasets.cache import RemoteFile, default_data_dir, fetch
+from fude.datasets.formats import as_images, as_labels, read_array
+from fude.files import md5sum
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named dataset: per split, the images file and the labels file."""
+
+    name: str
+    splits: dict[str, tuple[RemoteFile, RemoteFile]]
+    classmap: str  # "digits" or the name of a packaged official class map
+    description: str
+    packaged: bool = False  # files ship inside fude (fude/resources), no download needed
+
+    def class_map(self) -> ClassMap:
+        return ClassMap.digits() if self.classmap == "digits" else ClassMap.packaged(self.classmap)
+
+    def downloadable_splits(self) -> list[str]:
+        """The splits whose files are all published online (not the mirror-only ones)."""
+        return [s for s, files in self.splits.items() if all(f.url for f in files)]
+
+
+_MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_KMNIST = "http://codh.rois.ac.jp/kmnist/dataset/kmnist/"
+_K49 = "http://codh.rois.ac.jp/kmnist/dataset/k49/"
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        "mnist",
+        {
+            "train": (
+                RemoteFile("train-images-idx3-ubyte.gz", _MNIST + "train-images-idx3-ubyte.gz", 9912422, "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+                RemoteFile("train-labels-idx1-ubyte.gz", _MNIST + "train-labels-idx1-ubyte.gz", 28881, "d53e105ee54ea40749a09fcbcd1e9432"),
+            ),
+            "test": (
+                RemoteFile("t10k-images-idx3-ubyte.gz", _MNIST + "t10k-images-idx3-ubyte.gz", 1648877, "9fb629c4189551a2d022fa330f9573f3"),
+                RemoteFile("t10k-labels-idx1-ubyte.gz", _MNIST + "t10k-labels-idx1-ubyte.gz", 4542, "ec29112dd5afa0611ce80d1b7f02629c"),
+            ),
+        },
+        "digits",
+        "MNIST handwritten digits, 60,000 train / 10,000 test, 10 classes",
+    ),
+    "kmnist": DatasetSpec(
+        "kmnist",
+        {
+            "train": (
+                RemoteFile("kmnist-train-imgs.npz", _KMNIST + "kmnist-train-imgs.npz", 18384171, "a183fbc01ed9a345513b145673d3d0bb"),
+                RemoteFile("kmnist-train-labels.npz", _KMNIST + "kmnist-train-labels.npz", 29700, "b0e1d240e8afec72b50437fc3bc5908a"),
+            ),
+            "test": (
+                RemoteFile("kmnist-test-imgs.npz", _KMNIST + "kmnist-test-imgs.npz", 3079479, "dace6de62ca8b90843cc45366337d02e"),
+                RemoteFile("kmnist-test-labels.npz", _KMNIST + "kmnist-test-labels.npz", 5304, "3ae489a79983d0fe386152684e3b5412"),
+            ),
+            # A local-only subset: 8,000 of the official test images (stratified), in the
+            # official npz layout. It is in the shared data mirror, not on the internet.
+            "dev": (RemoteFile("kmnist-dev-imgs.npz"), RemoteFile("kmnist-dev-labels.npz")),
+        },
+        "kmnist",
+        "Kuzushiji-MNIST cursive kana, 60,000 train / 10,000 test, 10 classes",
+    ),
+    "k49": DatasetSpec(
+        "k49",
+        {
+            "train": (
+                RemoteFile("k49-train-imgs.npz", _K49 + "k49-train-imgs.npz", 66117696, "7ac088b20481cf51dcd01ceaab89d821"),
+                RemoteFile("k49-train-labels.npz", _K49 + "k49-train-labels.npz", 164485, "44a8e1b893f81e63ff38d73cad420f7a"),
+            ),
+            "test": (
+                RemoteFile("k49-test-imgs.npz", _K49 + "k49-test-imgs.npz", 10971201, "d352e201d846ce6b94f42c990966f374"),
+                RemoteFile("k49-test-labels.npz", _K49 + "k49-test-labels.npz", 27450, "4da6f7a62e67a832d5eb1bd85c5ee448"),
+            ),
+        },
+        "k49",
+        "Kuzushiji-49 cursive kana, 232,365 train / 38,547 test, 49 classes (imbalanced)",
+    ),
+    # A small stratified sample of the KMNIST dev images, shipped with fude so the demo and
+    # first steps work offline (built by tools/make_demo_data.py).
+    "kmnist-sample": DatasetSpec(
+        "kmnist-sample",
+        {split: (RemoteFile(f"kmnist-sample-{split}-imgs.npz"), RemoteFile(f"kmnist-sample-{split}-labels.npz"))
+         for split in ("train", "test")},
+        "kmnist",
+        "Kuzushiji-MNIST sample shipped with fude, 1,200 train / 300 test, 10 classes",
+        packaged=True,
+    ),
+}
+
+
+def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,
+                 download: bool = True) -> Dataset:
+    """Load a registered dataset split, from the cache/mirror or by checksummed download.
+
+    Args:
+        name: ``"mnist"``, ``"kmnist"`` or ``"k49"`` (see :data:`DATASETS`).
+        split: ``"train"`` or ``"test"`` (``kmnist`` also has the local-only ``"dev"``); splits
+            joined by ``+`` are concatenated in that order (``"train+test"``, as the seeds'
+            cross-validation over all 70,000 images).
+        data_dir: where files are looked for and downloaded to (see :func:`default_data_dir`).
+        download: fetch missing files from the official source.
+
+    Returns:
+        a :class:`Dataset` with uint8 ``(N, 28, 28)`` images and int64 ``(N,)`` labels.
+
+    Raises:
+        DatasetError: unknown name or split, a missing file that cannot be downloaded, an md5
+            mismatch, or data of the wrong shape.
+    """
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    spec = DATASETS[name]
+    if "+" in split:
+        parts = [load_dataset(name, part, data_dir, download) for part in split.split("+")]
+        return Dataset(np.concatenate([d.images for d in parts]), np.concatenate([d.labels for d in parts]),
+                       spec.class_map(), {"name": name, "split": split,
+                                          "files": [f for d in parts for f in d.source["files"]]})
+    if split not in spec.splits:
+        raise DatasetError(f"dataset {name!r} has no split {split!r}; splits: {', '.join(spec.splits)}")
+    img_file, lab_file = spec.splits[split]
+    if spec.packaged:
+        res = Path(str(resources.files("fude.resources")))
+        img_path, lab_path = res / img_file.filename, res / lab_file.filename
+    else:
+        root = default_data_dir(data_dir)
+        img_path = fetch(name, img_file, root, download)
+        lab_path = fetch(name, lab_file, root, download)
+    x = as_images(read_array(img_path), str(img_path))
+    y = as_labels(read_array(lab_path), str(lab_path))
+    files = [{"file": f.filename, "md5": f.md5 or md5sum(p)} for f, p in ((img_file, img_path), (lab_file, lab_path))]
+    return Dataset(x, y, spec.class_map(), {"name": name, "split": split, "files": files})

@@ -1,0 +1,59 @@
+"""Small file helpers: atomic writes, checksums, in-memory npz/npy bytes. Imports nothing of fude.
+
+Every file fude writes goes through :func:`atomic_write`: a temporary file beside the target,
+flushed to disk, then renamed over it, so a reader never sees a half-written file and a kill
+mid-write leaves the previous file whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file (``.<name>.tmp<pid>``) and a rename.
+
+    Raises:
+        OSError: the folder is missing or not writable.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: str | os.PathLike, obj, indent: int | None = 1) -> None:
+    """``obj`` as UTF-8 JSON (characters kept, not escaped), written atomically."""
+    atomic_write(path, json.dumps(obj, indent=indent, ensure_ascii=False).encode())
+
+
+def md5sum(path: str | os.PathLike) -> str:
+    """Hex md5 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """A compressed npz file's bytes (``np.savez_compressed``), for :func:`atomic_write`."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """A ``.npy`` file's bytes (``np.save``), for :func:`atomic_write`."""
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()

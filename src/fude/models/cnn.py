@@ -1,0 +1,146 @@
+"""Image CNNs: fude's own family (``fude-cnn``, ``fude-cnn-l``) and the seed notebooks' Keras network.
+
+Each takes ``(B, 1, S, S)`` float32 images in [0, 1] (bright ink on black; S = ``image_size``, 28
+for the datasets), normalises them with the training data's mean and std (stored in its config),
+and returns logits ``(B, num_classes)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fude.datasets.base import IMAGE_SIZE
+from fude.models.base import CharClassifier, InputSpec, ModelError, check_common
+
+
+@dataclass
+class FudeCNNConfig:
+    """fude's CNN: three stages at S, S/2 and S/4 pixels (28, 14, 7), each a 3x3 conv, a 2x2
+    max-pool, batch norm and ReLU (plus ``depth`` conv-BN-ReLU layers in the last two stages, and
+    ``stem`` of them at the full resolution before the first pool), then a linear head on the
+    flattened ``S/8 x S/8`` map (3x3).
+
+    Pooling straight after the conv (as in Keller Jordan's airbench) runs batch norm and ReLU on a
+    quarter of the pixels, so it trains and infers faster than conv-BN-ReLU-pool on a CPU
+    (``bench/arch.py`` measures both).
+
+    With ``space_to_depth`` the first stage reads each 2x2 block of pixels as 4 channels at S/2
+    (``nn.PixelUnshuffle``; the "space-to-depth" stem of Ridnik et al., "TResNet", 2021) and its
+    conv needs no pooling: a 3x3 conv there sees 6x6 pixels. A conv with one input channel and a
+    max-pool at full resolution are the slowest layers on a CPU, so a training step takes less time
+    for the same FLOPs. It is the network of the quickest recipes to 99% and 99.5% on MNIST
+    (``bench/mnist_speed.py --recipe fast default-s2d``). Off by default: on KMNIST it made no
+    clear difference to accuracy (5-fold CV on the dev set, README "Benchmarks").
+    """
+
+    num_classes: int = 10
+    widths: tuple[int, int, int] = (16, 32, 64)  # channels of the three stages
+    depth: int = 0  # extra conv-BN-ReLU layers in each of the last two stages
+    stem: int = 0  # conv-BN-ReLU layers at full resolution before the first pooling conv
+    dropout: float = 0.0  # before the head
+    space_to_depth: bool = False  # first stage: 2x2 pixel blocks as 4 channels at half resolution, no pooling
+    image_size: int = IMAGE_SIZE  # pixels per side of the input
+    mean: float = 0.0  # training-data pixel mean, images in [0, 1]
+    std: float = 1.0  # training-data pixel standard deviation
+
+    def __post_init__(self) -> None:
+        self.widths = tuple(int(w) for w in self.widths)
+        if len(self.widths) != 3 or min(self.widths) < 1:
+            raise ModelError(f"widths must be three positive channel counts, got {self.widths}")
+        if self.depth < 0 or self.stem < 0 or not 0 <= self.dropout < 1:
+            raise ModelError(f"depth and stem must be >= 0 and dropout in [0, 1), "
+                             f"got {self.depth}, {self.stem}, {self.dropout}")
+        if self.stem and self.space_to_depth:
+            raise ModelError("stem (layers at full resolution) and space_to_depth exclude each other")
+        if self.image_size < 8 or (self.space_to_depth and self.image_size % 2):
+            raise ModelError(f"image_size must be at least 8 pixels (three halvings), and even with space_to_depth; "
+                             f"got {self.image_size}")
+        check_common(self)
+
+
+@dataclass
+class KerasCNNConfig:
+    """The reference network of the Keras ``mnist_cnn`` example that the seed notebooks used:
+    Conv32-Conv64 (3x3, valid) - MaxPool2 - Dropout .25 - Dense128 - Dropout .5 - Dense.
+    Source: https://github.com/keras-team/keras/blob/2.x/examples/mnist_cnn.py"""
+
+    num_classes: int = 10
+    image_size: int = IMAGE_SIZE  # pixels per side of the input
+    mean: float = 0.0
+    std: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.image_size < 6:
+            raise ModelError(f"image_size must be at least 6 pixels (two valid 3x3 convs and a pool), "
+                             f"got {self.image_size}")
+        check_common(self)
+
+
+def conv_bn(cin: int, cout: int, pool: bool = False) -> nn.Sequential:
+    """3x3 'same' conv, [2x2 max-pool], batch norm, ReLU: ``(B, cin, H, W) -> (B, cout, H', W')``."""
+    layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False)] + ([nn.MaxPool2d(2)] if pool else [])
+    return nn.Sequential(*layers, nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class FudeCNN(CharClassifier):
+    """See :class:`FudeCNNConfig`."""
+
+    def __init__(self, config: FudeCNNConfig) -> None:
+        super().__init__(config)
+        w0, w1, w2 = config.widths
+        if config.space_to_depth:  # (B, 4, S/2, S/2) -> (B, w0, S/2, S/2)
+            first = nn.Sequential(nn.PixelUnshuffle(2), conv_bn(4, w0))
+        elif config.stem:  # full-resolution layers first: (B, w0, S, S), then pool
+            stem = [conv_bn(1 if i == 0 else w0, w0) for i in range(config.stem)]
+            first = nn.Sequential(*stem, conv_bn(w0, w0, pool=True))
+        else:
+            first = conv_bn(1, w0, pool=True)  # pool straight after the first conv
+        self.blocks = nn.ModuleList([
+            first,  # (B, w0, S/2, S/2)
+            nn.Sequential(conv_bn(w0, w1, pool=True), *[conv_bn(w1, w1) for _ in range(config.depth)]),  # S/4
+            nn.Sequential(conv_bn(w1, w2, pool=True), *[conv_bn(w2, w2) for _ in range(config.depth)]),  # S/8
+        ])
+        side = config.image_size // 2 // 2 // 2  # three floor-halving pools: 28 -> 14 -> 7 -> 3
+        self.num_features = w2 * side * side
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(self.num_features, config.num_classes)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return InputSpec("image", size=self.config.image_size)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.normalise(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.drop(x.flatten(1))  # (B, w2 * S/8 * S/8)
+
+
+class KerasCNN(CharClassifier):
+    """See :class:`KerasCNNConfig`."""
+
+    def __init__(self, config: KerasCNNConfig) -> None:
+        super().__init__(config)
+        side = (config.image_size - 2 - 2) // 2  # two valid 3x3 convs (28 -> 26 -> 24), then a 2x2 pool
+        self.num_features = 128
+        self.blocks = nn.ModuleList([
+            nn.Conv2d(1, 32, 3),
+            nn.Conv2d(32, 64, 3),
+            nn.Linear(64 * side * side, self.num_features),  # the seeds' Dense(128) on 9,216 inputs at 28 px
+        ])
+        self.head = nn.Linear(self.num_features, config.num_classes)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return InputSpec("image", size=self.config.image_size)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        conv1, conv2, fc = self.blocks
+        x = F.relu(conv1(self.normalise(x)))  # (B, 32, S-2, S-2)
+        x = F.max_pool2d(F.relu(conv2(x)), 2)  # (B, 64, (S-4)/2, (S-4)/2)
+        x = F.dropout(x, 0.25, self.training).flatten(1)
+        return F.dropout(F.relu(fc(x)), 0.5, self.training)  # (B, 128)

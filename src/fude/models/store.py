@@ -1,0 +1,99 @@
+"""Model folders: ``model.safetensors`` (weights) and ``config.json`` (the network's config, the
+class map and preprocessing, plus how it was trained), written atomically and read back strictly.
+Shipped models are such folders inside the package (``fude/pretrained/<name>``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+from torch import nn
+
+from fude.classmap import ClassMap
+from fude.files import atomic_write, atomic_write_json
+from fude.models.base import CharClassifier, ModelError
+from fude.models.registry import arch_config, create_model
+
+PRETRAINED = ("mnist", "kmnist", "hiragana", "hiragana-seq")  # models shipped in fude/pretrained/
+
+
+def save_model(model: CharClassifier, folder: str | os.PathLike, class_map: ClassMap, extra: dict | None = None,
+               name: str = "model") -> None:
+    """Write ``<name>.safetensors`` and ``config.json`` (network config, class map, ``extra``) atomically."""
+    from safetensors.torch import save
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(folder / f"{name}.safetensors", save(state))
+    atomic_write_json(folder / "config.json", {**(extra or {}), "model": arch_config(model),
+                                               "class_map": class_map.to_list()})
+
+
+def resolve_model_dir(name_or_dir: str | os.PathLike) -> Path:
+    """A shipped model's name (``"mnist"``, ``"kmnist"``, ...) or a model folder -> the folder.
+
+    Raises:
+        ModelError: neither.
+    """
+    path = Path(name_or_dir)
+    if (path / "config.json").exists():
+        return path
+    if str(name_or_dir) in PRETRAINED:
+        return Path(str(resources.files("fude.pretrained").joinpath(str(name_or_dir))))
+    raise ModelError(f"no model {str(name_or_dir)!r}: not a shipped model ({', '.join(PRETRAINED)}) and not a "
+                     f"folder holding config.json and model.safetensors")
+
+
+def read_config(folder: Path) -> dict:
+    """A model folder's ``config.json``.
+
+    Raises:
+        ModelError: unreadable, not JSON, or without its ``model`` or ``class_map`` section.
+    """
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{folder / 'config.json'}: not a readable JSON config ({e})") from e
+    if not isinstance(config, dict) or "model" not in config or "class_map" not in config:
+        raise ModelError(f"{folder / 'config.json'}: missing the 'model' or 'class_map' section")
+    return config
+
+
+def build_from_config(config: dict) -> tuple[CharClassifier, ClassMap]:
+    """Fresh network and class map from a saved config dict (see :func:`save_model`).
+
+    Raises:
+        ModelError: an unknown architecture or field, or a class count that disagrees with the class map.
+    """
+    try:
+        model_cfg = dict(config["model"])
+        arch = model_cfg.pop("arch", None)
+        class_map = ClassMap.from_list(config["class_map"])
+        model = create_model(arch, **model_cfg)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise ModelError(f"invalid model config: {e}") from e
+    if model.config.num_classes != len(class_map):
+        raise ModelError(f"config has {model.config.num_classes} classes but its class map has {len(class_map)}")
+    return model, class_map
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load a safetensors file into ``model``, strictly.
+
+    Raises:
+        ModelError: not a safetensors file, or names/shapes that do not match the model.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(path)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"{path}: not a readable safetensors weights file ({e})") from e
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ModelError(f"{path}: weights do not match the model in config.json ({e})") from e

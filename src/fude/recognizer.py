@@ -1,0 +1,197 @@
+"""Reading characters with a trained network: :class:`Recognizer` (what ``fude.load_model`` returns)
+turns images, stroke sequences or drawings into class probabilities and top-k guesses, in batches,
+under the precision the hardware runs fastest."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from fude.classmap import ClassMap
+from fude.datasets.base import IMAGE_SIZE
+from fude.models import CharClassifier, ModelError, build_from_config, forward_batched, load_weights, read_config, \
+    resolve_model_dir
+from fude.runtime import resolve_precision
+from fude.scripts import SMALL_KANA
+
+SMALL_KANA_SHARE = 0.3  # the small kana's share of a pair's probability when the drawing's size is unknown
+
+
+class Recognizer:
+    """A trained network with its class map and preprocessing.
+
+    Attributes:
+        net: the :class:`~fude.models.CharClassifier`, in eval mode, channels-last.
+        class_map: the classes' characters and code points.
+        box: pixels the ink is fitted into when preprocessing an image file or rasterising a
+            drawing (see :func:`fude.datasets.preprocess.to_dataset_image`).
+        config: the full saved config (model, class map, training command, data, ...).
+        precision: ``"fp32"`` or ``"bf16"``: the autocast of the forward passes. ``"auto"`` (the
+            default) picks bf16 where the hardware runs it fast, as training does
+            (:func:`fude.runtime.resolve_precision`); bf16 and fp32 give the same top-1 on the
+            shipped models' test images (tested), and ``bench/evaluate_speed.py`` measures both.
+
+    Raises:
+        ValueError: an unknown precision.
+    """
+
+    def __init__(self, net: CharClassifier, class_map: ClassMap, box: int = 20, config: dict | None = None,
+                 device: str | torch.device = "cpu", precision: str = "auto") -> None:
+        # channels-last: several times the inference throughput of NCHW for the CNNs on a CPU
+        # (bench/evaluate_speed.py)
+        self.net = net.eval().to(device).to(memory_format=torch.channels_last)
+        self.class_map = class_map
+        self.box = box
+        self.config = config or {}
+        self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
+
+    @property
+    def input_size(self) -> int:
+        """Pixels per side of the images the network reads (0 for a sequence model)."""
+        return self.net.input_spec.size
+
+    @torch.inference_mode()
+    def predict_proba(self, images: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
+        """Class probabilities ``(N, num_classes)`` float32 for uint8 ``(N, 28, 28)`` images
+        (0..255, bright ink) or float ``(N, 1, 28, 28)`` in [0, 1] (the network's input size), or
+        for a sequence model float32 ``(N, T, 7)`` stroke sequences."""
+        return torch.softmax(self.logits(images, batch_size), dim=1).numpy()
+
+    @torch.inference_mode()
+    def logits(self, images: np.ndarray | torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """Logits ``(N, num_classes)`` float32 on the CPU; input as for :meth:`predict_proba`.
+
+        Raises:
+            ValueError: input of another shape or dtype than the network reads.
+        """
+        return self._batched(self.net, images, batch_size, len(self.class_map))
+
+    @torch.inference_mode()
+    def features(self, images: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
+        """The network's features before the classifier head, ``(N, num_features)`` float32
+        (what UMAP maps and fine-tuning start from); input as for :meth:`logits`."""
+        return self._batched(self.net.forward_features, images, batch_size, self.net.num_features).numpy()
+
+    def _batched(self, fn, inputs: np.ndarray | torch.Tensor, batch_size: int, width: int) -> torch.Tensor:
+        x = self.to_inputs(inputs)
+        layout = torch.channels_last if x.ndim == 4 else torch.contiguous_format
+        return forward_batched(fn, x, batch_size, self.device, self.precision,
+                               prepare=lambda xb: xb.contiguous(memory_format=layout), width=width).cpu()
+
+    def to_inputs(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Check and convert what the network reads: images (:func:`to_input`) or float
+        ``(N, T, 7)`` sequences with T the network's length.
+
+        Raises:
+            ValueError: another shape or dtype.
+        """
+        spec = self.net.input_spec
+        if spec.kind == "image":
+            return to_input(x, spec.size)
+        x = torch.as_tensor(x)
+        if x.ndim != 3 or tuple(x.shape[1:]) != spec.shape or not x.is_floating_point():
+            raise ValueError(f"{self.net.arch} reads stroke sequences: float (N, {spec.length}, {spec.features}), got "
+                             f"{x.dtype} {tuple(x.shape)}; for drawings use predict_strokes")
+        return x.float()
+
+    def predict_strokes(self, strokes, k: int = 5, canvas: dict | None = None) -> list[dict]:
+        """Top-``k`` guesses for one character drawn as strokes (see :mod:`fude.strokes`): a list of
+        ``{"index", "char", "codepoint", "probability"}``, most probable first.
+
+        The strokes are rasterised as the model's training images were (ink fitted into its
+        ``box``), or for a sequence model turned into its point sequence. Small kana share their
+        full-size form's shape (ぁ/あ, っ/つ, ...), so the picture cannot tell them apart: the pair's
+        probability is split by the drawing's size relative to ``canvas`` (``{"width", "height"}`` in
+        the strokes' units) when given, and otherwise leans 70:30 to the full-size kana (far more
+        frequent in text). Both are ranked.
+
+        Raises:
+            fude.strokes.StrokeError: empty, malformed, non-finite or too many strokes.
+        """
+        from fude.strokes import check_strokes, rasterise, sequence_features
+
+        strokes = check_strokes(strokes)
+        spec = self.net.input_spec
+        if spec.kind == "sequence":
+            probs = self.predict_proba(sequence_features(strokes, length=spec.length)[None])[0]
+        else:
+            probs = self.predict_proba(rasterise(strokes, size=spec.size, box=self.box)[None])[0]
+        return self.top_k(split_small_kana(probs, self.class_map, strokes, canvas)[None], k)[0]
+
+    def predict(self, images: np.ndarray | torch.Tensor, k: int = 5) -> list[list[dict]]:
+        """Top-``k`` guesses per image: a list (one per image) of
+        ``[{"index", "char", "codepoint", "probability"}, ...]``, most probable first."""
+        return self.top_k(self.predict_proba(images), k)
+
+    def top_k(self, probs: np.ndarray, k: int = 5) -> list[list[dict]]:
+        """Probabilities ``(N, K)`` -> the top-``k`` guesses per row (see :meth:`predict`)."""
+        k = min(k, probs.shape[1])
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        return [[{"index": int(i), "char": self.class_map.char(int(i)), "codepoint": self.class_map.codepoint(int(i)),
+                  "probability": float(p[i])} for i in row] for p, row in zip(probs, order)]
+
+
+def split_small_kana(probs: np.ndarray, class_map: ClassMap, strokes: list[np.ndarray],
+                     canvas: dict | None) -> np.ndarray:
+    """Share each small/full-size kana pair's probability (``(K,)`` float32, changed in place and
+    returned) by the drawing's size: small kana fill well under half the writing square, so a
+    drawing that spans less than about 45% of the canvas's longer side leans to the small one (a
+    logistic in that share); without a canvas, :data:`SMALL_KANA_SHARE` goes to the small kana."""
+    from fude.strokes import bounds
+
+    index = {c: i for i, c in enumerate(class_map.chars)}
+    pairs = [(index[s], index[b]) for s, b in SMALL_KANA.items() if s in index and b in index]
+    if not pairs:
+        return probs
+    w_small = SMALL_KANA_SHARE
+    side = max(float(canvas.get("width") or 0), float(canvas.get("height") or 0)) if canvas else 0.0
+    if side > 0:
+        lo, hi = bounds(strokes)
+        rel = float((hi - lo).max()) / side
+        w_small = float(1 / (1 + np.exp(np.clip((rel - 0.45) / 0.04, -50, 50))))
+    for s, b in pairs:
+        mass = probs[s] + probs[b]
+        probs[s], probs[b] = mass * w_small, mass * (1 - w_small)
+    return probs
+
+
+def to_input(images: np.ndarray | torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
+    """uint8 ``(N, size, size)`` or float ``(N, 1, size, size)`` in [0, 1] -> float32 ``(N, 1, size, size)``.
+
+    Raises:
+        ValueError: any other shape or dtype.
+    """
+    x = torch.as_tensor(images)
+    if x.dtype == torch.uint8:
+        if x.ndim == 3:
+            x = x[:, None]
+        x = x.float().div_(255)
+    if x.ndim != 4 or x.shape[1:] != (1, size, size) or not x.is_floating_point():
+        raise ValueError(f"images must be uint8 (N, {size}, {size}) or float (N, 1, {size}, {size}) in [0, 1]; "
+                         f"got {x.dtype} {tuple(x.shape)}")
+    return x.float()
+
+
+def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.device = "cpu",
+               weights: str = "model", precision: str = "auto") -> Recognizer:
+    """Load a shipped model (``"mnist"``, ``"kmnist"``, ``"hiragana"``, ``"hiragana-seq"``) or a model
+    folder written by ``fude train``; ``precision`` as in :class:`Recognizer`.
+
+    Raises:
+        ModelError: unknown name, missing or invalid config or weights.
+        ValueError: an unknown precision.
+    """
+    folder = resolve_model_dir(name_or_dir)
+    config = read_config(folder)
+    try:
+        net, class_map = build_from_config(config)
+        box = int(config.get("preprocess", {}).get("box", 20))
+    except ModelError as e:
+        raise ModelError(f"{folder / 'config.json'}: {e}") from e
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ModelError(f"{folder / 'config.json'}: invalid 'preprocess' section ({e})") from e
+    load_weights(net, folder / f"{weights}.safetensors")
+    return Recognizer(net, class_map, box, config, device, precision)

@@ -1,0 +1,165 @@
+"""The HTTP routes: thin handlers over the app's models (``app.state.models``) and sample store
+(``app.state.samples``), both made once at start-up (:func:`fude.serve.app.create_app`)."""
+
+from __future__ import annotations
+
+import io
+import time
+from importlib import resources
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import ValidationError
+
+from fude.scripts import romaji
+from fude.serve.schemas import SampleRequest, StrokesRequest
+from fude.strokes import Character, from_json_dict
+
+MAX_BODY_BYTES = 5 * 1024 * 1024  # the largest request accepted (an uploaded image), bytes
+MAX_IMAGE_SIDE = 4096  # pixels
+
+router = APIRouter()
+
+
+def model_named(request: Request, name: str):
+    """The loaded :class:`~fude.recognizer.Recognizer` called ``name`` (a 404 if there is none:
+    names are looked up among the loaded models, never as paths)."""
+    models = request.app.state.models
+    if name not in models:
+        raise HTTPException(404, f"unknown model {name!r}; this server has {', '.join(models)}")
+    return models[name]
+
+
+async def body_json(request: Request, schema):
+    """The request body validated as ``schema``: a 413 over the size cap, a 400 for malformed
+    JSON, a 422 for JSON of the wrong shape, each naming the first problem."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 2**20} MB")
+    try:
+        return schema.model_validate_json(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        kind = "malformed JSON" if first.get("type") == "json_invalid" else "invalid request"
+        raise HTTPException(422 if kind == "invalid request" else 400,
+                            f"{kind}: {where + ': ' if where else ''}{first.get('msg')}") from None
+
+
+def drawing(req: StrokesRequest) -> Character:
+    """The request as a Character: shapes, finite values and limits checked, y_up canvases flipped."""
+    return from_json_dict(req.model_dump(include={"strokes", "canvas"}), "request")
+
+
+def with_romaji(top: list[dict]) -> list[dict]:
+    return [{**g, "romaji": romaji(g["char"])} for g in top]
+
+
+@router.get("/health")
+def health(request: Request) -> dict:
+    return {"status": "ok", "models": list(request.app.state.models)}
+
+
+@router.get("/api/models")
+def list_models(request: Request) -> dict:
+    return {"models": [{"name": n, "classes": len(r.class_map), "chars": "".join(r.class_map.chars)}
+                       for n, r in request.app.state.models.items()]}
+
+
+PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": StrokesRequest.model_json_schema()},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "PNG or JPEG, at most 5 MB and 4096 px"},
+        "model": {"type": "string", "default": "kmnist"}}}}}}}
+
+
+# One path for both kinds of input, told apart by Content-Type: FastAPI's typed bodies bind one
+# media type per route, and the page and API clients already post both to /api/predict.
+@router.post("/api/predict", openapi_extra=PREDICT_BODY)
+async def predict(request: Request) -> dict:
+    """Top-5 guesses for a drawing (JSON strokes) or an uploaded image (multipart ``file``)."""
+    t0 = time.perf_counter()
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        name, top = await predict_image(request)
+    elif kind.startswith("application/json"):
+        req = await body_json(request, StrokesRequest)
+        rec = model_named(request, req.model)
+        char = drawing(req)
+        # off the event loop: other requests are read and answered while this one is computed
+        top = await run_in_threadpool(rec.predict_strokes, char.strokes, k=5, canvas=char.canvas)
+        name = req.model
+    else:
+        raise HTTPException(415, "send JSON strokes (application/json) or an image (multipart/form-data, field 'file')")
+    return {"model": name, "top": with_romaji(top), "elapsed_ms": (time.perf_counter() - t0) * 1000}
+
+
+async def predict_image(request: Request) -> tuple[str, list[dict]]:
+    """The multipart branch of :func:`predict`: the model's name and its top-5 for the image."""
+    from PIL import Image
+
+    from fude.datasets.preprocess import ImageError, load_image, to_dataset_image
+
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except Exception as e:  # the multipart parser's own errors: a malformed body is the client's
+        raise HTTPException(400, f"malformed multipart body ({e})") from None
+    upload, name = form.get("file"), str(form.get("model") or "kmnist")
+    rec = model_named(request, name)
+    if upload is None or isinstance(upload, str):
+        raise HTTPException(422, "multipart body needs a 'file' field holding the image")
+    if rec.net.input_spec.kind != "image":
+        raise HTTPException(422, f"model {name!r} reads strokes, not images: send the drawing as JSON strokes")
+    data = await upload.read()
+    if len(data) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"image over {MAX_BODY_BYTES // 2**20} MB")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:  # header only: refuse before decoding
+            if max(probe.size) > MAX_IMAGE_SIDE:
+                raise HTTPException(413, f"image of {probe.size[0]}x{probe.size[1]} px; at most "
+                                         f"{MAX_IMAGE_SIDE} px a side")
+    except HTTPException:
+        raise
+    except Exception:
+        pass  # not an image: load_image below says so in its words
+
+    def read(data: bytes) -> list[dict]:
+        image = to_dataset_image(load_image(data), box=rec.box, frame=rec.input_size)
+        return rec.predict(image[None], k=5)[0]
+
+    try:
+        return name, await run_in_threadpool(read, data)
+    except ImageError as e:
+        raise HTTPException(400, str(e).replace("<bytes>: ", "")) from None
+
+
+@router.post("/api/samples", status_code=201)
+async def add_sample(request: Request) -> dict:
+    """Save a drawing the person confirmed (one SQLite transaction)."""
+    req = await body_json(request, SampleRequest)
+    char = drawing(req)
+    sample_id = request.app.state.samples.add(char.strokes, req.label, char.canvas or None, req.guess, req.model,
+                                              req.client_id)
+    return {"id": sample_id}
+
+
+@router.get("/api/samples/stats")
+def sample_stats(request: Request) -> dict:
+    return request.app.state.samples.stats()
+
+
+@router.get("/", response_class=HTMLResponse)
+def page() -> str:
+    return resources.files("fude.resources").joinpath("draw.html").read_text("utf-8")
+
+
+@router.get("/fonts/ipaexg.ttf", include_in_schema=False)
+def japanese_font() -> FileResponse:
+    """IPAexGothic (IPA Font License) from the matplotlib-fontja package, for browsers without a
+    Japanese font: the page falls back to it, so the glyphs render offline."""
+    import matplotlib_fontja
+
+    font = Path(matplotlib_fontja.__file__).parent / "fonts" / "ipaexg.ttf"
+    return FileResponse(font, media_type="font/ttf", headers={"Cache-Control": "public, max-age=604800"})

@@ -1,0 +1,153 @@
+"""The run folder (``--out``) and its rules: what it holds, how a run starts, resumes or is replaced.
+
+    run.json              the TrainConfig, data source, folds and command (written at the start)
+    metrics.jsonl         one JSON object per finished epoch (losses, accuracies, lr, seconds,
+                          samples/s, and the loss of every batch)
+    checkpoint.safetensors, checkpoint.json   weights + optimizer state after the last epoch
+    best/                 the best epoch by the monitored metric, a model folder (with validation)
+    model.safetensors, config.json           the finished model (what ``fude.load_model`` reads)
+    fold-K/, cv.json      with cross-validation: one run folder per fold, and the result
+
+Every file is written atomically (:func:`fude.files.atomic_write`), so a kill at any moment
+leaves each file whole and ``--resume`` continues from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from fude.files import atomic_write, atomic_write_json
+from fude.train.config import TrainConfig
+from fude.train.optim import NesterovSGD
+
+FINISHED = ("model.safetensors", "config.json", "checkpoint.safetensors", "checkpoint.json", "cv.json")
+
+
+class RunFolderError(ValueError):
+    """A run folder that cannot be started, resumed or replaced as asked."""
+
+
+def check_new_run(out: Path, overwrite: bool) -> None:
+    """A new run may go into ``out`` only if it holds none, or ``overwrite`` says to replace it.
+
+    Raises:
+        RunFolderError: ``out`` holds a run and ``overwrite`` is off.
+    """
+    if not overwrite and any((out / f).exists() for f in ("checkpoint.json", "run.json")):
+        raise RunFolderError(f"{out} already holds a run; continue it with --resume {out}, replace it with "
+                             f"--overwrite, or choose another --out")
+
+
+def start_run(out: Path, cfg: TrainConfig, data_args: dict, folds: int, command: str, overwrite: bool) -> None:
+    """Make ``out`` a new run: clear a replaced run's results as a whole (never half-mixed with the
+    new one), then write ``run.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for name in FINISHED:
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "best", ignore_errors=True)
+    atomic_write_json(out / "run.json", {"train": asdict(cfg), "data": data_args, "folds": folds, "command": command},
+                      indent=1)
+
+
+def read_run(out: Path) -> dict:
+    """A run folder's ``run.json``: ``{"train", "data", "folds", "command"}``.
+
+    Raises:
+        RunFolderError: missing or unreadable.
+    """
+    try:
+        run = json.loads((out / "run.json").read_text())
+        missing = {"train", "data", "command"} - set(run if isinstance(run, dict) else ())
+        if missing:
+            raise ValueError(f"it lacks {', '.join(sorted(missing))}")
+        return {"folds": 0, **run}
+    except (OSError, ValueError) as e:
+        raise RunFolderError(f"cannot resume {out}: no readable run.json ({e})") from e
+
+
+def epochs_done(out: Path) -> int:
+    """Finished epochs in the checkpoint of ``out`` (0 if there is none)."""
+    path = out / "checkpoint.json"
+    return json.loads(path.read_text())["epoch"] if path.exists() else 0
+
+
+def read_metrics(out: Path) -> list[dict]:
+    """The rows of a run folder's ``metrics.jsonl`` (one per finished epoch); [] if there is none."""
+    path = Path(out) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break  # a line cut by a kill mid-write: everything after it is lost anyway
+    return rows
+
+
+def write_metrics(out: Path, rows: list[dict]) -> None:
+    """Replace ``metrics.jsonl`` with ``rows`` (on start and resume), atomically."""
+    atomic_write(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def append_metrics(out: Path, row: dict) -> None:
+    """Add one finished epoch's row to ``metrics.jsonl``."""
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def save_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD, epoch: int, step: int,
+                    ema: torch.nn.Module | None = None) -> None:
+    """Weights, momentum buffers (and the weights' moving average) as safetensors, then the epoch
+    counter as JSON; both atomic. The JSON is written last, so it never points at a checkpoint that
+    is not there yet."""
+    from safetensors.torch import save
+
+    state = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if ema is not None:
+        state.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
+    for i, p in enumerate(opt.params()):
+        buf = opt.state.get(p, {}).get("momentum_buffer")
+        if buf is not None:
+            state[f"optim.{i}.momentum_buffer"] = buf.detach().cpu().contiguous()
+    atomic_write(folder / "checkpoint.safetensors", save(state))
+    atomic_write(folder / "checkpoint.json", json.dumps({"epoch": epoch, "step": step}).encode())
+
+
+def load_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD,
+                    ema: torch.nn.Module | None = None) -> tuple[int, int]:
+    """Restore weights, optimizer state (and the weights' moving average); returns (epochs done, steps done).
+
+    Raises:
+        ValueError: the checkpoint files are unreadable or do not fit the run's model (both are
+            written atomically, so this means they were damaged or replaced by hand).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        meta = json.loads((folder / "checkpoint.json").read_text())
+        epoch, step = int(meta["epoch"]), int(meta["step"])
+        state = load_file(folder / "checkpoint.safetensors")
+        model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")}, strict=True)
+        if ema is not None:
+            ema.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("ema.")}, strict=True)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
+        raise ValueError(f"cannot resume from the checkpoint in {folder}: it is damaged or does not fit this run "
+                         f"({str(e).splitlines()[0]}); start again with --overwrite") from e
+    dev = next(model.parameters()).device
+    for i, p in enumerate(opt.params()):
+        buf = state.get(f"optim.{i}.momentum_buffer")
+        if buf is not None and buf.shape != p.shape:
+            raise ValueError(f"cannot resume from the checkpoint in {folder}: momentum buffer {i} has shape "
+                             f"{tuple(buf.shape)} but its parameter {tuple(p.shape)}; it is damaged or from "
+                             f"another run: start again with --overwrite")
+        if buf is not None:
+            opt.state[p]["momentum_buffer"] = buf.to(dev)
+    return epoch, step

@@ -1,0 +1,68 @@
+"""Which images a run or an analysis uses, and how often: stratified hold-outs, draws and folds,
+class weights and a class-balanced sampler. Every stratified choice in fude is made here."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def stratified_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (rest, held out), sorted, with ``share`` of each class held out (scikit-learn
+    ``train_test_split``); ``share=0`` holds out nothing."""
+    idx = np.arange(len(labels))
+    if share == 0:  # no hold-out: and no scikit-learn import (a second of start-up)
+        return idx, idx[:0]
+    from sklearn.model_selection import train_test_split
+
+    tr, va = train_test_split(idx, test_size=share, stratify=labels, random_state=seed)
+    return np.sort(tr), np.sort(va)
+
+
+def stratified_sample(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """At most ``n`` indices, sorted, the same share from every class (all of them if there are
+    no more than ``n``)."""
+    if len(labels) <= n:
+        return np.arange(len(labels))
+    from sklearn.model_selection import train_test_split
+
+    idx, _ = train_test_split(np.arange(len(labels)), train_size=n, stratify=labels, random_state=seed)
+    return np.sort(idx)
+
+
+def cv_folds(labels: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified ``k``-fold split (scikit-learn ``StratifiedKFold``, shuffled with ``seed``):
+    ``[(train indices, test indices), ...]``; the test folds are disjoint and cover every image.
+
+    Raises:
+        ValueError: k < 2, or a class with fewer than k images.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    if k < 2:
+        raise ValueError(f"folds must be at least 2, got {k}")
+    counts = np.bincount(labels)
+    if counts[counts > 0].min() < k:
+        raise ValueError(f"{k}-fold cross-validation needs at least {k} images of every class; the smallest class "
+                         f"has {counts[counts > 0].min()}")
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Balanced class weights ``n / (classes * count)`` (scikit-learn's ``compute_class_weight
+    ("balanced")``, King & Zeng 2001) over the classes present in ``labels``; a class with no images
+    gets weight 0. Returns ``(num_classes,)`` float32."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels)
+    w = np.zeros(num_classes, np.float32)
+    w[present] = compute_class_weight("balanced", classes=present, y=labels)
+    return w
+
+
+def balanced_order(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` indices into ``labels`` drawn with replacement so that every class present is drawn
+    equally often on average (probability of an image ∝ 1 / its class count)."""
+    counts = torch.bincount(labels)
+    p = (1.0 / counts.double())[labels]
+    return torch.multinomial(p, n, replacement=True, generator=generator)
