@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import table  # noqa: E402
+from common import save_results, table  # noqa: E402
 
 
 def block(cin, cout, pool_first):
@@ -59,3 +59,4 @@ for widths in [(16, 32, 64), (24, 48, 96), (32, 64, 128)]:
         rows.append({"widths": "-".join(map(str, widths)), "order": "conv-pool-BN-ReLU" if pool_first else
                      "conv-BN-ReLU-pool", "train_images_per_s": tr, "eval_images_per_s": ev})
 print(table(rows))
+save_results("arch", rows)

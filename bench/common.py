@@ -1,11 +1,21 @@
-"""Helpers shared by the benchmarks: matmul peak, peak memory, a table printer."""
+"""Helpers shared by the benchmarks: matmul peak, peak memory, a table printer, and the results file
+every benchmark writes (``bench/results/<name>.json``: its figures with the command, fude and torch
+versions, the machine and the date), which the README quotes."""
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import resource
+import shlex
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+RESULTS = Path(__file__).parent / "results"
 
 
 def matmul_peak(dtype: torch.dtype, seconds: float = 1.0) -> float:
@@ -48,3 +58,35 @@ def _cell(v) -> str:
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     return f"{v:.4f}" if abs(v) < 1 else f"{v:.4g}"  # accuracies keep their fourth decimal
+
+
+def machine() -> dict:
+    """What the figures were measured on: CPU model, cores this process may use, bf16 support, GPU."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        info = ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 platform.processor())
+    from fude.runtime import cpu_has_fast_bf16
+
+    return {"cpu": model, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "fast_bf16": cpu_has_fast_bf16(), "threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+
+
+def save_results(name: str, rows: list[dict] | None = None, **summary) -> Path:
+    """Write ``bench/results/<name>.json``: the command that ran, fude's and torch's versions, the
+    machine, the date, ``rows`` (one dict per measured row) and ``summary`` (single figures);
+    returns the path. A later run of the same benchmark and options replaces the file."""
+    import fude
+
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    doc = {"benchmark": name, "command": "python " + shlex.join(["bench/" + Path(sys.argv[0]).name, *sys.argv[1:]]),
+           "fude_version": fude.__version__, "torch_version": torch.__version__, "machine": machine(),
+           "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), **summary, "rows": rows or []}
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n")
+    print(f"results written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return path

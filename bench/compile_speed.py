@@ -1,8 +1,8 @@
 """Does `torch.compile` pay on this machine? Training and inference throughput of fude's models,
 eager against compiled (TorchInductor), with the time the compilation itself takes.
 
-Training: fude's step (batch augmentation, channels-last, autocast at --precision, SGD Nesterov) on
-MNIST training images, batch 256; throughput over --steps steps after the warm-up steps that
+Training: fude's own step (``fude.train.train_step``: batch augmentation, channels-last, autocast at
+--precision, SGD Nesterov) on MNIST training images, batch 256; throughput over --steps steps after the warm-up steps that
 compile. Inference: the 10,000 MNIST test images in batches of 512, twice after a warm-up pass.
 
     FUDE_DATA_DIR=../shared/data .venv/bin/python bench/compile_speed.py [--archs fude-cnn,fude-cnn-l]
@@ -12,14 +12,13 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
 
 import fude
-from common import table
+from common import save_results, table
 from fude.datasets.augment import AugmentConfig
 from fude.models import create_model
 from fude.runtime import autocast, resolve_precision
-from fude.train import TrainConfig, make_optimizer, model_batch
+from fude.train import TrainConfig, make_optimizer, model_batch, pixel_mean_std, train_step
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--archs", default="fude-cnn,fude-cnn-l")
@@ -34,23 +33,21 @@ test = fude.load_dataset("mnist", split="test")
 x_train = torch.from_numpy(train.images[:, None])
 y_train = torch.from_numpy(train.labels)
 x_test = torch.from_numpy(test.images[:, None])
+MEAN, STD = pixel_mean_std(x_train)  # the normalisation fude train would give the network
 
 
 def train_run(arch: str, compiled: bool) -> dict:
     torch.manual_seed(0)
-    model = create_model(arch, mean=0.1307, std=0.3081).to(memory_format=torch.channels_last).train()
+    model = create_model(arch, mean=MEAN, std=STD).to(memory_format=torch.channels_last).train()
     net = torch.compile(model) if compiled else model
-    opt = make_optimizer(model, TrainConfig())
+    cfg = TrainConfig()
+    opt = make_optimizer(model, cfg)
     aug, gen = AugmentConfig(), torch.Generator().manual_seed(0)
 
     def step(i: int) -> None:
         idx = torch.randint(len(x_train), (256,), generator=gen)
-        x = model_batch(x_train[idx], aug, gen)
-        with autocast(device, precision):
-            loss = F.cross_entropy(net(x).float(), y_train[idx], label_smoothing=0.1)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        train_step(net, opt, model_batch(x_train[idx], aug, gen), y_train[idx], cfg.lr, device, precision,
+                   label_smoothing=cfg.label_smoothing)
 
     t0 = time.perf_counter()
     for i in range(args.warmup):
@@ -65,7 +62,7 @@ def train_run(arch: str, compiled: bool) -> dict:
 @torch.inference_mode()
 def infer_run(arch: str, compiled: bool) -> dict:
     torch.manual_seed(0)
-    model = create_model(arch, mean=0.1307, std=0.3081).to(memory_format=torch.channels_last).eval()
+    model = create_model(arch, mean=MEAN, std=STD).to(memory_format=torch.channels_last).eval()
     net = torch.compile(model) if compiled else model
 
     def one_pass() -> None:
@@ -92,3 +89,4 @@ for arch in args.archs.split(","):
         print(row, flush=True)
 print(f"\n{precision}, {torch.get_num_threads()} threads, torch {torch.__version__}\n")
 print(table(rows))
+save_results(f"compile_speed-{precision}", rows, precision=precision)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import table  # noqa: E402
+from common import save_results, table  # noqa: E402
 
 
 def run(cmd: list[str]) -> float:
@@ -48,6 +48,7 @@ def main() -> None:
         rows.append({"training": name, "test_accuracy": f"{np.mean(accs):.4f} ± {np.std(accs):.4f}",
                      "per_seed": " ".join(f"{a:.4f}" for a in accs), "wall_s": float(np.mean(walls))})
     print(table(rows))
+    save_results("ddp", rows, epochs=args.epochs, seeds=args.seeds)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import table  # noqa: E402
+from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.evaluate import evaluate  # noqa: E402
@@ -59,3 +59,4 @@ if ort is not None:
     print(f"ONNX vs PyTorch logits on the 10,000 test images: max abs difference {check['max_abs_diff']:.2e}, "
           f"same top-1 {check['same_top1']:.2%}")
 print(table(rows))
+save_results("evaluate_speed", rows, onnx_check=check if ort is not None else None)

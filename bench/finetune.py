@@ -11,7 +11,6 @@ Accuracy on an independent synthetic test set (other seed) of the 74 hiragana sh
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import table  # noqa: E402
+from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.classmap import ClassMap  # noqa: E402
@@ -58,7 +57,7 @@ def main() -> None:
         rows.append({"start": name, "test_accuracy": f"{np.mean(accs):.4f} ± {np.std(accs):.4f}",
                      "seconds_per_run": (time.perf_counter() - t0) / args.seeds})
     print(table(rows))
-    print(json.dumps(rows))
+    save_results("finetune", rows, per_char=args.per_char, epochs=args.epochs, seeds=args.seeds)
 
 
 if __name__ == "__main__":

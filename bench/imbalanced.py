@@ -14,7 +14,6 @@ an imbalanced test set drawn like the training data would give), and the worst c
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import table  # noqa: E402
+from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.runtime import set_threads  # noqa: E402
@@ -73,7 +72,7 @@ def main() -> None:
                      "worst_class_recall": f"{m[:, 2].mean():.4f}",
                      "seconds_per_run": (time.perf_counter() - t0) / args.seeds})
     print(table(rows))
-    print(json.dumps(rows))
+    save_results("imbalanced", rows, epochs=args.epochs, seeds=args.seeds)
 
 
 if __name__ == "__main__":

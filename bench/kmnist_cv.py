@@ -16,7 +16,6 @@ also scores fude's fold models with test-time augmentation (shifted views, fude.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -27,13 +26,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import table  # noqa: E402
+from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.evaluate import predict_proba  # noqa: E402
 from fude.models import create_model  # noqa: E402
 from fude.recognizer import Recognizer  # noqa: E402
-from fude.train import TrainConfig, train  # noqa: E402
+from fude.train import TrainConfig, cv_folds, train  # noqa: E402
 
 FOLDS, SEED = 5, 0
 
@@ -77,8 +76,6 @@ def knn_accuracy(tr, te, data) -> float:
 
 
 def main() -> None:
-    from sklearn.model_selection import StratifiedKFold
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", nargs="+", default=["fude", "keras-cnn", "knn"])
     p.add_argument("--epochs", type=int, help="override the shipped recipe's epochs")
@@ -89,7 +86,7 @@ def main() -> None:
     EPOCHS = args.epochs
     ELASTIC = args.elastic
     data = fude.load_dataset("kmnist", "dev")
-    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(np.zeros(len(data)), data.labels))
+    folds = cv_folds(data.labels, FOLDS, SEED)  # fude cv's folds
     rows = []
     for method in args.methods:
         levels = args.tta if method == "fude" else [0]
@@ -111,7 +108,8 @@ def main() -> None:
             rows.append({"method": name, "mean_accuracy": f"{np.mean(accs[t]):.4f}", "std": f"{np.std(accs[t]):.4f}",
                          "folds": " ".join(f"{a:.4f}" for a in accs[t]), "seconds_per_fold": seconds / FOLDS})
     print(table(rows))
-    print(json.dumps(rows))
+    tag = "+".join(args.methods) + (f"-epochs{EPOCHS}" if EPOCHS else "") + (f"-elastic{ELASTIC:g}" if ELASTIC is not None else "")
+    save_results(f"kmnist_cv-{tag}", rows, folds=FOLDS, seed=SEED)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import matmul_peak, peak_rss_mib, table  # noqa: E402
+from common import matmul_peak, peak_rss_mib, save_results, table  # noqa: E402
 
 RECIPES = {
     # one pass, no augmentation, a space-to-depth first stage, half the steps warming up: the quickest route to 99%
@@ -70,6 +70,8 @@ def main() -> None:
     print(f"matmul peak on {torch.get_num_threads()} threads: fp32 {fp32 / 1e9:.0f} GFLOP/s, "
           f"bf16 {bf16 / 1e9:.1f} GFLOP/s")
     print(table(rows))
+    save_results(f"mnist_speed-{'+'.join(args.recipe)}", rows, seeds=args.seeds, fp32_peak_gflops=fp32 / 1e9,
+                 bf16_peak_gflops=bf16 / 1e9, recipes={r: RECIPES[r] for r in args.recipe})
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from common import save_results  # noqa: E402
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 PROBE = """() => {
@@ -86,6 +88,8 @@ def main() -> None:
     print(f"Chromium {version}, headless; {len(latency)} strokes ({len(drawings)} characters x {args.rounds})")
     print(f"pen up -> guesses painted, ms: p50 {np.percentile(latency, 50):.1f}, p90 {np.percentile(latency, 90):.1f}, "
           f"p99 {np.percentile(latency, 99):.1f}, max {latency.max():.1f}")
+    save_results("page_latency", None, chromium=version, strokes=len(latency), rounds=args.rounds,
+                 **{f"p{q}_ms": float(np.percentile(latency, q)) for q in (50, 90, 99)}, max_ms=float(latency.max()))
 
 
 if __name__ == "__main__":

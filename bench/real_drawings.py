@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 import fude
-from common import table
+from common import save_results, table
 from fude.strokes import read_drawing
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,3 +42,4 @@ for name in args.models.split(","):
             print(f"{name}: {f.name}: {d.label} read as {' '.join(top)}")
     rows.append({"model": name, "drawings": len(labelled), "top1": float(np.mean(hits1)), "top5": float(np.mean(hits5))})
 print(table(rows))
+save_results(f"real_drawings-{Path(args.folder).name}", rows)

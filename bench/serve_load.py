@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from common import save_results
 from fude.strokes import read_drawing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,6 +111,11 @@ async def main() -> None:
     half = len(rss) // 2
     print(f"server RSS MiB: idle {rss_idle:.0f}, after warm-up {rss[0]:.1f}, max {max(rss):.1f}, end {rss_end:.1f}; "
           f"mean of the first half {np.mean(rss[:half]):.1f}, of the second half {np.mean(rss[half:]):.1f}")
+    save_results(f"serve_load-workers{args.workers}-interval{args.interval_ms:g}", None, clients=args.clients,
+                 seconds=args.seconds, warmup_s=args.warmup, requests=len(lat), requests_per_s=len(lat) / args.seconds,
+                 errors=len(errors), client_p50_ms=pct(lat, 50), client_p99_ms=pct(lat, 99),
+                 server_p50_ms=pct(server, 50), server_p99_ms=pct(server, 99), rss_idle_mib=rss_idle,
+                 rss_after_warmup_mib=rss[0], rss_max_mib=max(rss), rss_end_mib=rss_end)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from common import table
+from common import save_results, table
 from fude.classmap import ClassMap
 from fude.datasets import Dataset, SequenceDataset, default_data_dir
 from fude.strokes.kanjivg import load_kanjivg
@@ -92,3 +92,5 @@ print(f"\n{args.epochs} epochs on {len(train_img):,} drawings (reorder {args.reo
       f"batch 256, {threads} training threads, "
       f"torch {torch.__version__}\n")
 print(table(rows))
+tag = f"-reorder{args.reorder}-reverse{args.reverse}" if args.reorder or args.reverse else ""
+save_results(f"stroke_models{tag}", rows, epochs=args.epochs, training_drawings=len(train_img), threads=threads)

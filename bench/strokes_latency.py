@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 import fude
+from common import save_results
 from fude.strokes import read_drawing
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,5 +32,8 @@ for i in range(args.n):
     t0 = time.perf_counter()
     top = rec.predict_strokes(d.strokes, canvas=d.canvas)
     times.append((time.perf_counter() - t0) * 1000)
-print(f"predict_strokes on 1 thread, {args.n} calls: p50 {np.percentile(times, 50):.2f} ms, "
-      f"p90 {np.percentile(times, 90):.2f} ms, p99 {np.percentile(times, 99):.2f} ms; last top-1 {top[0]['char']}")
+p50, p90, p99 = (float(np.percentile(times, q)) for q in (50, 90, 99))
+print(f"predict_strokes on 1 thread, {args.n} calls: p50 {p50:.2f} ms, p90 {p90:.2f} ms, p99 {p99:.2f} ms; "
+      f"last top-1 {top[0]['char']}")
+save_results(f"strokes_latency-{Path(args.model).name}-{args.precision}", None, model=args.model,
+             precision=rec.precision, calls=args.n, p50_ms=p50, p90_ms=p90, p99_ms=p99)

@@ -7,8 +7,8 @@
 - ``pca-knn``: the same 4-NN on the first ``components`` principal components (published 97.76% on
   MNIST in the same table);
 - ``svm``: an RBF-kernel support vector machine (``SVC(C=5, gamma="scale")``) on pixels in [0, 1].
-  Its training time grows with the square of the training-set size: about 10 minutes for the 60,000
-  MNIST images on 2 cores, so ``max_train`` is useful for a first look.
+  Its training time grows with the square of the training-set size (minutes for the 60,000 MNIST
+  images on a small CPU), so ``max_train`` is useful for a first look.
 """
 
 from __future__ import annotations

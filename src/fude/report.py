@@ -212,7 +212,7 @@ def build_report(a: Analysis, out: str | Path) -> Path:
         if not spec.available(a):
             continue
         if kind == "umap":
-            logger.info("UMAP maps (a minute on 2 cores for 5,000 points) ...")
+            logger.info(f"UMAP maps of {a.umap_points:,} points ...")
         png = _png(spec.draw(a))
         atomic_write(out / f"{spec.stem}.png", png)
         shown.append(spec)

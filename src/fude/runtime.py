@@ -13,8 +13,8 @@ import torch
 def cpu_has_fast_bf16() -> bool:
     """True if the CPU has bf16 matrix instructions (AMX or AVX512-BF16).
 
-    Without them oneDNN emulates bf16 and autocast is far *slower* than fp32 (measured on an
-    AVX2-only AMD EPYC: 0.26 GFLOP/s bf16 vs 125 GFLOP/s fp32 for a 2048x2048 matmul).
+    Without them oneDNN emulates bf16 and autocast is far *slower* than fp32, by orders of
+    magnitude for a matmul (``bench/common.py``'s ``matmul_peak`` measures both).
     """
     try:
         flags = Path("/proc/cpuinfo").read_text()

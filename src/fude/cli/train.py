@@ -83,7 +83,7 @@ def config_from_args(args: argparse.Namespace):
     flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     augment = AugmentConfig.off() if args.no_augment else AugmentConfig(elastic=args.elastic)
     return TrainConfig(**{**flags, "lr": args.lr or default_lr(args.arch), "init_from": init_from, "freeze": freeze,
-                          "model": json.loads(args.model_config) if args.model_config else {},
+                          "model_config": json.loads(args.model_config) if args.model_config else {},
                           "augment": asdict(augment)})
 
 
@@ -113,7 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     distributed.barrier(world)  # every process has checked the folder before rank 0 changes it
     threads = set_threads(args.threads, world.local_size if resolve_device(cfg.device).type == "cpu" else 1)
     data = load_data(data_args, "train")
-    extra = {"command": command, "data": data.source, "threads": threads}
+    extra_config = {"command": command, "data": data.source, "threads": threads}
     if world.main:
         if not args.resume:
             start_run(out, cfg, data_args, folds, command, args.overwrite)
@@ -122,9 +122,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         if folds:
-            result = cross_validate_recipe(cfg, data, folds, out, progress=not args.quiet, extra_config=extra)
+            result = cross_validate_recipe(cfg, data, folds, out, progress=not args.quiet, extra_config=extra_config)
         else:
-            result = train(cfg, data, out, resume=bool(args.resume), progress=not args.quiet, extra_config=extra)
+            result = train(cfg, data, out, resume=bool(args.resume), progress=not args.quiet, extra_config=extra_config)
     except KeyboardInterrupt:
         print(f"\ninterrupted; the checkpoint holds {epochs_done(out)} finished epoch(s). Continue with: "
               f"fude train --resume {out}", file=sys.stderr)

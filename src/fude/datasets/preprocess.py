@@ -95,7 +95,7 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     Raises:
         ImageError: nothing in the image differs from the paper by at least ``MIN_CONTRAST``.
     """
-    from scipy import ndimage  # imported here: training imports this module and has no use for SciPy (0.3 s)
+    from scipy import ndimage  # imported here: training imports this module and has no use for SciPy
 
     h, w = grey.shape
     if not paper_is_light(grey):
@@ -169,8 +169,7 @@ def ink_box(images: np.ndarray | torch.Tensor, threshold: int = 64) -> int:
     """The median longer side (pixels) of the ink's bounding box over uint8 ``(N, 28, 28)``
     dataset images (a numpy array or a tensor on any device): the ``box``
     :func:`to_dataset_image` should fit new images into. An image without ink counts as the
-    full side. Row and column maxima in torch: 0.05 s for 60,000 MNIST images on 2 cores,
-    against 0.09 s for a numpy ink mask."""
+    full side. Row and column maxima in torch, no per-image loop and no copy of the images."""
     x = torch.as_tensor(images)
     side = x.shape[-1]
     at = torch.arange(side, device=x.device)

@@ -19,16 +19,17 @@ from fude.models.registry import arch_config, create_model
 PRETRAINED = ("mnist", "kmnist", "hiragana", "hiragana-seq")  # models shipped in fude/pretrained/
 
 
-def save_model(model: CharClassifier, folder: str | os.PathLike, class_map: ClassMap, extra: dict | None = None,
+def save_model(model: CharClassifier, folder: str | os.PathLike, class_map: ClassMap, extra_config: dict | None = None,
                name: str = "model") -> None:
-    """Write ``<name>.safetensors`` and ``config.json`` (network config, class map, ``extra``) atomically."""
+    """Write ``<name>.safetensors`` and ``config.json`` (network config, class map, and the fields of
+    ``extra_config``: how it was trained, its preprocessing, ...) atomically."""
     from safetensors.torch import save
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(folder / f"{name}.safetensors", save(state))
-    atomic_write_json(folder / "config.json", {**(extra or {}), "model": arch_config(model),
+    atomic_write_json(folder / "config.json", {**(extra_config or {}), "model": arch_config(model),
                                                "class_map": class_map.to_list()})
 
 

@@ -30,7 +30,8 @@ class TrainConfig:
     """
 
     arch: str = _f("fude-cnn", "model architecture (fude.models.ARCHS)")
-    model: dict = _f(dict, "extra model config fields, e.g. {\"widths\": [32, 64, 128]}", flag=False)
+    model_config: dict = _f(dict, "network config fields beyond the architecture's defaults, e.g. "
+                            "{\"widths\": [32, 64, 128]} (fude.models.cnn.FudeCNNConfig)", flag=False)
     epochs: int = _f(8, "passes over the training data")
     batch_size: int = _f(256, "images per optimizer step")
     lr: float = _f(0.2, "peak learning rate of SGD with Nesterov momentum, per batch of batch_size (ARCH_LR: "
@@ -92,7 +93,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        """Inverse of ``asdict``; raises ValueError naming any unknown field."""
+        """Inverse of ``asdict``; raises ValueError naming any unknown field. Reads the runs and
+        models of fude 0.1.0 before the layout change too, whose ``model`` field is ``model_config``."""
+        if "model" in d and "model_config" not in d:
+            d = {("model_config" if k == "model" else k): v for k, v in d.items()}
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown training config field(s) {sorted(unknown)}")

@@ -61,7 +61,7 @@ class Run:
     steps_per_epoch: int
     flops: int  # training FLOPs per image
     weight: torch.Tensor | None  # class weights of the loss
-    config_extra: dict  # what config.json records besides the model
+    saved_config: dict  # what config.json records besides the network and class map
     history: list[dict] = field(default_factory=list)
     step: int = 0
     start_epoch: int = 0
@@ -157,12 +157,12 @@ def setup(cfg: TrainConfig, data: Dataset | SequenceDataset, out: Path, resume: 
     weight = (torch.from_numpy(class_weights(data.labels[train_idx], len(data.class_map))).to(device)
               if cfg.class_weights == "balanced" else None)
     preprocess = {"box": ink_box(x_tr[:, 0])} if data.kind == "image" else {"length": int(x_all.shape[1])}
-    config_extra = {"data": data.source, **(extra_config or {}), "fude_version": fude.__version__, "train": asdict(cfg),
+    saved_config = {"data": data.source, **(extra_config or {}), "fude_version": fude.__version__, "train": asdict(cfg),
                     "preprocess": preprocess, "normalisation": {"mean": mean, "std": std},
                     "device": str(device), "precision": precision, "processes": world.size}
     run = Run(cfg, out, data, world, device, precision, x_tr, y_tr, x_va, y_va, model, net, opt, ema, batch,
               len(x_tr) // batch,  # drop the last partial batch: batch norm wants full batches
-              flops_per_image(model, device), weight, config_extra)
+              flops_per_image(model, device), weight, saved_config)
     restore(run, resume)
     run.log(describe(run))
     return run
@@ -185,7 +185,7 @@ def build_model(cfg: TrainConfig, data: Dataset | SequenceDataset, mean: float, 
                 "architecture (fude-cnn, fude-cnn-l, keras-cnn)"))
         # the network reads inputs shaped as the data's: images as large, sequences as long
         shape = {"length": data.sequences.shape[1]} if data.kind == "sequence" else {}
-        model = create_model(cfg.arch, num_classes=len(data.class_map), mean=mean, std=std, **{**cfg.model, **shape})
+        model = create_model(cfg.arch, num_classes=len(data.class_map), mean=mean, std=std, **{**cfg.model_config, **shape})
     if model.input_kind != data.kind:
         raise ValueError(f"{model.arch} reads {model.input_kind}s but the data are {data.kind}s")
     return model
@@ -367,7 +367,7 @@ def record_epoch(run: Run, row: dict) -> None:
         # the best epoch so far, as a loadable model folder; written before the checkpoint, so a
         # kill between the two repeats this epoch on resume rather than losing its weights
         save_model(run.result_model, run.out / "best", run.data.class_map,
-                   {**run.config_extra, "result": {k: v for k, v in row.items() if k != "batch_loss"}})
+                   {**run.saved_config, "result": {k: v for k, v in row.items() if k != "batch_loss"}})
     save_checkpoint(run.out, run.model, run.opt, epoch, run.step, run.ema)
     val = f" val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f}" if len(run.x_va) else ""
     run.log(f"epoch {epoch}/{run.cfg.epochs} loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}{val} "
@@ -395,6 +395,6 @@ def finish(run: Run) -> dict:
         final["best_epoch"] = best["epoch"]
     final["seconds"] = run.seconds
     if run.world.main:
-        save_model(model, run.out, run.data.class_map, {**run.config_extra, "result": final})
+        save_model(model, run.out, run.data.class_map, {**run.saved_config, "result": final})
     distributed.barrier(run.world)  # the other processes return once the model is on disk
     return final
