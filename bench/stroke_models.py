@@ -1,7 +1,7 @@
 """Hiragana from strokes: a CNN on rasterised drawings against sequence models (GRU, LSTM, 1-D conv)
 on the same drawings' points, side by side.
 
-Every model trains on the same synthetic drawings of all 86 hiragana (fude.synth, KanjiVG strokes,
+Every model trains on the same synthetic drawings of all 86 hiragana (fude.strokes.synth, KanjiVG strokes,
 seed 0) with fude's one training loop, and is tested on unseen drawings of two kinds:
 - `synthetic`: new drawings from the same generator (seed 1);
 - `harder`: drawings varied about twice as much as in training (seed 2: larger rotation, shear,

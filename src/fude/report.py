@@ -206,7 +206,7 @@ def build_report(a: Analysis, out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    result, cmap = a.result, a.data.class_map
+    result = a.result
     sections, shown = [], []
     for kind, spec in FIGURES.items():
         if not spec.available(a):
@@ -220,35 +220,41 @@ def build_report(a: Analysis, out: str | Path) -> Path:
                         f'<img alt="{html.escape(spec.title)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
         if kind == "precision-recall":  # the table goes beside the per-class figures
             sections.append("<h2 id=\"classification_report\">Classification report</h2>"
-                            "<p>Click a column header to sort.</p>" + _table_html(class_table(result, cmap)))
+                            "<p>Click a column header to sort.</p>" + _table_html(class_table(result, a.data.class_map)))
         if kind == "confusion-normalised" and a.top_pairs:
             rows = [{"true": f"{p['true_char']}", "predicted": p["pred_char"], "count": p["count"],
                      "rate": p["rate"]} for p in a.top_pairs]
             sections.append("<h3>Most-confused pairs</h3>" + _table_html(rows))
     atomic_write_json(out / "metrics.json", {**result, "tta": a.tta, "model": a.model_name, "data": a.data.source})
 
+    page = _page(a, result, sections, shown, time.perf_counter() - t0)
+    atomic_write(out / "report.html", page.encode())
+    return out / "report.html"
+
+
+def _page(a: Analysis, result: dict, sections: list[str], shown: list[FigureSpec], seconds: float) -> str:
+    """The report's HTML: a title, a warning when the data are the model's training data, the facts,
+    a table of contents and the sections."""
     warn = ""
     if training_overlap(a.rec, a.data):
         warn = ('<p class="warn">These images are the data this model was trained on, so the scores below are '
                 "optimistic: they measure memory, not generalisation. Evaluate on held-out images (another split, "
                 "or <code>fude cv</code>) for an honest estimate.</p>")
-    src, y = a.data.source, a.data.labels
+    src, cmap = a.data.source, a.data.class_map
     facts = {"model": a.model_name or "(in memory)", "architecture": a.rec.net.arch or type(a.rec.net).__name__,
              "data": f"{src.get('name', 'data')} {src.get('split', '')}".strip() + f", {len(a.data):,} images, "
              f"{len(cmap)} classes", "accuracy": f"{result['accuracy']:.4f}",
              "balanced accuracy": f"{result['balanced_accuracy']:.4f}", "test-time augmentation": f"level {a.tta}",
-             "misclassified": f"{int((a.pred != y).sum()):,}", "made": time.strftime("%Y-%m-%d %H:%M"),
-             "seconds to build": f"{time.perf_counter() - t0:.0f}"}
+             "misclassified": f"{int((a.pred != a.data.labels).sum()):,}", "made": time.strftime("%Y-%m-%d %H:%M"),
+             "seconds to build": f"{seconds:.0f}"}
     dl = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts.items())
     toc = " · ".join(f'<a href="#{s.stem}">{html.escape(s.title)}</a>' for s in shown)
     name = html.escape(a.model_name)
-    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width,initial-scale=1"><title>fude report: {name}</title>'
             f"<style>{_CSS}</style></head><body><h1>fude report: {name} on "
             f"{html.escape(facts['data'])}</h1>{warn}<dl>{dl}</dl><p>{toc}</p>{''.join(sections)}"
             f"<script>{_JS}</script></body></html>")
-    atomic_write(out / "report.html", page.encode())
-    return out / "report.html"
 
 
 def umap_panels(models_and_data: list[tuple[Recognizer, Dataset]], points: int = 5000, seed: int = 0) -> list[tuple]:

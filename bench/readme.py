@@ -1,0 +1,81 @@
+"""The README's benchmark figures, written from the results files the benchmarks wrote.
+
+The README marks each quoted result with ``<!-- bench: NAME -->`` ... ``<!-- /bench -->``, NAME a
+file ``bench/results/NAME.json``; this script rewrites what lies between the marks from the file
+(the command, the machine and date, then the figures as a table), so no figure is copied by hand.
+
+    .venv/bin/python bench/readme.py            # rewrite README.md
+    .venv/bin/python bench/readme.py --check    # exit 1 if README.md differs from the files (a test runs this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import RESULTS, table  # noqa: E402
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCK = re.compile(r"(<!-- bench: (?P<name>[\w.+-]+) -->\n)(?P<body>.*?)(<!-- /bench -->)", re.S)
+META = ("benchmark", "command", "fude_version", "torch_version", "machine", "date", "rows")
+
+
+def describe_machine(m: dict) -> str:
+    gpu = f", {m['gpu']}" if m.get("gpu") else ", no GPU"
+    precision = "bf16 instructions" if m.get("fast_bf16") else "no bf16 instructions (fp32)"
+    return f"{m['cpu']}, {m['cores']} cores, {precision}, {m['memory_gib']} GiB{gpu}"
+
+
+def render(doc: dict) -> str:
+    """A result file as Markdown: its command, machine and date, then its rows and single figures."""
+    summary = {k: v for k, v in doc.items() if k not in META and not isinstance(v, (dict, list))}
+    lines = [f"`{doc['command']}` — {describe_machine(doc['machine'])}; fude {doc['fude_version']}, "
+             f"torch {doc['torch_version']}, {doc['date'][:10]}", ""]
+    if doc.get("rows"):
+        lines.append(table(doc["rows"]))
+        if summary:
+            lines += ["", table([summary])]
+    elif summary:
+        lines.append(table([summary]))
+    return "\n".join(lines) + "\n"
+
+
+def rewrite(text: str) -> tuple[str, list[str]]:
+    """``text`` with every bench block rendered from its file; and the names whose file is missing."""
+    missing = []
+
+    def block(m: re.Match) -> str:
+        path = RESULTS / f"{m['name']}.json"
+        if not path.exists():
+            missing.append(m["name"])
+            return m.group(0)
+        return m.group(1) + render(json.loads(path.read_text())) + m.group(4)
+
+    return BLOCK.sub(block, text), missing
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 if README.md is out of date")
+    args = p.parse_args()
+    text = README.read_text(encoding="utf-8")
+    new, missing = rewrite(text)
+    for name in missing:
+        print(f"no results file bench/results/{name}.json for a block in README.md", file=sys.stderr)
+    if args.check:
+        stale = [m["name"] for m, n in zip(BLOCK.finditer(text), BLOCK.finditer(new)) if m.group(0) != n.group(0)]
+        for name in stale:
+            print(f"README.md's block {name} differs from bench/results/{name}.json: run bench/readme.py",
+                  file=sys.stderr)
+        return 1 if missing or stale else 0
+    README.write_text(new, encoding="utf-8")
+    print(f"{len(BLOCK.findall(new))} blocks written to README.md")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The package's shape: data flows one way through the modules (README "Development"), and the
+README's benchmark figures are the ones the benchmarks wrote."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+SRC = REPO / "src" / "fude"
+# the pipeline, upstream first: a module may import from its own layer or any layer above it
+LAYERS = [
+    ("fude.files", "fude.runtime", "fude.scripts", "fude.classmap"),
+    ("fude.datasets",),
+    ("fude.strokes",),
+    ("fude.models",),
+    ("fude.recognizer",),
+    ("fude.evaluate",),
+    ("fude.train",),
+    ("fude.baselines", "fude.plots", "fude.report", "fude.summary", "fude.export"),
+    ("fude.serve",),
+    ("fude.cli", "fude.__main__"),
+]
+
+
+def _layer(module: str) -> int | None:
+    for i, names in enumerate(LAYERS):
+        if any(module == n or module.startswith(n + ".") for n in names):
+            return i
+    return None  # the package itself (fude: __version__ and the public names)
+
+
+def _imports() -> dict[str, set[str]]:
+    """Every fude module -> the fude modules it imports, at the top or inside a function."""
+    found = {}
+    for path in SRC.rglob("*.py"):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fude"):
+                targets.add(node.module)
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.startswith("fude")}
+        found[module] = targets
+    return found
+
+
+def test_every_module_has_a_layer_and_data_flows_one_way():
+    imports = _imports()
+    assert all(_layer(m) is not None for m in imports if m != "fude"), [m for m in imports if _layer(m) is None]
+    upstream = [(m, t) for m, targets in imports.items() for t in targets
+                if _layer(m) is not None and _layer(t) is not None and _layer(t) > _layer(m)]
+    assert upstream == [], f"modules importing from further down the pipeline: {upstream}"
+    assert "fude.recognizer" in imports and "fude.models.base" in imports  # the walk saw the package
+
+
+def test_readme_benchmark_figures_are_the_results_files():
+    """Every ``<!-- bench: NAME -->`` block of the README is what bench/readme.py writes from
+    bench/results/NAME.json, and every such file exists."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "readme.py"), "--check"], capture_output=True,
+                         text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert (REPO / "README.md").read_text(encoding="utf-8").count("<!-- bench: ") >= 10
