@@ -75,12 +75,14 @@ def test_interrupt_and_resume_matches_uninterrupted_run(tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
-    while not (run / "checkpoint.json").exists() and time.time() < deadline and p.poll() is None:
+    while not (run / "checkpoint.safetensors").exists() and time.time() < deadline and p.poll() is None:
         time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
-    done = json.loads((run / "checkpoint.json").read_text())["epoch"]
+    from fude.train.run import epochs_done
+
+    done = epochs_done(run)
     assert 1 <= done < 4 and f"fude train --resume {run}" in err
     assert not (run / "model.safetensors").exists()
 

@@ -47,10 +47,9 @@ def weights(run: Path) -> dict:
 
 
 def checkpoint_epoch(run: Path) -> int:
-    try:
-        return json.loads((run / "checkpoint.json").read_text())["epoch"]
-    except (OSError, ValueError):
-        return 0
+    from fude.train.run import epochs_done
+
+    return epochs_done(run)
 
 
 # --------------------------------------------------------------------------- training and file writes

@@ -52,8 +52,13 @@ class ClassMap:
         return [{"index": i, "codepoint": self.codepoint(i), "char": c} for i, c in enumerate(self.chars)]
 
     def to_csv(self) -> str:
-        """The map as the official CSV text (``index,codepoint,char``), which :meth:`from_csv` reads."""
-        return "index,codepoint,char\n" + "".join(f"{r['index']},{r['codepoint']},{r['char']}\n" for r in self.to_list())
+        """The map as the official CSV text (``index,codepoint,char``), which :meth:`from_csv` reads;
+        a character that needs it (a comma, a quote, a line break) is quoted as RFC 4180 says."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["index", "codepoint", "char"])
+        writer.writerows([r["index"], r["codepoint"], r["char"]] for r in self.to_list())
+        return buf.getvalue()
 
     @classmethod
     def from_list(cls, rows: list[dict]) -> "ClassMap":
@@ -76,7 +81,8 @@ class ClassMap:
             ValueError: if a row is malformed, indices are not 0..K-1 in order, or a code
                 point does not match its character.
         """
-        return cls._parse(Path(path).read_text(encoding="utf-8"), str(path))
+        with open(path, encoding="utf-8", newline="") as f:  # newline="": quoted line breaks stay in their cell
+            return cls._parse(f.read(), str(path))
 
     @classmethod
     def packaged(cls, name: str) -> "ClassMap":

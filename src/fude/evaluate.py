@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from fude.classmap import ClassMap
 from fude.datasets import Dataset, SequenceDataset
 from fude.files import atomic_write, npy_bytes
 from fude.recognizer import Recognizer
+
+logger = logging.getLogger(__name__)
 
 # Test-time augmentation levels: the pixel shifts (dy, dx) whose softmax outputs are averaged.
 TTA_SHIFTS = {
@@ -101,6 +104,34 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> dict
     }
 
 
+def training_overlap(rec: Recognizer, data: Dataset | SequenceDataset) -> bool:
+    """True when ``data`` shares images with what ``rec`` was trained on (its config's ``data``): the
+    same files (md5), or registered splits one of which holds the other's images
+    (:func:`splits_overlap`). Scores on such data measure memory."""
+    trained = rec.config.get("data") or {}
+    md5s = {f.get("md5") for f in trained.get("files", []) if isinstance(f, dict)} - {None}
+    if md5s & {f.get("md5") for f in data.source.get("files", []) if isinstance(f, dict)}:
+        return True
+    if not trained.get("name") or not data.source.get("name"):
+        return False
+    return splits_overlap((trained["name"], str(trained.get("split", ""))),
+                          (data.source["name"], str(data.source.get("split", ""))))
+
+
+def splits_overlap(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Whether two (dataset, split) share images: one holds the other's (``+``-joined splits part
+    by part; :func:`fude.datasets.containing`)."""
+    from fude.datasets import containing
+
+    parts_a = [(a[0], p) for p in a[1].split("+")]
+    parts_b = [(b[0], p) for p in b[1].split("+")]
+    return any(x in containing(*y) or y in containing(*x) for x in parts_a for y in parts_b)
+
+
+OVERLAP_WARNING = ("these images overlap the data the model was trained on ({trained}): the scores measure "
+                   "memory, not generalisation; evaluate on held-out images for an honest estimate")
+
+
 def check_class_maps(rec: Recognizer, data: Dataset | SequenceDataset) -> None:
     """Raise ValueError unless the model and the dataset name the same classes in the same order."""
     if rec.class_map != data.class_map:
@@ -127,8 +158,17 @@ def evaluate_with_probs(rec: Recognizer, data: Dataset | SequenceDataset, tta: i
     probs = predict_proba(rec, data.inputs, tta, batch_size)
     seconds = time.perf_counter() - t0
     result = metrics(data.labels, probs.argmax(1), data.class_map)
-    result.update({"tta": tta, "seconds": seconds, "images_per_s": len(data) / max(seconds, 1e-9)})
+    result.update({"tta": tta, "seconds": seconds, "images_per_s": len(data) / max(seconds, 1e-9),
+                   "overlaps_training_data": training_overlap(rec, data)})
+    if result["overlaps_training_data"]:
+        logger.warning(overlap_warning(rec))
     return result, probs
+
+
+def overlap_warning(rec: Recognizer) -> str:
+    """The one-line warning that evaluated images overlap ``rec``'s training data, naming that data."""
+    src = rec.config.get("data") or {}
+    return OVERLAP_WARNING.format(trained=f"{src.get('name', 'files')} {src.get('split', '')}".strip())
 
 
 def confusion_csv(result: dict, class_map: ClassMap) -> str:

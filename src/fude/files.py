@@ -17,12 +17,14 @@ import numpy as np
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file (``.<name>.tmp<pid>``) and a rename.
+    """Write ``data`` to ``path`` via a temporary file (``.<name>.tmp<pid>``) and a rename; a
+    missing folder is made.
 
     Raises:
-        OSError: the folder is missing or not writable.
+        OSError: the folder cannot be made or written, or ``path`` is a folder.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -39,6 +41,15 @@ def atomic_write_json(path: str | os.PathLike, obj, indent: int | None = 1) -> N
 def md5sum(path: str | os.PathLike) -> str:
     """Hex md5 of a file's bytes (read in 1 MiB blocks)."""
     h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256sum(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)

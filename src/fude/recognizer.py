@@ -193,5 +193,7 @@ def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.de
         raise ModelError(f"{folder / 'config.json'}: {e}") from e
     except (AttributeError, TypeError, ValueError) as e:
         raise ModelError(f"{folder / 'config.json'}: invalid 'preprocess' section ({e})") from e
-    load_weights(net, folder / f"{weights}.safetensors")
+    checksums = config.get("weights_sha256")
+    sha256 = checksums.get(f"{weights}.safetensors") if isinstance(checksums, dict) else None
+    load_weights(net, folder / f"{weights}.safetensors", sha256)
     return Recognizer(net, class_map, box, config, device, precision)

@@ -21,6 +21,7 @@ import numpy as np
 
 from fude import plots
 from fude.datasets import Dataset
+from fude.evaluate import training_overlap
 from fude.files import atomic_write, atomic_write_json
 from fude.recognizer import Recognizer
 
@@ -76,16 +77,6 @@ def _table_html(rows: list[dict]) -> str:
                 cells.append(f"<td>{html.escape(str(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-
-
-def training_overlap(rec: Recognizer, data: Dataset) -> bool:
-    """True when ``data`` is (by file md5, or by dataset name and split) what ``rec`` was trained on."""
-    trained = rec.config.get("data") or {}
-    md5s = {f.get("md5") for f in trained.get("files", [])} - {None}
-    if md5s and md5s & {f.get("md5") for f in data.source.get("files", [])}:
-        return True
-    return bool(trained.get("name")) and (trained.get("name"), trained.get("split")) == (
-        data.source.get("name"), data.source.get("split"))
 
 
 @dataclass

@@ -56,7 +56,13 @@ def autocast(device: torch.device, precision: str):
 
 def set_threads(threads: int = 0, processes: int = 1) -> int:
     """Use ``threads`` intra-op threads (0: the available cores shared out among ``processes``
-    processes on this machine, at least 1 each). Returns the count."""
+    processes on this machine, at least 1 each). Returns the count.
+
+    Raises:
+        ValueError: a negative count.
+    """
+    if threads < 0:
+        raise ValueError(f"--threads must be 0 (one per core) or a positive count, got {threads}")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     n = threads or max(1, cores // processes)
     torch.set_num_threads(n)

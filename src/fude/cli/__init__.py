@@ -24,6 +24,7 @@ samples), data.py (synth, datasets); args.py holds what they share.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from fude.cli import analyse, data, read, train
@@ -54,8 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("datasets download needs a dataset name")
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (`fude ... | head`): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except (DatasetError, ModelError, ImageError, ValueError) as e:  # StrokeError is a ValueError
         print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as e:  # a file or folder the command could not read or write
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -70,7 +78,12 @@ def run() -> int:
     import gc
 
     try:
-        return main()
+        code = main()
+        sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     finally:  # --help, --version and usage errors leave main() by SystemExit
         gc.freeze()
 

@@ -100,6 +100,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fude.recognizer import load_model
     from fude.runtime import set_threads
 
+    configure_logging(sys.stderr)  # the warning that the data overlap the model's training data
     set_threads(args.threads)
     rec = load_model(args.model, precision=args.precision)
     data = load_data(data_args_dict(args), "test", class_map=rec.class_map)
@@ -109,6 +110,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         files = save_predictions(args.save_predictions, probs, data.class_map, data.labels, k=args.top_k)
         print(f"predictions saved in {files[0]} and {files[1]}", file=sys.stderr)
     out = Path(args.out) if args.out else _run_folder_output(args.model, data, "eval")
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for confusion_matrix.csv and metrics.json")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "confusion_matrix.csv", confusion_csv(result, data.class_map).encode())
@@ -155,6 +158,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     configure_logging(sys.stderr)
     set_threads(args.threads)
     a = _analysis(args)
+    _warn_overlap(a)
     tag = f"{a.data.source.get('name', 'data')}-{a.data.source.get('split', '')}".rstrip("-")
     out = (Path(args.out) if args.out else _run_folder_output(args.model, a.data, "report")
            or Path(f"report-{Path(str(args.model)).name}-{tag}"))
@@ -168,10 +172,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     out = Path(args.out or f"{args.kind}.png")
     a = _analysis(args, with_data=args.kind != "curves", with_train_labels=args.kind == "distribution")
+    if a.data is not None:
+        _warn_overlap(a)
     fig = draw_figure(args.kind, a)
+    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     print(f"{args.kind} written to {out}")
     return 0
+
+
+def _warn_overlap(a) -> None:
+    from fude.evaluate import overlap_warning, training_overlap
+
+    if training_overlap(a.rec, a.data):
+        print(f"warning: {overlap_warning(a.rec)}", file=sys.stderr)
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -186,7 +200,14 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     train = load_dataset(d["dataset"], args.train_split, d["data_dir"], download=not d["no_download"])
     test = load_dataset(d["dataset"], d["split"] or "test", d["data_dir"], download=not d["no_download"])
     result = run_baseline(args.method, train, test, args.components, args.seed, args.max_train)
-    result.update({"model": args.method, "data": test.source})
+    from fude.evaluate import splits_overlap
+
+    scored = d["split"] or "test"
+    overlap = splits_overlap((d["dataset"], args.train_split), (d["dataset"], scored))
+    result.update({"model": args.method, "data": test.source, "overlaps_training_data": overlap})
+    if overlap:
+        print(f"warning: the {scored} split overlaps the {args.train_split} split the baseline was fit on: "
+              "the scores measure memory, not generalisation", file=sys.stderr)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -201,7 +222,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from fude.summary import format_summary, model_summary
 
     if args.arch:
-        model_cfg = json.loads(args.model_config) if args.model_config else {}
+        from fude.cli.args import json_option
+
+        model_cfg = json_option(args.model_config, "--model-config")
         net, title = create_model(args.arch, num_classes=args.classes, **model_cfg), f"{args.arch} (untrained)"
     else:
         net, title = load_model(args.model).net, f"model {args.model}"
@@ -214,8 +237,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from fude.export import check_onnx, export_onnx
     from fude.recognizer import load_model
 
+    from fude.models import resolve_model_dir
+
     rec = load_model(args.model)
-    out = Path(args.out or f"{Path(str(args.model)).name}.onnx")
+    out = Path(args.out or f"{resolve_model_dir(args.model).resolve().name}.onnx")  # named after the model folder
     export_onnx(rec, out)
     d = data_args_dict(args)
     images = load_data(d, "test", class_map=rec.class_map).images if has_data_source(d) else None

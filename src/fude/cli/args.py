@@ -80,16 +80,18 @@ def add_threads_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0, one per core)")
 
 
-def add_config_args(p: argparse.ArgumentParser, config_cls, overrides: dict | None = None) -> list[str]:
+def add_config_args(p: argparse.ArgumentParser, config_cls, overrides: dict | None = None,
+                    skip: tuple[str, ...] = ()) -> list[str]:
     """One flag per field of the dataclass ``config_cls`` whose metadata has a ``help`` (and not
     ``flag=False``): ``--batch-size`` for ``batch_size``, typed as the field's default, with its
     ``choices`` and ``metavar``, and the default named once in the help. ``overrides`` maps a field
     name to argparse keywords that replace the field's (e.g. registry ``choices``, or ``default=None``
-    with a ``default_help`` for a default that depends on other flags). Returns the field names."""
+    with a ``default_help`` for a default that depends on other flags); the fields in ``skip`` get
+    no flag. Returns the field names."""
     names = []
     for f in fields(config_cls):
         meta = dict(f.metadata)
-        if "help" not in meta or not meta.get("flag", True):
+        if "help" not in meta or not meta.get("flag", True) or f.name in skip:
             continue
         default = f.default if f.default is not MISSING else f.default_factory()
         kw = {"type": type(default), "default": default, "help": meta["help"],
@@ -103,6 +105,14 @@ def add_config_args(p: argparse.ArgumentParser, config_cls, overrides: dict | No
     return names
 
 
+class Lines(logging.Formatter):
+    """A message as a bare line; a warning or error says so first (``warning: ...``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = record.getMessage()
+        return f"{record.levelname.lower()}: {line}" if record.levelno >= logging.WARNING else line
+
+
 def configure_logging(stream=None, quiet_ranks: bool = False) -> None:
     """fude's messages (the ``fude`` logger, INFO) as bare lines on ``stream`` (default stdout);
     ``quiet_ranks``: warnings only (torchrun processes other than rank 0)."""
@@ -110,10 +120,29 @@ def configure_logging(stream=None, quiet_ranks: bool = False) -> None:
     for h in list(logger.handlers):
         logger.removeHandler(h)
     handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(Lines())
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet_ranks else logging.INFO)
     logger.propagate = False
+
+
+def json_option(text: str | None, flag: str) -> dict:
+    """A JSON-object option (``--model-config``) parsed, or ``{}``.
+
+    Raises:
+        ValueError: not JSON, or not an object, naming the flag.
+    """
+    import json
+
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{flag}: not valid JSON ({e}); expected an object such as '{{\"widths\": [32, 64, 128]}}'") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag}: expected a JSON object of config fields, got {text!r}")
+    return value
 
 
 def guesses(top: list[dict]) -> str:

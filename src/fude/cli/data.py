@@ -63,6 +63,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     from fude.datasets import DATASETS, default_data_dir, load_dataset
 
     if args.action == "download":
+        if args.name not in DATASETS:
+            raise ValueError(f"unknown dataset {args.name!r}; known: {', '.join(DATASETS)}")
         spec = DATASETS[args.name]
         for split in spec.downloadable_splits():
             d = load_dataset(args.name, split, args.data_dir)

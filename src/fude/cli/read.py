@@ -41,6 +41,8 @@ def register(sub) -> None:
     sv.add_argument("--models", help="comma-separated shipped models or run folders (default: $FUDE_MODELS or "
                     "hiragana,hiragana-seq,kmnist,mnist)")
     sv.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")
+    sv.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS", help="time a client has to send "
+                    "a request's headers and body before its connection is closed (default: 10)")
     sv.set_defaults(func=cmd_serve)
 
     sm = sub.add_parser("samples", help="the drawings people confirmed on the page: counts, or export")
@@ -135,7 +137,7 @@ def cmd_predict_strokes(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from fude.serve import run
 
-    run(args.host, args.port, args.models, args.db, args.workers)
+    run(args.host, args.port, args.models, args.db, args.workers, args.read_timeout)
     return 0
 
 

@@ -11,23 +11,25 @@ import sys
 import time
 from pathlib import Path
 
-from fude.cli.args import (EXIT_INTERRUPTED, add_config_args, add_data_args, add_threads_arg, configure_logging,
-                           data_args_dict, load_data)
+from fude.cli.args import (EXIT_INTERRUPTED, add_config_args, add_data_args, add_threads_arg,
+                           configure_logging, data_args_dict, json_option, load_data)
 
 LR_HELP = "0.2; 0.05 for stroke-conv1d"  # fude.train.config.ARCH_LR
+RESUME_FLAGS = {"resume", "threads", "quiet", "json", "func", "command", "defaults"}  # what --resume may be given with
 
 
 def _term_as_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def add_train_args(t: argparse.ArgumentParser) -> None:
+def add_train_args(t: argparse.ArgumentParser, finetune: bool = False) -> None:
     from fude.models import ARCHS
     from fude.train import TrainConfig
 
     add_data_args(t, default_dataset="mnist")
     g = t.add_argument_group("recipe (fude.train.TrainConfig)")
-    add_config_args(g, TrainConfig, {"arch": {"choices": list(ARCHS)}, "lr": {"default": None, "default_help": LR_HELP}})
+    add_config_args(g, TrainConfig, {"arch": {"choices": list(ARCHS)}, "lr": {"default": None, "default_help": LR_HELP}},
+                    skip=("arch",) if finetune else ())  # fine-tuning keeps the source model's architecture
     g.add_argument("--model-config", help='JSON of model config fields, e.g. \'{"widths": [32, 64, 128]}\'')
     g.add_argument("--no-augment", action="store_true", help="turn off random affine and random erasing")
     g.add_argument("--elastic", type=float, default=0.0, metavar="ALPHA", help="add elastic distortion of this "
@@ -37,31 +39,35 @@ def add_train_args(t: argparse.ArgumentParser) -> None:
     add_threads_arg(t)
     t.add_argument("--out", help="run folder (default: runs/<dataset>-<arch>-<time>)")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint, with "
+                   "its own recipe and data (only --threads, --quiet and --json may be given with it)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    t.add_argument("--json", action="store_true", help="print the final metrics as one JSON document on stdout "
+                   "(the messages go to stderr)")
+    t.set_defaults(func=cmd_train, defaults={a.dest: (a.default, a.option_strings[0]) for a in t._actions
+                                             if a.option_strings})
 
 
 def register(sub) -> None:
     t = sub.add_parser("train", help="train a model; writes a run folder")
     add_train_args(t)
-    t.set_defaults(func=cmd_train)
     ft = sub.add_parser("finetune", help="fine-tune a trained model to new data or a new class set")
     ft.add_argument("--from", dest="init_from", required=True, help="shipped model or run folder to start from")
     ft.add_argument("--freeze", type=int, default=0, help="keep the first N blocks fixed (the new head always "
                     "trains; default: 0)")
-    add_train_args(ft)
-    ft.set_defaults(func=cmd_train)
+    add_train_args(ft, finetune=True)
 
     c = sub.add_parser("cv", help="stratified k-fold cross-validation of a training recipe or a baseline")
-    c.add_argument("--model", required=True, help="an architecture (fude-cnn, fude-cnn-l, keras-cnn: default "
-                   "recipe), a run folder or shipped model (its recipe), or a baseline (dummy, knn, pca-knn, svm)")
+    what = c.add_mutually_exclusive_group(required=True)
+    what.add_argument("--arch", help="an architecture, trained with the default recipe (fude-cnn, fude-cnn-l, ...)")
+    what.add_argument("--model", help="a run folder or shipped model: its recipe")
+    what.add_argument("--method", help="a classical baseline: dummy, knn, pca-knn, svm")
     add_data_args(c)
     c.add_argument("--folds", type=int, default=5, help="number of folds (default: 5)")
     c.add_argument("--epochs", type=int, help="override the recipe's epochs")
     c.add_argument("--seed", type=int, default=0, help="fold shuffling (and training) seed (default: 0)")
     c.add_argument("--components", type=int, default=40, help="pca-knn: principal components (default: 40)")
-    c.add_argument("--out", help="folder for the folds' models and cv.json (default: runs/cv-<data>-<model>-<time>)")
+    c.add_argument("--out", help="folder for the folds' models and cv.json (default: runs/cv-<data>-<what>-<time>)")
     add_threads_arg(c)
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -69,10 +75,15 @@ def register(sub) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    """The TrainConfig that ``fude train``'s (or ``finetune``'s) flags describe."""
+    """The TrainConfig that ``fude train``'s (or ``finetune``'s) flags describe.
+
+    Raises:
+        ValueError: a value the config refuses, or a ``--model-config`` that is not a JSON object.
+    """
     from dataclasses import asdict, fields
 
     from fude.datasets.augment import AugmentConfig
+    from fude.models import arch_spec
     from fude.train import TrainConfig, default_lr
 
     init_from, freeze = getattr(args, "init_from", ""), getattr(args, "freeze", 0)
@@ -82,9 +93,19 @@ def config_from_args(args: argparse.Namespace):
         args.arch = load_model(init_from).net.arch
     flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     augment = AugmentConfig.off() if args.no_augment else AugmentConfig(elastic=args.elastic)
-    return TrainConfig(**{**flags, "lr": args.lr or default_lr(args.arch), "init_from": init_from, "freeze": freeze,
-                          "model_config": json.loads(args.model_config) if args.model_config else {},
-                          "augment": asdict(augment)})
+    cfg = TrainConfig(**{**flags, "lr": args.lr or default_lr(args.arch), "init_from": init_from, "freeze": freeze,
+                         "model_config": json_option(args.model_config, "--model-config"), "augment": asdict(augment)})
+    if not init_from:  # a config the network refuses fails now, before any folder is touched
+        from fude.models import create_model
+
+        arch_spec(cfg.arch)
+        create_model(cfg.arch, **{k: v for k, v in cfg.model_config.items() if k not in ("num_classes",)})
+    return cfg
+
+
+def _given(args: argparse.Namespace) -> list[str]:
+    """The flags given on the command line, as far as argparse can tell (values other than the default)."""
+    return [flag for k, (v, flag) in args.defaults.items() if k not in RESUME_FLAGS and getattr(args, k, v) != v]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -93,9 +114,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fude.train.run import check_new_run, epochs_done, read_run, start_run
 
     signal.signal(signal.SIGTERM, _term_as_interrupt)
+    say = sys.stderr if args.json else sys.stdout  # with --json, stdout holds the one JSON document
     if args.resume:
         from fude.train import TrainConfig
 
+        extra = _given(args)
+        if extra:
+            raise ValueError(f"--resume continues {args.resume} with its own recipe and data; it cannot also take "
+                             + ", ".join(extra)
+                             + " (start a new run with --out, or replace this one with --overwrite)")
         out = Path(args.resume)
         run = read_run(out)
         cfg, data_args, folds, command = TrainConfig.from_dict(run["train"]), run["data"], run["folds"], run["command"]
@@ -105,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         name = data_args["dataset"] or "data"
         out = Path(args.out) if args.out else Path("runs") / f"{name}-{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     world = distributed.init(resolve_device(cfg.device))  # under torchrun: join the other processes
-    configure_logging(quiet_ranks=not world.main)
+    configure_logging(say, quiet_ranks=not world.main)
     if world.active and not args.out and not args.resume:
         raise ValueError("with torchrun, give --out: every process must write to the same run folder")
     if not args.resume:
@@ -114,10 +141,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     threads = set_threads(args.threads, world.local_size if resolve_device(cfg.device).type == "cpu" else 1)
     data = load_data(data_args, "train")
     extra_config = {"command": command, "data": data.source, "threads": threads}
+    new_folder = not out.exists()
     if world.main:
         if not args.resume:
             start_run(out, cfg, data_args, folds, command, args.overwrite)
-        print(f"run folder: {out}")
+        print(f"run folder: {out}", file=say)
     distributed.barrier(world)
     t0 = time.perf_counter()
     try:
@@ -129,15 +157,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"\ninterrupted; the checkpoint holds {epochs_done(out)} finished epoch(s). Continue with: "
               f"fude train --resume {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:
+        if world.main and not args.resume:
+            _undo_start(out, new_folder)
+        raise
     finally:
         distributed.shutdown(world)
     if not world.main:
         return 0
     if not folds:
-        print(f"done in {time.perf_counter() - t0:.1f} s wall; model saved in {out}")
+        print(f"done in {time.perf_counter() - t0:.1f} s wall; model saved in {out}", file=say)
     if args.json:
         print(json.dumps(result))
     return 0
+
+
+def _undo_start(out: Path, new_folder: bool) -> None:
+    """A run that failed before its first checkpoint leaves nothing that blocks the next attempt
+    with the same ``--out``: its run.json and empty history go (and the folder, if it made it)."""
+    from fude.train.run import CHECKPOINT
+
+    if any(out.glob(CHECKPOINT)) or any(out.glob(f"fold-*/{CHECKPOINT}")):
+        return  # a finished epoch: the run can be resumed
+    for name in ("run.json", "metrics.jsonl"):
+        (out / name).unlink(missing_ok=True)
+    if new_folder:
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
@@ -150,16 +197,22 @@ def cmd_cv(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _term_as_interrupt)
     configure_logging(sys.stderr)
     set_threads(args.threads)
+    if args.model in BASELINES or args.model in ARCHS:  # the older spelling: --model for all three
+        args.method, args.arch = (args.model, None) if args.model in BASELINES else (None, args.model)
+    if args.method and args.method not in BASELINES:
+        raise ValueError(f"unknown baseline {args.method!r}; baselines: {', '.join(BASELINES)}")
+    if args.arch and args.arch not in ARCHS:
+        raise ValueError(f"unknown architecture {args.arch!r}; architectures: {', '.join(ARCHS)}")
     data = load_data(data_args_dict(args), "train")
     name = data.source.get("name", "data")
-    out = Path(args.out) if args.out else Path("runs") / (
-        f"cv-{name}-{Path(args.model).name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if args.model in BASELINES:
-        result = cross_validate(data, args.folds, args.seed, baseline_folds(args.model, data, args.components,
-                                                                             args.seed), out, {"method": args.model})
+    tag = args.method or args.arch or Path(args.model).name
+    out = Path(args.out) if args.out else Path("runs") / f"cv-{name}-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.method:
+        result = cross_validate(data, args.folds, args.seed, baseline_folds(args.method, data, args.components,
+                                                                             args.seed), out, {"method": args.method})
     else:
-        if args.model in ARCHS:
-            cfg = TrainConfig(arch=args.model, seed=args.seed)
+        if args.arch:
+            cfg = TrainConfig(arch=args.arch, seed=args.seed)
         else:
             cfg = TrainConfig.from_dict({**load_model(args.model).config["train"], "seed": args.seed})
         if args.epochs:

@@ -18,8 +18,8 @@ from fude.datasets.base import IMAGE_SIZE, SEQUENCE_FEATURES, Dataset, DatasetEr
 from fude.datasets.cache import RemoteFile, default_data_dir, fetch
 from fude.datasets.formats import (load_csv, load_image_folder, load_pair, load_sequences, read_array, read_idx,
                                    save_pair)
-from fude.datasets.registry import DATASETS, DatasetSpec, load_dataset
+from fude.datasets.registry import DATASETS, DatasetSpec, load_dataset, containing
 
 __all__ = ["DATASETS", "IMAGE_SIZE", "SEQUENCE_FEATURES", "Dataset", "DatasetError", "DatasetSpec", "RemoteFile",
            "SequenceDataset", "default_data_dir", "fetch", "load_csv", "load_dataset", "load_image_folder",
-           "load_pair", "load_sequences", "read_array", "read_idx", "save_pair"]
+           "load_pair", "load_sequences", "read_array", "read_idx", "save_pair", "containing"]

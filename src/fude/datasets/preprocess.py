@@ -59,7 +59,26 @@ def load_image(source: str | os.PathLike | bytes) -> Image.Image:
         raise ImageError(f"{name}: image too large ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{name}: image is corrupt or truncated ({e})") from None
-    return ImageOps.exif_transpose(img)
+    return to_8bit(ImageOps.exif_transpose(img))
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float greyscale images (Pillow modes ``I;16*``, ``I``, ``F``:
+    scans and scientific TIFFs) as 8-bit ``L``, scaled from their value range (0..65535 for 16-bit;
+    0..1 or 0..255 for float; up to the largest value otherwise), which every Pillow operation
+    downstream accepts; other modes unchanged."""
+    if not (img.mode in ("I", "F") or img.mode.startswith("I;16")):
+        return img
+    a = np.asarray(img, dtype=np.float64)
+    a = np.where(np.isfinite(a), a, 0.0)
+    top = float(a.max(initial=0.0))
+    if img.mode.startswith("I;16"):
+        scale = 255 / 65535
+    elif img.mode == "F" and top <= 1.0:
+        scale = 255.0
+    else:
+        scale = 1.0 if top <= 255 else 255 / top
+    return Image.fromarray(np.clip(a * scale, 0, 255).round().astype(np.uint8), "L")
 
 
 def to_grey(img: Image.Image) -> np.ndarray:

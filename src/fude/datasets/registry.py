@@ -10,7 +10,7 @@ Sources:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -32,6 +32,7 @@ class DatasetSpec:
     classmap: str  # "digits" or the name of a packaged official class map
     description: str
     packaged: bool = False  # files ship inside fude (fude/resources), no download needed
+    drawn_from: dict[str, tuple[str, str]] = field(default_factory=dict)  # split -> the (dataset, split) holding its images
 
     def class_map(self) -> ClassMap:
         return ClassMap.digits() if self.classmap == "digits" else ClassMap.packaged(self.classmap)
@@ -78,6 +79,7 @@ DATASETS: dict[str, DatasetSpec] = {
         },
         "kmnist",
         "Kuzushiji-MNIST cursive kana, 60,000 train / 10,000 test, 10 classes",
+        drawn_from={"dev": ("kmnist", "test")},
     ),
     "k49": DatasetSpec(
         "k49",
@@ -103,8 +105,23 @@ DATASETS: dict[str, DatasetSpec] = {
         "kmnist",
         "Kuzushiji-MNIST sample shipped with fude, 1,200 train / 300 test, 10 classes",
         packaged=True,
+        drawn_from={"train": ("kmnist", "dev"), "test": ("kmnist", "dev")},
     ),
 }
+
+
+def containing(name: str, split: str) -> set[tuple[str, str]]:
+    """``(name, split)`` and every registered split that holds its images (``kmnist-sample``'s were
+    drawn from ``kmnist`` dev, which is part of ``kmnist`` test)."""
+    found, todo = set(), [(name, split)]
+    while todo:
+        key = todo.pop()
+        if key not in found:
+            found.add(key)
+            spec = DATASETS.get(key[0])
+            if spec is not None and key[1] in spec.drawn_from:
+                todo.append(spec.drawn_from[key[1]])
+    return found
 
 
 def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,

@@ -23,14 +23,20 @@ def save_model(model: CharClassifier, folder: str | os.PathLike, class_map: Clas
                name: str = "model") -> None:
     """Write ``<name>.safetensors`` and ``config.json`` (network config, class map, and the fields of
     ``extra_config``: how it was trained, its preprocessing, ...) atomically."""
+    import hashlib
+
     from safetensors.torch import save
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(folder / f"{name}.safetensors", save(state))
+    weights = save(state)
+    atomic_write(folder / f"{name}.safetensors", weights)
+    # the weights' checksum goes last, with the config: a folder whose weights are not the ones its
+    # config describes (a kill between the two writes, a flipped bit) is refused when loaded
     atomic_write_json(folder / "config.json", {**(extra_config or {}), "model": arch_config(model),
-                                               "class_map": class_map.to_list()})
+                                               "class_map": class_map.to_list(),
+                                               "weights_sha256": {f"{name}.safetensors": hashlib.sha256(weights).hexdigest()}})
 
 
 def resolve_model_dir(name_or_dir: str | os.PathLike) -> Path:
@@ -81,17 +87,27 @@ def build_from_config(config: dict) -> tuple[CharClassifier, ClassMap]:
     return model, class_map
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
-    """Load a safetensors file into ``model``, strictly.
+def load_weights(model: nn.Module, path: Path, sha256: str | None = None) -> None:
+    """Load a safetensors file into ``model``, strictly; with ``sha256``, only if the file's bytes
+    have that checksum.
 
     Raises:
-        ModelError: not a safetensors file, or names/shapes that do not match the model.
+        ModelError: not a safetensors file, a checksum that differs, or names/shapes that do not
+            match the model.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     try:
-        state = load_file(path)
+        data = Path(path).read_bytes()
+        if sha256 is not None:
+            import hashlib
+
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != sha256:
+                raise ModelError(f"{path}: the weights' sha256 is {actual}, but config.json records {sha256}: the "
+                                 f"file is damaged or not this model's; the model was not loaded")
+        state = load(data)
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelError(f"{path}: not a readable safetensors weights file ({e})") from e
     try:

@@ -1,9 +1,10 @@
-"""The FastAPI app: settings read once, models loaded once (lifespan), the body-size limit, the
-error handlers, and uvicorn.
+"""The FastAPI app: settings read once, models loaded once (lifespan), the limits every request is
+held to (body size, read time, Host header), security headers, error handlers, and uvicorn.
 
 Settings come from arguments or the environment: ``FUDE_MODELS`` (comma-separated shipped models or
-model folders, default ``hiragana,hiragana-seq,kmnist,mnist``) and ``FUDE_SAMPLES_DB`` (default
-``~/.local/share/fude/samples.sqlite``).
+model folders, default ``hiragana,hiragana-seq,kmnist,mnist``), ``FUDE_SAMPLES_DB`` (default
+``~/.local/share/fude/samples.sqlite``) and ``FUDE_BIND_HOST`` (the address served on: on loopback,
+only requests naming this machine in their Host header are answered, against DNS rebinding).
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from fude.serve.routes import MAX_BODY_BYTES, router
 from fude.strokes import StrokeError
 
 DEFAULT_MODELS = "hiragana,hiragana-seq,kmnist,mnist"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+READ_TIMEOUT = 10.0  # seconds a client has to send a request's headers and body (slow or half-open clients)
+KEEP_ALIVE = 5.0  # seconds an idle connection stays open between requests
 
 
 def default_db() -> Path:
@@ -29,49 +34,151 @@ def default_db() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """What the app serves: the models (shipped names or model folders) and the sample database."""
+    """What the app serves: the models (shipped names or model folders), the sample database, and
+    the address it is bound to (None: not known, no Host check)."""
 
     models: tuple[str, ...]
     db: Path
+    host: str | None = None
 
     @classmethod
-    def read(cls, models: str | None = None, db: str | os.PathLike | None = None) -> "Settings":
-        """From the arguments, else the environment, else the defaults (see the module doc)."""
-        names = (models or os.environ.get("FUDE_MODELS", DEFAULT_MODELS)).split(",")
-        return cls(tuple(m.strip() for m in names if m.strip()), Path(db) if db else default_db())
+    def read(cls, models: str | None = None, db: str | os.PathLike | None = None,
+             host: str | None = None) -> "Settings":
+        """From the arguments, else the environment, else the defaults (see the module doc).
+
+        Raises:
+            ValueError: no model, or two models that would have the same name.
+        """
+        names = tuple(m.strip() for m in (models or os.environ.get("FUDE_MODELS", DEFAULT_MODELS)).split(",")
+                      if m.strip())
+        if not names:
+            raise ValueError("no model to serve: give --models NAME[,NAME...] (shipped models or run folders)")
+        seen: dict[str, str] = {}
+        for n in names:
+            key = model_key(n)
+            if key in seen:
+                raise ValueError(f"--models {seen[key]!r} and {n!r} would both be served as {key!r}: "
+                                 f"give each model a folder of its own name")
+            seen[key] = n
+        return cls(names, Path(db) if db else default_db(), host or os.environ.get("FUDE_BIND_HOST") or None)
+
+    @property
+    def allowed_hosts(self) -> list[str] | None:
+        """Host-header names answered: this machine's names when bound to loopback, else any."""
+        return ["127.0.0.1", "localhost", "[::1]", "::1"] if self.host in LOOPBACK else None
 
 
-def create_app(models: str | None = None, db: str | os.PathLike | None = None) -> FastAPI:
-    """The FastAPI app; ``models`` and ``db`` default to the environment (see the module doc)."""
-    settings = Settings.read(models, db)
+def model_key(name_or_dir: str) -> str:
+    """The name a model is served under: a shipped model's name, or its folder's name."""
+    return Path(str(name_or_dir).rstrip("/\\")).resolve().name if Path(name_or_dir).exists() else Path(name_or_dir).name
+
+
+def load_served(settings: Settings) -> tuple[dict, object]:
+    """The recognizers by served name, and the sample store: what a server needs before it answers.
+
+    Raises:
+        fude.models.ModelError: a model that is not there or will not load.
+        ValueError: a sample database that cannot be created or opened.
+    """
+    from fude.recognizer import load_model
+    from fude.serve.samples import SampleStore
+
+    models = {model_key(n): load_model(n) for n in settings.models}
+    try:
+        store = SampleStore(settings.db)
+    except Exception as e:  # OSError, sqlite3.Error: a folder or file fude cannot write
+        raise ValueError(f"cannot open the sample database {settings.db}: {e} (choose another with --db)") from e
+    return models, store
+
+
+def create_app(models: str | None = None, db: str | os.PathLike | None = None, host: str | None = None,
+               loaded: tuple[dict, object] | None = None) -> FastAPI:
+    """The FastAPI app; ``models``, ``db`` and ``host`` default to the environment (see the module
+    doc). ``loaded``: models and store already made by :func:`load_served` (else the app makes them
+    at start-up)."""
+    settings = Settings.read(models, db, host)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         import torch
 
-        from fude.recognizer import load_model
-        from fude.serve.samples import SampleStore
-
         # one character is a tiny batch: one intra-op thread answers it fastest and leaves the other
         # cores to the event loop and to concurrent requests
         torch.set_num_threads(1)
-        app.state.models = {Path(n).name: load_model(n) for n in settings.models}  # once, at start-up
-        app.state.samples = SampleStore(settings.db)
+        app.state.models, app.state.samples = loaded or load_served(settings)  # once, at start-up
         yield
 
-    app = FastAPI(title="fude", summary="Read handwritten Japanese characters and digits", lifespan=lifespan)
-    app.middleware("http")(limit_body)
+    app = FastAPI(title="fude", summary="Read handwritten Japanese characters and digits", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # /docs is fude's own offline page (routes.docs)
     app.exception_handler(StrokeError)(stroke_error)
     app.include_router(router)
+    app.openapi = lambda: openapi_schema(app)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # the last added is the outermost
+    if settings.allowed_hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(SecurityHeaders)  # on every answer, refusals included
     return app
 
 
-async def limit_body(request: Request, call_next):
-    """Refuse a declared body over the cap before reading it (413)."""
-    size = request.headers.get("content-length")
-    if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
-        return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES // 2**20} MB"}, status_code=413)
-    return await call_next(request)
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets a 413, whether it declares its
+    length (refused before reading) or comes in chunks (refused as soon as the chunks pass the
+    limit: nothing beyond it is held in memory or spooled to disk)."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        too_large = f"request body over {self.limit // 2**20} MB"
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await JSONResponse({"detail": too_large}, status_code=413)(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:  # answered by FastAPI's handler of HTTPException
+                    raise HTTPException(413, too_large)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    # a page of its own sets a stricter policy (routes.page); this one covers JSON and the rest
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware: every response says not to sniff its type, not to be framed, not to send a
+    referrer, and what it may load (unless the route set its own Content-Security-Policy)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *[(k, v) for k, v in SECURITY_HEADERS if k not in names]]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 async def stroke_error(_request: Request, exc: StrokeError) -> JSONResponse:
@@ -79,32 +186,99 @@ async def stroke_error(_request: Request, exc: StrokeError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
+def openapi_schema(app: FastAPI) -> dict:
+    """FastAPI's schema, with the request bodies that the routes read themselves (they are told apart
+    by Content-Type) in ``components`` so that every ``$ref`` resolves."""
+    if app.openapi_schema is None:
+        from fude.serve.schemas import Error, SampleRequest, StrokesRequest
+
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (StrokesRequest, SampleRequest, Error):
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}))
+            components[model.__name__] = body
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def app_from_env() -> FastAPI:
-    """The app with its settings from the environment (``FUDE_MODELS``, ``FUDE_SAMPLES_DB``): the
-    factory each uvicorn worker process calls."""
+    """The app with its settings from the environment (``FUDE_MODELS``, ``FUDE_SAMPLES_DB``,
+    ``FUDE_BIND_HOST``): the factory each uvicorn worker process calls."""
     return create_app()
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, models: str | None = None, db: str | None = None,
-        workers: int = 1) -> None:
+        workers: int = 1, read_timeout: float = READ_TIMEOUT) -> None:
     """Serve with uvicorn in ``workers`` processes (each loads the models; they share the sample
     database, which SQLite's WAL mode lets several processes write); says so loudly when bound
-    beyond this machine.
+    beyond this machine. The models and the database are checked before the server starts, so a
+    broken configuration ends in one clear error. A client gets ``read_timeout`` seconds to send
+    each request (headers and body).
 
     Raises:
-        ValueError: ``workers`` below 1.
+        ValueError: ``workers`` below 1, a bad timeout, a name collision or a database fude cannot open.
+        fude.models.ModelError: a model that is not there or will not load.
     """
     import uvicorn
 
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not read_timeout > 0:
+        raise ValueError(f"the read timeout must be positive seconds, got {read_timeout}")
+    settings = Settings.read(models, db, host)
+    loaded = load_served(settings)  # fails here, in one line, rather than inside uvicorn's start-up
+    if host not in LOOPBACK:
         print(f"warning: binding to {host}: anyone who can reach this machine can use the page and add samples")
+    protocol = timed_protocol(read_timeout)
+    options = dict(host=host, port=port, log_level="info", http=protocol, timeout_keep_alive=KEEP_ALIVE)
     if workers == 1:
-        uvicorn.run(create_app(models, db), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(models, db, host, loaded), **options)
         return
-    if models:  # the worker processes read their settings from the environment
-        os.environ["FUDE_MODELS"] = models
-    if db:
-        os.environ["FUDE_SAMPLES_DB"] = str(db)
-    uvicorn.run("fude.serve:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
+    os.environ["FUDE_MODELS"] = ",".join(settings.models)  # the worker processes read their settings here
+    os.environ["FUDE_SAMPLES_DB"] = str(settings.db)
+    os.environ["FUDE_BIND_HOST"] = host
+    uvicorn.run("fude.serve:app_from_env", factory=True, workers=workers, **options)
+
+
+def timed_protocol(read_timeout: float):
+    """uvicorn's HTTP/1.1 protocol (h11) with a deadline for reading each request: a connection
+    that has not sent a whole request ``read_timeout`` seconds after it opened or began one is
+    closed (uvicorn itself waits forever for headers and body; idle keep-alive connections it closes
+    after ``timeout_keep_alive``)."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11Protocol(H11Protocol):
+        _deadline = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None and self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+                self._arm()  # a new request begins on a kept-alive connection
+            super().data_received(data)
+            if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
+                self._disarm()  # the whole request is in
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(read_timeout, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return TimedH11Protocol

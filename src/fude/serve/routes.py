@@ -3,18 +3,22 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import re
 import time
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import ValidationError
 
 from fude.scripts import romaji
-from fude.serve.schemas import SampleRequest, StrokesRequest
+from fude.serve.schemas import ERRORS, SampleRequest, StrokesRequest
 from fude.strokes import Character, from_json_dict
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # the largest request accepted (an uploaded image), bytes
@@ -30,6 +34,13 @@ def model_named(request: Request, name: str):
     if name not in models:
         raise HTTPException(404, f"unknown model {name!r}; this server has {', '.join(models)}")
     return models[name]
+
+
+def require_json(request: Request) -> None:
+    """A 415 unless the body is declared JSON: a cross-site form cannot send ``application/json``
+    without the browser asking this server first (CORS), so writes take nothing else."""
+    if not request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+        raise HTTPException(415, "send the body as JSON (Content-Type: application/json)")
 
 
 async def body_json(request: Request, schema):
@@ -69,15 +80,17 @@ def list_models(request: Request) -> dict:
 
 
 PREDICT_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": StrokesRequest.model_json_schema()},
+    "application/json": {"schema": {"$ref": "#/components/schemas/StrokesRequest"}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary", "description": "PNG or JPEG, at most 5 MB and 4096 px"},
-        "model": {"type": "string", "default": "kmnist"}}}}}}}
+        "model": {"type": "string", "default": "kmnist", "maxLength": 64}}}}}}}
+SAMPLE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/SampleRequest"}}}}}
 
 
 # One path for both kinds of input, told apart by Content-Type: FastAPI's typed bodies bind one
 # media type per route, and the page and API clients already post both to /api/predict.
-@router.post("/api/predict", openapi_extra=PREDICT_BODY)
+@router.post("/api/predict", openapi_extra=PREDICT_BODY, responses=ERRORS)
 async def predict(request: Request) -> dict:
     """Top-5 guesses for a drawing (JSON strokes) or an uploaded image (multipart ``file``)."""
     t0 = time.perf_counter()
@@ -104,6 +117,8 @@ async def predict_image(request: Request) -> tuple[str, list[dict]]:
 
     try:
         form = await request.form(max_files=1, max_fields=4)
+    except HTTPException:
+        raise  # the body limit's 413
     except Exception as e:  # the multipart parser's own errors: a malformed body is the client's
         raise HTTPException(400, f"malformed multipart body ({e})") from None
     upload, name = form.get("file"), str(form.get("model") or "kmnist")
@@ -135,14 +150,20 @@ async def predict_image(request: Request) -> tuple[str, list[dict]]:
         raise HTTPException(400, str(e).replace("<bytes>: ", "")) from None
 
 
-@router.post("/api/samples", status_code=201)
-async def add_sample(request: Request) -> dict:
-    """Save a drawing the person confirmed (one SQLite transaction)."""
+@router.post("/api/samples", status_code=201, openapi_extra=SAMPLE_BODY,
+             responses={200: {"description": "a retried sample (same request_id): the first one's id"}, **ERRORS})
+async def add_sample(request: Request):
+    """Save a drawing the person confirmed (one SQLite transaction). With a ``request_id`` a retry
+    stores nothing new and answers 200 with the first one's id."""
+    require_json(request)
     req = await body_json(request, SampleRequest)
+    if req.model and req.model not in request.app.state.models:
+        raise HTTPException(422, f"invalid request: model: {req.model!r} is not a model of this server "
+                                 f"({', '.join(request.app.state.models)}); leave it empty if none guessed")
     char = drawing(req)
-    sample_id = request.app.state.samples.add(char.strokes, req.label, char.canvas or None, req.guess, req.model,
-                                              req.client_id)
-    return {"id": sample_id}
+    sample_id, new = request.app.state.samples.add(char.strokes, req.label, char.canvas or None, req.guess,
+                                                   req.model or None, req.client_id, req.request_id)
+    return JSONResponse({"id": sample_id, **({} if new else {"duplicate": True})}, status_code=201 if new else 200)
 
 
 @router.get("/api/samples/stats")
@@ -150,9 +171,33 @@ def sample_stats(request: Request) -> dict:
     return request.app.state.samples.stats()
 
 
+@lru_cache(maxsize=4)
+def html_page(name: str) -> tuple[str, str]:
+    """A packaged page and its Content-Security-Policy: its own inline script and style (by their
+    sha256), fude's font, and requests to this server only."""
+    text = resources.files("fude.resources").joinpath(name).read_text("utf-8")
+
+    def hashes(tag: str) -> str:
+        return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(m.encode()).digest()).decode()}'"
+                        for m in re.findall(rf"<{tag}>(.*?)</{tag}>", text, re.S))
+
+    policy = (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+              "font-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+              "base-uri 'none'; form-action 'self'")
+    return text, policy
+
+
 @router.get("/", response_class=HTMLResponse)
-def page() -> str:
-    return resources.files("fude.resources").joinpath("draw.html").read_text("utf-8")
+def page() -> HTMLResponse:
+    text, policy = html_page("draw.html")
+    return HTMLResponse(text, headers={"Content-Security-Policy": policy})
+
+
+@router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+def docs() -> HTMLResponse:
+    """The API's reference, drawn from ``/openapi.json`` by the page itself: no CDN, works offline."""
+    text, policy = html_page("docs.html")
+    return HTMLResponse(text, headers={"Content-Security-Policy": policy})
 
 
 @router.get("/fonts/ipaexg.ttf", include_in_schema=False)

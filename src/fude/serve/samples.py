@@ -29,9 +29,13 @@ CREATE TABLE IF NOT EXISTS samples (
     guess TEXT,                 -- the model's top-1 when the person confirmed, or NULL
     model TEXT,                 -- the model that guessed
     client_id TEXT,             -- an opaque id of the drawing page's browser, or NULL
-    created REAL NOT NULL       -- Unix time, seconds
+    created REAL NOT NULL,      -- Unix time, seconds
+    request_id TEXT             -- the client's id for this sample: a retry with it is stored once, or NULL
 )
 """
+# databases made before request_id existed get the column; the index makes a retry a no-op
+MIGRATIONS = ("ALTER TABLE samples ADD COLUMN request_id TEXT",)
+INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS samples_request_id ON samples (request_id) WHERE request_id IS NOT NULL"
 
 
 class SampleStore:
@@ -40,9 +44,17 @@ class SampleStore:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(SCHEMA)
+        db = self._connect()
+        try:
+            with db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(SCHEMA)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(samples)")}
+                if "request_id" not in columns:
+                    db.execute(MIGRATIONS[0])
+                db.execute(INDEX)
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -50,8 +62,10 @@ class SampleStore:
         return db
 
     def add(self, strokes, label: str, canvas: dict | None = None, guess: str | None = None,
-            model: str | None = None, client_id: str | None = None) -> int:
-        """Store one confirmed sample in one transaction; returns its id.
+            model: str | None = None, client_id: str | None = None, request_id: str | None = None
+            ) -> tuple[int, bool]:
+        """Store one confirmed sample in one transaction; returns its id and whether it is new (a
+        ``request_id`` seen before stores nothing and returns the first sample's id).
 
         Raises:
             fude.strokes.StrokeError: bad strokes. ValueError: an empty label.
@@ -60,13 +74,16 @@ class SampleStore:
         if not label:
             raise ValueError("a sample needs its label: the character that was drawn")
         row = (label, json.dumps([np.round(s, 3).tolist() for s in strokes]), json.dumps(canvas) if canvas else None,
-               guess, model, client_id, time.time())
+               guess, model, client_id, time.time(), request_id)
         db = self._connect()
         try:
             with db:  # one transaction: committed whole, or not at all
-                cur = db.execute("INSERT INTO samples (label, strokes, canvas, guess, model, client_id, created) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", row)
-            return int(cur.lastrowid)
+                cur = db.execute("INSERT OR IGNORE INTO samples (label, strokes, canvas, guess, model, client_id, "
+                                 "created, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+                if cur.rowcount == 1:
+                    return int(cur.lastrowid), True
+                first = db.execute("SELECT id FROM samples WHERE request_id = ?", (request_id,)).fetchone()
+            return int(first[0]), False
         finally:
             db.close()
 

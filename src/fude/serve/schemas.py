@@ -1,10 +1,14 @@
-"""The API's request bodies (pydantic), validated before any handler runs."""
+"""The API's request bodies (pydantic), validated before any handler runs, and the error answers
+every route may give."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from fude.strokes import MAX_STROKES
+
+TEXT = r"^[^\x00-\x1f\x7f]*$"  # free text: no control characters (NUL, newline, ...)
+TOKEN = r"^[A-Za-z0-9._:-]*$"  # ids and names: what survives any file, log or CSV unquoted
 
 
 class Canvas(BaseModel):
@@ -23,12 +27,32 @@ class StrokesRequest(BaseModel):
     strokes: list[list[list[float]]] = Field(description="strokes, each [[x, y], ...] in drawing order, y down",
                                              max_length=MAX_STROKES)
     canvas: Canvas | None = None
-    model: str = "hiragana"
+    model: str = Field(default="hiragana", max_length=64, pattern=TOKEN, description="a model this server loaded")
 
 
 class SampleRequest(StrokesRequest):
     """A drawing the person confirmed, with its label."""
 
-    label: str = Field(min_length=1, max_length=8, description="the character that was drawn")
-    guess: str | None = Field(default=None, max_length=8, description="the model's top-1 guess")
-    client_id: str | None = Field(default=None, max_length=64, description="an opaque id of the browser")
+    label: str = Field(min_length=1, max_length=8, pattern=TEXT, description="the character that was drawn")
+    guess: str | None = Field(default=None, max_length=8, pattern=TEXT, description="the model's top-1 guess")
+    model: str = Field(default="", max_length=64, pattern=TOKEN,
+                       description="the model that guessed: one this server loaded, or empty")
+    client_id: str | None = Field(default=None, max_length=64, pattern=TOKEN, description="an opaque id of the browser")
+    request_id: str | None = Field(default=None, min_length=8, max_length=64, pattern=TOKEN,
+                                   description="an id the client makes up for this sample: a retried POST with the "
+                                               "same id stores it once and answers with the first one's id")
+
+
+class Error(BaseModel):
+    """What every 4xx answer holds."""
+
+    detail: str = Field(description="what was wrong with the request and what is expected")
+
+
+ERRORS = {code: {"model": Error, "description": text} for code, text in (
+    (400, "malformed JSON, multipart body or image"),
+    (404, "no such model on this server"),
+    (413, "request body over 5 MB, or an image over 4096 pixels a side"),
+    (415, "a Content-Type the route does not take"),
+    (422, "a well-formed request with invalid fields"),
+)}

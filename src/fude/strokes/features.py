@@ -37,20 +37,33 @@ def resample_stroke(points: np.ndarray, n: int = 32, smoothing: float = 0.0) -> 
     stroke (SciPy ``splprep``/``splev``; Dierckx, "Curve and Surface Fitting with Splines", 1993).
 
     The spline is parameterised by cumulative chord length, so the points are close to evenly
-    spaced along the curve. Repeated consecutive points are dropped first; a tap (one distinct
-    point) gives ``n`` copies of it; two or three distinct points use a spline of degree 1 or 2.
-    ``smoothing`` is splprep's ``s`` per point (0: through every point).
+    spaced along the curve. Points that do not move the pen along the chord (repeats, and steps
+    too small to change the cumulative length in floating point) are dropped first; a tap (one
+    distinct point) gives ``n`` copies of it; two or three points use a spline of degree 1 or 2.
+    Where SciPy still cannot fit a spline through what is left, the points are spaced along the
+    polyline instead. ``smoothing`` is splprep's ``s`` per point (0: through every point).
     """
     from scipy.interpolate import splev, splprep
 
     pts = _dedupe(np.asarray(points, dtype=np.float64))
-    if len(pts) == 1:
-        return np.repeat(pts, n, axis=0)
     chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    keep = np.concatenate([[True], np.diff(chord) > 0])  # the spline parameter must strictly increase
+    pts, chord = pts[keep], chord[keep]
+    if len(pts) == 1 or not chord[-1] > 0:
+        return np.repeat(pts[:1], n, axis=0)
     u = chord / chord[-1]
-    k = min(3, len(pts) - 1)
-    tck, _ = splprep(pts.T, u=u, k=k, s=smoothing * len(pts))
-    return np.column_stack(splev(np.linspace(0, 1, n), tck))
+    keep = np.concatenate([[True], np.diff(u) > 0])  # steps lost in the division: a parameter repeated
+    pts, u = pts[keep], u[keep]
+    t = np.linspace(0, 1, n)
+    if len(pts) > 1:
+        try:
+            tck, _ = splprep(pts.T, u=u, k=min(3, len(pts) - 1), s=smoothing * len(pts))
+            out = np.column_stack(splev(t, tck))
+            if np.isfinite(out).all():
+                return out
+        except ValueError:  # "Invalid inputs": knots SciPy cannot place in so short a span
+            pass
+    return np.column_stack([np.interp(t, u, pts[:, 0]), np.interp(t, u, pts[:, 1])])
 
 
 def resample(strokes: list[np.ndarray], n: int = 32, smoothing: float = 0.0) -> list[np.ndarray]:

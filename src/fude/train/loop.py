@@ -33,7 +33,8 @@ from fude.train.config import MONITORS, TrainConfig
 from fude.train.data import model_batch, pixel_mean_std, to_tensors
 from fude.train.flops import flops_per_image
 from fude.train.optim import NesterovSGD, lr_at, make_optimizer
-from fude.train.run import append_metrics, load_checkpoint, read_metrics, save_checkpoint, write_metrics
+from fude.train.run import (CHECKPOINT, append_metrics, load_checkpoint, metrics_for_resume, remove_leftovers,
+                            save_checkpoint, write_metrics)
 from fude.train.sampling import balanced_order, class_weights, stratified_split
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,8 @@ def setup(cfg: TrainConfig, data: Dataset | SequenceDataset, out: Path, resume: 
     network, optimizer and moving average, and with ``resume`` the checkpoint's state."""
     if data.labels is None:
         raise ValueError("training needs labelled data; the dataset has no labels")
+    if len(data) < 2:
+        raise ValueError(f"training needs at least 2 labelled images (batch norm compares images); got {len(data)}")
     out.mkdir(parents=True, exist_ok=True)
     world = distributed.init(resolve_device(cfg.device))  # one process unless started by torchrun
     device = distributed.local_device(resolve_device(cfg.device), world)
@@ -213,13 +216,24 @@ def start_from(name_or_dir: str, num_classes: int, freeze: int = 0) -> CharClass
 
 
 def restore(run: Run, resume: bool) -> None:
-    """With ``resume``, the checkpoint's weights, optimizer state and history; then (rank 0)
-    ``metrics.jsonl`` rewritten to the epochs that will be kept."""
-    if resume and not (run.out / "checkpoint.json").exists():  # stopped before the first epoch ended
+    """With ``resume``, the checkpoint's weights, optimizer state and history (temporary files of
+    writes a kill cut short are removed first); then (rank 0) ``metrics.jsonl`` rewritten to the
+    epochs that will be kept.
+
+    Raises:
+        ValueError: a damaged checkpoint, or a history that lost a finished epoch.
+    """
+    if resume and run.world.main:
+        for path in remove_leftovers(run.out):
+            run.log(f"removed {path.name}, left by a write that was cut short")
+    if resume and not (run.out / CHECKPOINT).exists():  # stopped before the first epoch ended
         run.log(f"{run.out} has no finished epoch to resume from; starting it from the beginning")
     elif resume:
         run.start_epoch, run.step = load_checkpoint(run.out, run.model, run.opt, run.ema)
-        run.history = [r for r in read_metrics(run.out) if r["epoch"] <= run.start_epoch]
+        run.history, bad = metrics_for_resume(run.out, run.start_epoch)
+        if bad:
+            run.log(f"metrics.jsonl: skipped unreadable line(s) {', '.join(map(str, bad))}, after the checkpoint's "
+                    f"epoch {run.start_epoch}")
         run.log(f"resuming {run.out} after epoch {run.start_epoch}/{run.cfg.epochs}")
     if run.world.main:
         write_metrics(run.out, run.history)

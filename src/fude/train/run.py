@@ -3,7 +3,8 @@
     run.json              the TrainConfig, data source, folds and command (written at the start)
     metrics.jsonl         one JSON object per finished epoch (losses, accuracies, lr, seconds,
                           samples/s, and the loss of every batch)
-    checkpoint.safetensors, checkpoint.json   weights + optimizer state after the last epoch
+    checkpoint.safetensors   weights + optimizer state after the last epoch, with the epoch and step
+                          counters in its metadata: one file, so one atomic unit
     best/                 the best epoch by the monitored metric, a model folder (with validation)
     model.safetensors, config.json           the finished model (what ``fude.load_model`` reads)
     fold-K/, cv.json      with cross-validation: one run folder per fold, and the result
@@ -26,6 +27,7 @@ from fude.train.config import TrainConfig
 from fude.train.optim import NesterovSGD
 
 FINISHED = ("model.safetensors", "config.json", "checkpoint.safetensors", "checkpoint.json", "cv.json")
+CHECKPOINT = "checkpoint.safetensors"
 
 
 class RunFolderError(ValueError):
@@ -38,7 +40,7 @@ def check_new_run(out: Path, overwrite: bool) -> None:
     Raises:
         RunFolderError: ``out`` holds a run and ``overwrite`` is off.
     """
-    if not overwrite and any((out / f).exists() for f in ("checkpoint.json", "run.json")):
+    if not overwrite and any((out / f).exists() for f in (CHECKPOINT, "checkpoint.json", "run.json")):
         raise RunFolderError(f"{out} already holds a run; continue it with --resume {out}, replace it with "
                              f"--overwrite, or choose another --out")
 
@@ -73,22 +75,85 @@ def read_run(out: Path) -> dict:
 
 def epochs_done(out: Path) -> int:
     """Finished epochs in the checkpoint of ``out`` (0 if there is none)."""
-    path = out / "checkpoint.json"
-    return json.loads(path.read_text())["epoch"] if path.exists() else 0
+    try:
+        return checkpoint_counters(out)[0]
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def checkpoint_counters(out: Path) -> tuple[int, int]:
+    """(epochs done, optimizer steps done) of the checkpoint in ``out``, from its metadata (runs of
+    fude before 2026-11-29 kept them beside it, in ``checkpoint.json``).
+
+    Raises:
+        FileNotFoundError: no checkpoint. ValueError: one without readable counters.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = out / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        if "epoch" not in meta:
+            meta = json.loads((out / "checkpoint.json").read_text())
+        return int(meta["epoch"]), int(meta["step"])
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:
+        raise ValueError(f"cannot resume from the checkpoint in {out}: its epoch counter is unreadable "
+                         f"({str(e).splitlines()[0]}); start again with --overwrite") from e
+
+
+def remove_leftovers(out: Path) -> list[Path]:
+    """Delete the temporary files of writes a kill cut short (``.<name>.tmp<pid>``, see
+    :func:`fude.files.atomic_write`) in ``out`` and ``out/best``; returns them."""
+    gone = [p for folder in (out, out / "best") if folder.is_dir() for p in folder.glob(".*.tmp*") if p.is_file()]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
 
 
 def read_metrics(out: Path) -> list[dict]:
-    """The rows of a run folder's ``metrics.jsonl`` (one per finished epoch); [] if there is none."""
-    path = Path(out) / "metrics.jsonl"
+    """The readable rows of a run folder's ``metrics.jsonl`` (one per finished epoch); [] if there
+    is none. A damaged line is skipped (:func:`metrics_for_resume` checks that no finished epoch is
+    lost)."""
+    return _metrics(Path(out))[0]
+
+
+def _metrics(out: Path) -> tuple[list[dict], list[int]]:
+    path = out / "metrics.jsonl"
     if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
+        return [], []
+    rows, bad = [], []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+                raise ValueError("not an epoch's row")
+            rows.append(row)
         except ValueError:
-            break  # a line cut by a kill mid-write: everything after it is lost anyway
-    return rows
+            bad.append(number)
+    return rows, bad
+
+
+def metrics_for_resume(out: Path, epochs: int) -> tuple[list[dict], list[int]]:
+    """The rows of epochs 1..``epochs`` (those the checkpoint holds), and the numbers of the lines
+    that could not be read. A line cut by a kill mid-write belongs to an epoch after the checkpoint,
+    so it costs nothing.
+
+    Raises:
+        RunFolderError: a finished epoch's row is missing or damaged: resuming would rewrite the
+            history without it.
+    """
+    rows, bad = _metrics(out)
+    by_epoch = {r["epoch"]: r for r in rows if r["epoch"] <= epochs}
+    missing = [e for e in range(1, epochs + 1) if e not in by_epoch]
+    if missing:
+        raise RunFolderError(f"cannot resume {out}: metrics.jsonl has no readable row for epoch(s) "
+                             f"{', '.join(map(str, missing))} of the {epochs} in the checkpoint"
+                             + (f" (damaged line(s) {', '.join(map(str, bad))})" if bad else "")
+                             + "; repair the file or start again with --overwrite")
+    return [by_epoch[e] for e in range(1, epochs + 1)], bad
 
 
 def write_metrics(out: Path, rows: list[dict]) -> None:
@@ -104,9 +169,10 @@ def append_metrics(out: Path, row: dict) -> None:
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD, epoch: int, step: int,
                     ema: torch.nn.Module | None = None) -> None:
-    """Weights, momentum buffers (and the weights' moving average) as safetensors, then the epoch
-    counter as JSON; both atomic. The JSON is written last, so it never points at a checkpoint that
-    is not there yet."""
+    """Weights, momentum buffers (and the weights' moving average) as one safetensors file, written
+    atomically, with the epoch and step counters in its metadata: the checkpoint is one unit, never
+    weights of one epoch labelled with another. (Randomness needs no state: every epoch reseeds from
+    the run's seed and its number.)"""
     from safetensors.torch import save
 
     state = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -116,8 +182,8 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD, epoc
         buf = opt.state.get(p, {}).get("momentum_buffer")
         if buf is not None:
             state[f"optim.{i}.momentum_buffer"] = buf.detach().cpu().contiguous()
-    atomic_write(folder / "checkpoint.safetensors", save(state))
-    atomic_write(folder / "checkpoint.json", json.dumps({"epoch": epoch, "step": step}).encode())
+    atomic_write(folder / CHECKPOINT, save(state, metadata={"epoch": str(epoch), "step": str(step)}))
+    (folder / "checkpoint.json").unlink(missing_ok=True)  # an older fude's counters: the metadata rules now
 
 
 def load_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD,
@@ -131,10 +197,9 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD,
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    epoch, step = checkpoint_counters(folder)
     try:
-        meta = json.loads((folder / "checkpoint.json").read_text())
-        epoch, step = int(meta["epoch"]), int(meta["step"])
-        state = load_file(folder / "checkpoint.safetensors")
+        state = load_file(folder / CHECKPOINT)
         model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")}, strict=True)
         if ema is not None:
             ema.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("ema.")}, strict=True)

@@ -9,11 +9,24 @@ import torch
 
 def stratified_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (rest, held out), sorted, with ``share`` of each class held out (scikit-learn
-    ``train_test_split``); ``share=0`` holds out nothing."""
+    ``train_test_split``); ``share=0`` holds out nothing.
+
+    Raises:
+        ValueError: too few images to hold out one of every class and keep one for training.
+    """
     idx = np.arange(len(labels))
     if share == 0:  # no hold-out: and no scikit-learn import (a second of start-up)
         return idx, idx[:0]
     from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(labels)
+    classes, held = int((counts > 0).sum()), int(np.ceil(share * len(labels)))
+    if counts[counts > 0].min() < 2 or held < classes or len(labels) - held < classes:
+        need = max(2 * classes, int(np.ceil(classes / share)), int(np.ceil(classes / (1 - share))))
+        raise ValueError(f"a validation split of {share:g} cannot hold out one image of each of the {classes} classes "
+                         f"and train on the rest: it needs at least 2 images of every class and {need:,} in all "
+                         f"(there are {len(labels):,}, the fewest in a class {counts[counts > 0].min()}); give more "
+                         f"images, or train without validation: --val-split 0")
 
     tr, va = train_test_split(idx, test_size=share, stratify=labels, random_state=seed)
     return np.sort(tr), np.sort(va)

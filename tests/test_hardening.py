@@ -1,0 +1,374 @@
+"""Each promise of "Nothing lost, nothing crashes" that a careless user or an attacker found broken,
+one test per item (the reproductions themselves where they fit a test)."""
+
+import io
+import json
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from conftest import REPO, free_port, start_server
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+TINY = ["--dataset", "kmnist-sample", "--epochs", "2", "--batch-size", "64", "--threads", "1", "--quiet"]
+DRAWING = {"strokes": [[[10, 10], [60, 60], [90, 20]]], "canvas": {"width": 100, "height": 100}}
+
+
+def fude(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fude", *map(str, args)], capture_output=True, text=True, env=ENV,
+                          **kw)
+
+
+def one_line_error(p: subprocess.CompletedProcess, match: str) -> None:
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "Traceback" not in p.stderr and re.search(match, p.stderr), p.stderr
+    assert len([line for line in p.stderr.splitlines() if line.startswith("error:")]) == 1, p.stderr
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from fude.serve import create_app
+
+    db = tmp_path_factory.mktemp("db") / "samples.sqlite"
+    with TestClient(create_app("hiragana,hiragana-seq,kmnist", db)) as c:
+        c.db = db
+        yield c
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    p = fude("train", *TINY, "--out", run)
+    assert p.returncode == 0, p.stderr
+    return run
+
+
+# --------------------------------------------------------------------------- 1. no 500, ever
+
+def test_strokes_closer_than_a_float_step_get_an_answer(app, tmp_path):
+    body = {"strokes": [[[0, 1e-12], [0, 1e-300], [0, 0]]], "model": "hiragana-seq"}
+    r = app.post("/api/predict", json=body)
+    assert r.status_code == 200 and len(r.json()["top"]) == 5
+    (tmp_path / "tiny.json").write_text(json.dumps(body))
+    p = fude("predict-strokes", "--model", "hiragana-seq", tmp_path / "tiny.json")
+    assert p.returncode == 0 and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("mode, fmt", [("I;16", "PNG"), ("I;16", "TIFF"), ("I", "TIFF"), ("F", "TIFF")])
+def test_16_bit_and_float_images_of_any_size_are_read(app, mode, fmt):
+    blank, drawn = Image.new(mode, (2048, 2048)), np.zeros((2048, 2100), np.float32)
+    drawn[500:1500, 900:1200] = 1.0  # a bright bar on black
+    files = []
+    for img in (blank, Image.fromarray((drawn * (65535 if mode != "F" else 1)).astype(
+            {"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]), mode if mode != "I;16" else None)):
+        buf = io.BytesIO()
+        img.save(buf, fmt)
+        files.append(buf.getvalue())
+    r = app.post("/api/predict", files={"file": ("blank", files[0])}, data={"model": "kmnist"})
+    assert r.status_code == 400 and "no ink" in r.json()["detail"]
+    r = app.post("/api/predict", files={"file": ("bar", files[1])}, data={"model": "kmnist"})
+    assert r.status_code == 200 and len(r.json()["top"]) == 5, r.text
+
+
+# --------------------------------------------------------------------------- 2. the body cap, chunked too
+
+def test_chunked_body_over_the_cap_is_refused_before_it_is_all_read(tmp_path):
+    port = free_port()
+    server = start_server(tmp_path / "db.sqlite", port, models="kmnist")
+    try:
+        rss = lambda: int(Path(f"/proc/{server.pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024  # noqa: E731
+        before = rss()
+        for kind in ("application/json", "multipart/form-data; boundary=x"):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {kind}\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n".encode())
+            chunk, sent, answer = b"x" * 65536, 0, b""
+            sock.settimeout(0.05)
+            try:
+                while sent < 200 << 20 and not answer:  # up to 200 MB, or until the server answers
+                    sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                    sent += len(chunk)
+                    try:
+                        answer = sock.recv(4096)
+                    except socket.timeout:
+                        pass
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            sock.settimeout(5)
+            answer += sock.recv(4096) if not answer else b""
+            sock.close()
+            assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+            assert sent < 50 << 20, f"{sent / 2**20:.0f} MB went in before the 413"
+        assert rss() - before < 60, f"the server grew by {rss() - before:.0f} MiB"
+        assert not list(Path("/tmp").glob("tmp*multipart*"))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+# --------------------------------------------------------------------------- 3. /api/samples checks every field
+
+def test_samples_validate_every_field(app, tmp_path):
+    from fude.classmap import ClassMap
+    from fude.serve.samples import SampleStore, export
+
+    ok = {**DRAWING, "label": "あ", "model": "hiragana"}
+    for bad, status in [({"model": "x" * 65}, 422), ({"model": "nosuch"}, 422), ({"model": "../../etc"}, 422),
+                        ({"label": "a\x00"}, 422), ({"label": "a\nb"}, 422), ({"guess": "\r"}, 422),
+                        ({"client_id": "a b"}, 422), ({"request_id": "short"}, 422)]:
+        r = app.post("/api/samples", json={**ok, **bad})
+        assert r.status_code == status, (bad, r.text)
+    r = app.post("/api/samples", content=json.dumps(ok), headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415  # what a cross-site form can send
+    assert app.post("/api/samples", json={**ok, "model": ""}).status_code == 201
+
+    first = app.post("/api/samples", json={**ok, "request_id": "retry-0001"})
+    again = app.post("/api/samples", json={**ok, "request_id": "retry-0001"})
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json() == {"id": first.json()["id"], "duplicate": True}
+    with sqlite3.connect(app.db) as db:
+        assert db.execute("SELECT COUNT(*) FROM samples WHERE request_id = 'retry-0001'").fetchone() == (1,)
+
+    for label in ('"', ",", "a,b", "'"):  # labels a CSV must quote
+        assert app.post("/api/samples", json={**ok, "label": label}).status_code == 201
+    counts = export(SampleStore(app.db), tmp_path / "out")
+    cmap = ClassMap.from_csv(tmp_path / "out" / "samples_classmap.csv")
+    assert {'"', ",", "a,b", "'", "あ"} <= set(cmap.chars) and len(cmap) == counts["classes"]
+
+
+def test_an_older_sample_database_gets_the_new_column(tmp_path):
+    from fude.serve.samples import SampleStore
+
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as c:  # the schema before request_id, with one sample in it
+        c.execute("CREATE TABLE samples (id INTEGER PRIMARY KEY, label TEXT NOT NULL, strokes TEXT NOT NULL, "
+                  "canvas TEXT, guess TEXT, model TEXT, client_id TEXT, created REAL NOT NULL)")
+        c.execute("INSERT INTO samples (label, strokes, created) VALUES ('あ', '[[[0, 0], [1, 1]]]', 0)")
+    store = SampleStore(db)
+    assert store.add([np.array([[0.0, 0.0], [1.0, 1.0]])], "い", request_id="abcdefgh") == (2, True)
+    assert store.add([np.array([[0.0, 0.0], [1.0, 1.0]])], "い", request_id="abcdefgh") == (2, False)
+    assert store.stats()["total"] == 2
+
+
+# --------------------------------------------------------------------------- 4. request hygiene
+
+def test_security_headers_offline_docs_and_a_schema_that_resolves(app):
+    page = app.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "'unsafe-inline'" not in csp and "sha256-" in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["x-frame-options"] == "DENY"
+    assert app.get("/health").headers["x-content-type-options"] == "nosniff"
+    docs = app.get("/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+    assert not re.search(r"(src|href)=\"https?://", docs.text)  # no CDN: works offline
+
+    schema = app.get("/openapi.json").json()
+    refs = re.findall(r'"\$ref": "#/([^"]+)"', json.dumps(schema))
+    for ref in refs:  # every reference resolves inside the document
+        node = schema
+        for part in ref.split("/"):
+            node = node[part]
+    samples = schema["paths"]["/api/samples"]["post"]
+    assert "application/json" in samples["requestBody"]["content"]
+    for path in ("/api/predict", "/api/samples"):
+        assert {"400", "413", "415", "422"} <= set(schema["paths"][path]["post"]["responses"]), path
+
+
+def test_slow_clients_are_cut_off_and_other_hosts_refused(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", "kmnist",
+                             "--db", str(tmp_path / "db.sqlite"), "--read-timeout", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port)).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        silent = socket.create_connection(("127.0.0.1", port))
+        half = socket.create_connection(("127.0.0.1", port))
+        half.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        time.sleep(2.5)
+        for sock in (silent, half):
+            sock.settimeout(3)
+            assert sock.recv(100) == b"", "a connection that sent no whole request is still open"
+            sock.close()
+        import urllib.request
+
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/health", headers={"Host": "attacker.example"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=5)
+        assert e.value.code == 400
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).status == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# --------------------------------------------------------------------------- 5. a broken configuration: one line
+
+def test_a_broken_server_configuration_ends_in_one_line(tmp_path):
+    one_line_error(fude("serve", "--models", "nosuch", "--port", free_port()), "no model 'nosuch'")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    one_line_error(fude("serve", "--models", broken, "--port", free_port()), "not a readable JSON config")
+    (tmp_path / "afile").write_text("")
+    one_line_error(fude("serve", "--models", "kmnist", "--db", tmp_path / "afile" / "db.sqlite", "--port",
+                        free_port()), "cannot open the sample database")
+    mnist_dir = tmp_path / "mnist"
+    assert fude("train", *TINY, "--epochs", "1", "--out", mnist_dir).returncode == 0
+    one_line_error(fude("serve", "--models", f"mnist,{mnist_dir}", "--port", free_port()), "both be served as 'mnist'")
+
+
+# --------------------------------------------------------------------------- 6-8. checkpoints, history, weights
+
+def test_the_checkpoint_is_one_unit_and_leftovers_go(tiny_run, tmp_path):
+    import shutil
+
+    from fude.train.run import checkpoint_counters, epochs_done
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert epochs_done(run) == 2 and not (run / "checkpoint.json").exists()
+    # the kill the issue reproduced: epoch-2 weights in place, an older fude's counter file still at 1
+    (run / "checkpoint.json").write_text(json.dumps({"epoch": 1, "step": 15}))
+    assert checkpoint_counters(run)[0] == 2  # the counters travel inside the weights file
+    (run / ".checkpoint.safetensors.tmp4242").write_bytes(b"half a file")
+    (run / "best").mkdir(exist_ok=True)
+    (run / "best" / ".model.safetensors.tmp4242").write_bytes(b"half")
+    p = fude("train", "--resume", run, "--quiet")
+    assert p.returncode == 0 and "resuming" in p.stdout and "after epoch 2/2" in p.stdout, p.stderr
+    assert not list(run.rglob(".*.tmp*"))
+
+
+def test_a_damaged_history_is_refused_or_recovered(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text(lines[0][:20] + "\n" + lines[1] + "\n")  # epoch 1's row cut
+    one_line_error(fude("train", "--resume", run, "--quiet"), "metrics.jsonl has no readable row for epoch.* 1")
+    (run / "metrics.jsonl").write_text("\n".join(lines) + '\n{"epoch": 3, "train_lo')  # after the checkpoint
+    p = fude("train", "--resume", run, "--quiet")
+    assert p.returncode == 0 and "skipped unreadable line(s) 3" in p.stdout, p.stdout + p.stderr
+    assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_a_bit_flipped_model_is_refused(tiny_run, tmp_path):
+    import shutil
+
+    from fude.models import ModelError
+    from fude.recognizer import load_model
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_run, model)
+    data = bytearray((model / "model.safetensors").read_bytes())
+    data[-100] ^= 0x04  # one bit of one weight
+    (model / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        load_model(model)
+    one_line_error(fude("evaluate", "--model", model, "--dataset", "kmnist-sample"), "sha256")
+    for name in ("mnist", "kmnist", "hiragana", "hiragana-seq"):  # the shipped models carry their checksum too
+        assert load_model(name).config["weights_sha256"]["model.safetensors"]
+
+
+# --------------------------------------------------------------------------- 9-12. the command line
+
+def test_ordinary_mistakes_get_one_line(tiny_run, tmp_path):
+    piped = subprocess.run(f"{sys.executable} -m fude summary --arch fude-cnn | head -1", shell=True,
+                           capture_output=True, text=True, env=ENV)
+    assert piped.stdout.startswith("fude-cnn") and "Traceback" not in piped.stderr and not piped.stderr
+    (tmp_path / "afile").write_text("")
+    one_line_error(fude("evaluate", "--model", "kmnist", "--dataset", "kmnist-sample", "--out", tmp_path / "afile"),
+                   "is a file; give a folder")
+    one_line_error(fude("evaluate", "--model", "kmnist", "--dataset", "kmnist-sample", "--threads", "-3"),
+                   "--threads must be 0")
+    one_line_error(fude("datasets", "download", "nosuch"), "unknown dataset 'nosuch'")
+    one_line_error(fude("train", *TINY, "--model-config", "{bad", "--out", tmp_path / "r"), "--model-config: not valid")
+    assert not (tmp_path / "r").exists()
+    sub = tmp_path / "not" / "yet" / "there"
+    p = fude("predict", "--model", tiny_run, "--dataset", "kmnist-sample", "--submission", sub / "s.csv")
+    assert p.returncode == 0 and (sub / "s.csv").read_text().startswith("ImageId,Label")
+    p = fude("evaluate", "--model", tiny_run, "--dataset", "kmnist-sample", "--save-predictions", sub / "pred")
+    assert p.returncode == 0 and (sub / "pred.csv").exists()
+
+
+def test_train_json_prints_one_document(tmp_path):
+    p = fude("train", *TINY, "--epochs", "1", "--json", "--out", tmp_path / "run")
+    assert p.returncode == 0, p.stderr
+    result = json.loads(p.stdout)  # the whole of stdout is one JSON document
+    assert result["epoch"] == 1 and "run folder" in p.stderr
+
+
+def test_no_flag_is_silently_ignored_and_a_failed_start_blocks_nothing(tiny_run, tmp_path):
+    one_line_error(fude("train", "--resume", tiny_run, "--epochs", "8"), "cannot also take --epochs")
+    p = fude("finetune", "--from", "kmnist", "--arch", "keras-cnn", *TINY)
+    assert p.returncode == 2 and "unrecognized arguments: --arch" in p.stderr and "Traceback" not in p.stderr
+    run = tmp_path / "run"
+    one_line_error(fude("train", *TINY, "--model-config", '{"widths": [8, 8]}', "--out", run), "widths")
+    one_line_error(fude("train", *TINY, "--arch", "stroke-gru", "--out", run), "reads sequences")
+    assert not run.exists()  # nothing left that would block the next attempt
+    assert fude("train", *TINY, "--epochs", "1", "--out", run).returncode == 0
+
+
+def test_finetuning_on_a_handful_of_confirmed_drawings(app, tmp_path):
+    from fude.serve.samples import SampleStore, export
+    from fude.strokes import read_drawing
+
+    store = SampleStore(tmp_path / "db.sqlite")
+    for f in sorted((REPO / "bench" / "data" / "tomoe-hiragana").glob("*.json"))[:3]:
+        d = read_drawing(f)
+        for k in range(2):  # two confirmed drawings of each of three characters
+            store.add([s + k for s in d.strokes], d.label, d.canvas)
+    export(store, tmp_path / "mine")
+    files = ["--images", tmp_path / "mine" / "samples-imgs.npz", "--labels", tmp_path / "mine" / "samples-labels.npz",
+             "--classmap", tmp_path / "mine" / "samples_classmap.csv"]
+    one_line_error(fude("finetune", "--from", "hiragana", *files, "--epochs", "2", "--quiet", "--out", tmp_path / "a"),
+                   "needs at least 2 images of every class and 30 in all .* --val-split 0")
+    p = fude("finetune", "--from", "hiragana", *files, "--epochs", "2", "--val-split", "0", "--quiet",
+             "--out", tmp_path / "b")
+    assert p.returncode == 0, p.stderr
+
+
+def test_help_names_each_default_once():
+    for command in ("train", "finetune", "evaluate", "cv", "serve", "predict", "report", "synth", "baseline"):
+        text = fude(command, "--help").stdout
+        assert "(default: None)" not in text, command
+        flags = re.split(r"\n  (?=-)", text)
+        assert all(f.count("(default:") <= 1 for f in flags), [f for f in flags if f.count("(default:") > 1]
+    cv = fude("cv", "--help").stdout
+    assert "--arch" in cv and "--method" in cv and "--model" in cv
+
+
+def test_export_is_named_after_the_model_folder(tiny_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    p = fude("export", "--model", str(tiny_run) + "/", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / f"{tiny_run.name}.onnx").exists()
+
+
+# --------------------------------------------------------------------------- 13. honest numbers
+
+def test_scores_on_training_data_say_so(tiny_run):
+    p = fude("evaluate", "--model", "kmnist", "--dataset", "kmnist-sample", "--json")
+    assert json.loads(p.stdout)["overlaps_training_data"] is True
+    assert "warning: these images overlap the data the model was trained on (kmnist dev)" in p.stderr
+    p = fude("evaluate", "--model", tiny_run, "--dataset", "kmnist-sample", "--json")  # trained on train, scored on test
+    assert json.loads(p.stdout)["overlaps_training_data"] is False and "warning" not in p.stderr
+    p = fude("baseline", "--method", "dummy", "--dataset", "kmnist-sample", "--split", "train", "--json")
+    assert json.loads(p.stdout)["overlaps_training_data"] is True and "warning" in p.stderr
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "trained on the 8,000 KMNIST dev images" in readme and "--split train" in readme
