@@ -204,8 +204,8 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     assert p.stdout.count("run folder:") == 1 and "2 processes (32 images each per step)" in p.stdout, p.stdout
     config = json.loads((run / "config.json").read_text())
     cores = len(os.sched_getaffinity(0))
-    # cores shared out, not oversubscribed
-    assert config["processes"] == 2 and config["threads"] == max(1, cores // 2), (config, cores)
+    # the free cores shared out, never oversubscribed
+    assert config["processes"] == 2 and 1 <= config["threads"] <= max(1, cores // 2), (config, cores)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["val_accuracy"] > 0.3, rows
     ev = json.loads(fude("evaluate", "--model", run, "--dataset", "kmnist-sample", "--json").stdout)

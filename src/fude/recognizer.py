@@ -13,6 +13,7 @@ from fude.classmap import ClassMap
 from fude.datasets.base import IMAGE_SIZE
 from fude.models import CharClassifier, ModelError, build_from_config, forward_batched, load_weights, read_config, \
     resolve_model_dir
+from fude.models.fuse import fused_for_inference
 from fude.runtime import resolve_precision
 from fude.scripts import SMALL_KANA
 
@@ -24,6 +25,8 @@ class Recognizer:
 
     Attributes:
         net: the :class:`~fude.models.CharClassifier`, in eval mode, channels-last.
+        fused: a copy of ``net`` with its batch norms folded into the convolutions
+            (:mod:`fude.models.fuse`): what the forward passes run.
         class_map: the classes' characters and code points.
         box: pixels the ink is fitted into when preprocessing an image file or rasterising a
             drawing (see :func:`fude.datasets.preprocess.to_dataset_image`).
@@ -42,6 +45,8 @@ class Recognizer:
         # channels-last: several times the inference throughput of NCHW for the CNNs on a CPU
         # (bench/evaluate_speed.py)
         self.net = net.eval().to(device).to(memory_format=torch.channels_last)
+        # what the forward passes run: the same network with its batch norms folded into the convolutions
+        self.fused = fused_for_inference(self.net)
         self.class_map = class_map
         self.box = box
         self.config = config or {}
@@ -67,13 +72,13 @@ class Recognizer:
         Raises:
             ValueError: input of another shape or dtype than the network reads.
         """
-        return self._batched(self.net, images, batch_size, len(self.class_map))
+        return self._batched(self.fused, images, batch_size, len(self.class_map))
 
     @torch.inference_mode()
     def features(self, images: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
         """The network's features before the classifier head, ``(N, num_features)`` float32
         (what UMAP maps and fine-tuning start from); input as for :meth:`logits`."""
-        return self._batched(self.net.forward_features, images, batch_size, self.net.num_features).numpy()
+        return self._batched(self.fused.forward_features, images, batch_size, self.net.num_features).numpy()
 
     def _batched(self, fn, inputs: np.ndarray | torch.Tensor, batch_size: int, width: int) -> torch.Tensor:
         x = self.to_inputs(inputs)

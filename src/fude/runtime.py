@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,15 +56,49 @@ def autocast(device: torch.device, precision: str):
 
 
 def set_threads(threads: int = 0, processes: int = 1) -> int:
-    """Use ``threads`` intra-op threads (0: the available cores shared out among ``processes``
-    processes on this machine, at least 1 each). Returns the count.
+    """Use ``threads`` intra-op threads; 0: the cores free right now (:func:`free_cores`), shared
+    out among ``processes`` processes on this machine, at least 1 each. Returns the count.
+
+    Why not simply one per core: PyTorch's OpenMP threads wait for each other at every operation,
+    spinning; when another program keeps a core busy, the thread on that core is descheduled and the
+    others spin for it, and training runs many times slower than on one thread alone
+    (``bench/contention.py``). Sized from the free cores, fude loses about the neighbour's share.
 
     Raises:
         ValueError: a negative count.
     """
     if threads < 0:
-        raise ValueError(f"--threads must be 0 (one per core) or a positive count, got {threads}")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = threads or max(1, cores // processes)
+        raise ValueError(f"--threads must be 0 (one per free core) or a positive count, got {threads}")
+    n = threads or max(1, round(free_cores()) // processes)
     torch.set_num_threads(n)
     return n
+
+
+def free_cores(seconds: float = 0.05) -> float:
+    """How many of the cores this process may use are idle, measured over ``seconds`` (``/proc/stat``:
+    idle and I/O-wait time against all time, per core); the count of usable cores where that cannot
+    be read."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+    def sample() -> dict[int, tuple[int, int]]:
+        out = {}
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *values = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+                ticks = [int(v) for v in values[:8]]
+                out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))  # idle + iowait, all
+        return out
+
+    try:
+        before = sample()
+        time.sleep(seconds)
+        after = sample()
+    except (OSError, ValueError, IndexError):
+        return float(len(cores))
+    idle = 0.0
+    for c in cores:
+        if c not in before or c not in after:
+            return float(len(cores))
+        d_idle, d_all = after[c][0] - before[c][0], after[c][1] - before[c][1]
+        idle += d_idle / d_all if d_all > 0 else 1.0
+    return idle

@@ -15,7 +15,7 @@ from fude.cli.args import (EXIT_INTERRUPTED, add_config_args, add_data_args, add
                            configure_logging, data_args_dict, json_option, load_data)
 
 LR_HELP = "0.2; 0.05 for stroke-conv1d"  # fude.train.config.ARCH_LR
-RESUME_FLAGS = {"resume", "threads", "quiet", "json", "func", "command", "defaults"}  # what --resume may be given with
+RESUME_FLAGS = {"resume", "threads", "quiet", "json", "test_split", "func", "command", "defaults"}  # what --resume may be given with
 
 
 def _term_as_interrupt(signum, frame):
@@ -36,6 +36,8 @@ def add_train_args(t: argparse.ArgumentParser, finetune: bool = False) -> None:
                    "strength in pixels (Simard et al. 2003 used 34, with a Gaussian of 4 pixels; default: 0, off)")
     g.add_argument("--folds", type=int, default=0, help="stratified K-fold cross-validation instead (K >= 2; "
                    "default: 0, off)")
+    g.add_argument("--test-split", metavar="SPLIT", help="after training, score the model on this split of "
+                   "--dataset (e.g. test) in the same process: no second start-up and data read")
     add_threads_arg(t)
     t.add_argument("--out", help="run folder (default: runs/<dataset>-<arch>-<time>)")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
@@ -167,9 +169,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if not folds:
         print(f"done in {time.perf_counter() - t0:.1f} s wall; model saved in {out}", file=say)
+        if args.test_split:
+            result["test"] = _score(out, data_args, args.test_split, say)
     if args.json:
         print(json.dumps(result))
     return 0
+
+
+def _score(out: Path, data_args: dict, split: str, say) -> dict:
+    """The finished model's accuracy on ``split`` of the run's registered dataset (``--test-split``)."""
+    from fude.evaluate import evaluate
+    from fude.recognizer import load_model
+
+    if not data_args.get("dataset"):
+        raise ValueError("--test-split scores on a split of --dataset; this run was not trained on a registered dataset")
+    rec = load_model(out)
+    data = load_data({**data_args, "split": split}, split, class_map=rec.class_map)
+    result = evaluate(rec, data)
+    score = {"split": split, "n": result["n"], "accuracy": result["accuracy"],
+             "balanced_accuracy": result["balanced_accuracy"], "overlaps_training_data": result["overlaps_training_data"]}
+    print(f"{data_args['dataset']} {split}: accuracy {score['accuracy']:.4f}, balanced accuracy "
+          f"{score['balanced_accuracy']:.4f} on {score['n']:,} images", file=say)
+    return score
 
 
 def _undo_start(out: Path, new_folder: bool) -> None:

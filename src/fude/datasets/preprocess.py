@@ -185,10 +185,16 @@ def to_dataset_image(img: Image.Image, box: int = 20, frame: int = IMAGE_SIZE) -
 
 
 def ink_box(images: np.ndarray | torch.Tensor, threshold: int = 64) -> int:
-    """The median longer side (pixels) of the ink's bounding box over uint8 ``(N, 28, 28)``
-    dataset images (a numpy array or a tensor on any device): the ``box``
-    :func:`to_dataset_image` should fit new images into. An image without ink counts as the
-    full side. Row and column maxima in torch, no per-image loop and no copy of the images."""
+    """The median longer side (pixels) of the ink's bounding box over uint8 ``(N, S, S)`` dataset
+    images (a numpy array or a tensor on any device): the ``box`` :func:`to_dataset_image` should
+    fit new images into. An image without ink counts as the full side (:func:`ink_sides`)."""
+    return int(np.median(ink_sides(images, threshold).cpu().numpy()))
+
+
+def ink_sides(images: np.ndarray | torch.Tensor, threshold: int = 64) -> torch.Tensor:
+    """Each image's ink bounding box, its longer side in pixels: int64 ``(N,)`` on the images'
+    device, for uint8 ``(N, S, S)`` images (ink: pixels above ``threshold``; none: the full side).
+    Row and column maxima in torch, no per-image loop and no copy of the images."""
     x = torch.as_tensor(images)
     side = x.shape[-1]
     at = torch.arange(side, device=x.device)
@@ -198,5 +204,4 @@ def ink_box(images: np.ndarray | torch.Tensor, threshold: int = 64) -> int:
         last = torch.where(ink, at, -1).amax(1)
         return torch.where(ink.any(1), last - first + 1, side)
 
-    longer = torch.maximum(extent(x.amax(2) > threshold), extent(x.amax(1) > threshold))
-    return int(np.median(longer.cpu().numpy()))
+    return torch.maximum(extent(x.amax(2) > threshold), extent(x.amax(1) > threshold))

@@ -35,8 +35,18 @@ def model_batch(x: torch.Tensor, aug_cfg: AugmentConfig | None = None, gen: torc
 def pixel_mean_std(images: np.ndarray | torch.Tensor) -> tuple[float, float]:
     """Mean and standard deviation of the pixels of uint8 ``images`` (a numpy array or a tensor
     on any device, any shape) scaled to [0, 1], exact, from a 256-bin histogram
-    (``torch.bincount``): no float copy of the pixels, unlike ``.mean()`` and ``.std()``."""
-    counts = torch.bincount(torch.as_tensor(images).reshape(-1), minlength=256).cpu().double().numpy()
+    (:func:`pixel_histogram`): no float copy of the pixels, unlike ``.mean()`` and ``.std()``."""
+    return mean_std(pixel_histogram(images))
+
+
+def pixel_histogram(images: np.ndarray | torch.Tensor) -> np.ndarray:
+    """How many pixels take each value 0..255: float64 ``(256,)`` (``torch.bincount``). Histograms
+    add and subtract: the training images' is all images' less the held-out ones'."""
+    return torch.bincount(torch.as_tensor(images).reshape(-1), minlength=256).cpu().double().numpy()
+
+
+def mean_std(counts: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation, in [0, 1], of pixels with the histogram ``counts`` ``(256,)``."""
     values = np.arange(256) / 255
     n = counts.sum()
     mean = float(counts @ values / n)

@@ -19,18 +19,19 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 import fude
 from fude.datasets import Dataset, SequenceDataset
 from fude.datasets.augment import AugmentConfig
-from fude.datasets.preprocess import ink_box
+from fude.datasets.preprocess import ink_sides
 from fude.models import CharClassifier, arch_spec, create_model, forward_batched, load_weights, save_model
 from fude.runtime import autocast, resolve_device, resolve_precision
 from fude.train import distributed
 from fude.train.config import MONITORS, TrainConfig
-from fude.train.data import model_batch, pixel_mean_std, to_tensors
+from fude.train.data import mean_std, model_batch, pixel_histogram, to_tensors
 from fude.train.flops import flops_per_image
 from fude.train.optim import NesterovSGD, lr_at, make_optimizer
 from fude.train.run import (CHECKPOINT, append_metrics, load_checkpoint, metrics_for_resume, remove_leftovers,
@@ -50,9 +51,10 @@ class Run:
     world: distributed.World
     device: torch.device
     precision: str
-    x_tr: torch.Tensor  # stored inputs on the device: uint8 (N, 1, S, S) or float32 (N, T, 7)
-    y_tr: torch.Tensor  # int64 (N,)
-    x_va: torch.Tensor
+    x_all: torch.Tensor  # every stored input on the device, held once: uint8 (N, 1, S, S) or float32 (N, T, 7)
+    train_idx: torch.Tensor | None  # the training images among them (None: all of them)
+    y_tr: torch.Tensor  # int64 (N_train,): the training labels
+    x_va: torch.Tensor  # the held-out inputs (a copy: a tenth of the data by default)
     y_va: torch.Tensor
     model: CharClassifier
     net: torch.nn.Module  # what the steps call: the model, or its DistributedDataParallel wrapper
@@ -76,6 +78,14 @@ class Run:
     @property
     def total_steps(self) -> int:
         return self.steps_per_epoch * self.cfg.epochs
+
+    @property
+    def n_train(self) -> int:
+        return len(self.y_tr)
+
+    def train_inputs(self, idx: torch.Tensor) -> torch.Tensor:
+        """The stored inputs of training images ``idx`` (positions among the training images)."""
+        return self.x_all[self.train_idx[idx] if self.train_idx is not None else idx]
 
     def log(self, message: str) -> None:
         if self.world.main:  # rank 0 speaks for all
@@ -135,10 +145,15 @@ def setup(cfg: TrainConfig, data: Dataset | SequenceDataset, out: Path, resume: 
     precision = resolve_precision(cfg.precision, device)
 
     train_idx, val_idx = stratified_split(data.labels, cfg.val_split, cfg.seed)
-    x_all, y_all = to_tensors(data, device)
-    x_tr, y_tr = x_all[torch.from_numpy(train_idx).to(device)], y_all[torch.from_numpy(train_idx).to(device)]
-    x_va, y_va = x_all[torch.from_numpy(val_idx).to(device)], y_all[torch.from_numpy(val_idx).to(device)]
-    mean, std = pixel_mean_std(x_tr) if data.kind == "image" else (0.0, 1.0)
+    x_all, y_all = to_tensors(data, device)  # on the CPU, the data's own memory: no copy
+    tr = torch.from_numpy(train_idx).to(device) if len(val_idx) else None  # batches index through it
+    va = torch.from_numpy(val_idx).to(device)
+    y_tr, x_va, y_va = (y_all[tr] if tr is not None else y_all), x_all[va], y_all[va]
+    mean, std, box = 0.0, 1.0, None
+    if data.kind == "image":  # the training images' statistics, from all images' less the held-out ones'
+        mean, std = mean_std(pixel_histogram(x_all) - (pixel_histogram(x_va) if len(va) else 0))
+        sides = ink_sides(x_all[:, 0])
+        box = int(np.median((sides[tr] if tr is not None else sides).cpu().numpy()))
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data, mean, std).to(device)
@@ -150,7 +165,7 @@ def setup(cfg: TrainConfig, data: Dataset | SequenceDataset, out: Path, resume: 
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
-    batch = min(cfg.batch_size, len(x_tr))
+    batch = min(cfg.batch_size, len(y_tr))
     if batch // world.size < 2:
         raise ValueError(f"batch {batch} split over {world.size} processes leaves fewer than 2 images per process; "
                          f"batch norm needs at least 2: use a batch of at least {2 * world.size}")
@@ -159,12 +174,12 @@ def setup(cfg: TrainConfig, data: Dataset | SequenceDataset, out: Path, resume: 
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     weight = (torch.from_numpy(class_weights(data.labels[train_idx], len(data.class_map))).to(device)
               if cfg.class_weights == "balanced" else None)
-    preprocess = {"box": ink_box(x_tr[:, 0])} if data.kind == "image" else {"length": int(x_all.shape[1])}
+    preprocess = {"box": box} if data.kind == "image" else {"length": int(x_all.shape[1])}
     saved_config = {"data": data.source, **(extra_config or {}), "fude_version": fude.__version__, "train": asdict(cfg),
                     "preprocess": preprocess, "normalisation": {"mean": mean, "std": std},
                     "device": str(device), "precision": precision, "processes": world.size}
-    run = Run(cfg, out, data, world, device, precision, x_tr, y_tr, x_va, y_va, model, net, opt, ema, batch,
-              len(x_tr) // batch,  # drop the last partial batch: batch norm wants full batches
+    run = Run(cfg, out, data, world, device, precision, x_all, tr, y_tr, x_va, y_va, model, net, opt, ema, batch,
+              len(y_tr) // batch,  # drop the last partial batch: batch norm wants full batches
               flops_per_image(model, device), weight, saved_config)
     restore(run, resume)
     run.log(describe(run))
@@ -242,7 +257,7 @@ def restore(run: Run, resume: bool) -> None:
 def describe(run: Run) -> str:
     """The one-line summary of a run that the log starts with."""
     cfg, world = run.cfg, run.world
-    return (f"training {cfg.arch} on {len(run.x_tr):,} {'images' if run.data.kind == 'image' else 'sequences'} "
+    return (f"training {cfg.arch} on {run.n_train:,} {'images' if run.data.kind == 'image' else 'sequences'} "
             f"({len(run.x_va):,} held out), {len(run.data.class_map)} classes, "
             f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}, batch {run.batch}, {run.device} {run.precision}, "
             + (f"{world.size} processes ({run.batch // world.size} images each per step), " if world.active else "")
@@ -276,7 +291,7 @@ def train_step(net: torch.nn.Module, opt: NesterovSGD, x: torch.Tensor, y: torch
 def epoch_order(run: Run, epoch: int, generator: torch.Generator) -> torch.Tensor:
     """The order the training images are visited in this epoch: a permutation, or with the
     balanced sampler a draw with replacement (on the CPU, so every device draws the same)."""
-    n = len(run.x_tr)
+    n = run.n_train
     if run.cfg.sampler == "balanced":
         return balanced_order(run.y_tr.cpu(), n, generator).to(run.device)
     return torch.randperm(n, generator=generator).to(run.device)
@@ -306,7 +321,7 @@ def train_epoch(run: Run, epoch: int, progress: bool = True) -> dict:
     for i in bar:
         idx = order[i * batch: (i + 1) * batch][world.rank::world.size]  # this process's share of the batch
         y = run.y_tr[idx]
-        loss, logits = train_step(run.net, run.opt, model_batch(run.x_tr[idx], aug_cfg, aug_gen), y,
+        loss, logits = train_step(run.net, run.opt, model_batch(run.train_inputs(idx), aug_cfg, aug_gen), y,
                                   lr_at(run.step, run.total_steps, cfg.lr, cfg.warmup), run.device, run.precision,
                                   run.weight, cfg.label_smoothing)
         if run.ema is not None:
