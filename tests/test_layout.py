@@ -63,3 +63,14 @@ def test_readme_benchmark_figures_are_the_results_files():
                          text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert (REPO / "README.md").read_text(encoding="utf-8").count("<!-- bench: ") >= 10
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    """Every `fude` command builds the whole parser first: it must not pull in matplotlib (plots),
+    scikit-learn, SciPy or torch._dynamo, each a second or more of start-up on a small CPU, which the
+    quickest training runs cannot spare."""
+    code = ("import sys, fude.cli; fude.cli.build_parser(); "
+            "print(' '.join(m for m in ('matplotlib', 'sklearn', 'scipy', 'torch._dynamo', 'fastapi', 'umap') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""

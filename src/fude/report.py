@@ -19,12 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-from fude import plots
 from fude.datasets import Dataset
 from fude.files import atomic_write, atomic_write_json
 from fude.recognizer import Recognizer
 
 logger = logging.getLogger(__name__)
+
+
+def _plots():
+    """fude.plots, imported when a figure is drawn: matplotlib takes a second to import, and the
+    command line reads FIGURES to build its parser."""
+    from fude import plots
+
+    return plots
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
@@ -124,7 +131,7 @@ class Analysis:
 
     @cached_property
     def top_pairs(self) -> list[dict]:
-        return plots.most_confused_pairs(np.array(self.result["confusion_matrix"]), self.data.class_map, self.pairs)
+        return _plots().most_confused_pairs(np.array(self.result["confusion_matrix"]), self.data.class_map, self.pairs)
 
     def labels_by_split(self) -> dict[str, np.ndarray]:
         y = self.data.labels
@@ -142,30 +149,30 @@ class FigureSpec:
 
 
 def _confusion(a: Analysis, normalize: bool):
-    return plots.confusion_matrix(np.array(a.result["confusion_matrix"]), a.data.class_map, normalize=normalize)
+    return _plots().confusion_matrix(np.array(a.result["confusion_matrix"]), a.data.class_map, normalize=normalize)
 
 
 def _umap(a: Analysis):
-    return plots.umap_map(umap_panels([(a.rec, a.data)] + ([a.compare] if a.compare else []), a.umap_points, a.seed))
+    return _plots().umap_map(umap_panels([(a.rec, a.data)] + ([a.compare] if a.compare else []), a.umap_points, a.seed))
 
 
 FIGURES: dict[str, FigureSpec] = {  # fude plot KIND -> the figure, in the report's order
     "distribution": FigureSpec("class_distribution", "Class distribution",
-                               lambda a: plots.class_distribution(a.labels_by_split(), a.data.class_map)),
+                               lambda a: _plots().class_distribution(a.labels_by_split(), a.data.class_map)),
     "samples": FigureSpec("samples", "Samples",
-                          lambda a: plots.sample_grid(a.data.images, a.data.labels, a.data.class_map, seed=a.seed)),
-    "curves": FigureSpec("learning_curves", "Learning curves", lambda a: plots.learning_curves(a.history),
+                          lambda a: _plots().sample_grid(a.data.images, a.data.labels, a.data.class_map, seed=a.seed)),
+    "curves": FigureSpec("learning_curves", "Learning curves", lambda a: _plots().learning_curves(a.history),
                          lambda a: bool(a.history)),
     "scores": FigureSpec("per_class_scores", "Per-class scores",
-                         lambda a: plots.per_class_bars(a.data.labels, a.pred, a.data.class_map)),
+                         lambda a: _plots().per_class_bars(a.data.labels, a.pred, a.data.class_map)),
     "precision-recall": FigureSpec("precision_recall", "Precision vs recall",
-                                   lambda a: plots.precision_recall_scatter(a.data.labels, a.pred, a.data.class_map)),
+                                   lambda a: _plots().precision_recall_scatter(a.data.labels, a.pred, a.data.class_map)),
     "confusion": FigureSpec("confusion_counts", "Confusion matrix (counts)", lambda a: _confusion(a, False)),
     "confusion-normalised": FigureSpec("confusion_normalised", "Confusion matrix (row-normalised)",
                                        lambda a: _confusion(a, True)),
-    "confused-pairs": FigureSpec("confused_pairs", "Most-confused pairs", lambda a: plots.confused_pairs_gallery(
+    "confused-pairs": FigureSpec("confused_pairs", "Most-confused pairs", lambda a: _plots().confused_pairs_gallery(
         a.data.images, a.data.labels, a.pred, a.data.class_map, a.top_pairs)),
-    "misclassified": FigureSpec("misclassified", "Misclassified images", lambda a: plots.misclassified_gallery(
+    "misclassified": FigureSpec("misclassified", "Misclassified images", lambda a: _plots().misclassified_gallery(
         a.data.images, a.data.labels, a.probs, a.data.class_map)),
     "umap": FigureSpec("umap", "UMAP maps", _umap, lambda a: a.umap_points > 0),
 }
@@ -266,7 +273,7 @@ def umap_panels(models_and_data: list[tuple[Recognizer, Dataset]], points: int =
     for rec, d in models_and_data:
         idx = stratified_sample(d.labels, points, seed)
         tag = d.source.get("name", "data")
-        panels.append((f"{tag}: pixels", plots.umap_embedding(d.images[idx], seed), d.labels[idx], d.class_map))
-        panels.append((f"{tag}: model features", plots.umap_embedding(rec.features(d.images[idx]), seed),
+        panels.append((f"{tag}: pixels", _plots().umap_embedding(d.images[idx], seed), d.labels[idx], d.class_map))
+        panels.append((f"{tag}: model features", _plots().umap_embedding(rec.features(d.images[idx]), seed),
                        d.labels[idx], d.class_map))
     return panels
