@@ -57,6 +57,14 @@ def page(server):
         browser.close()
 
 
+def expect(locator):
+    """Playwright's web-first assertion (polls with its own selector engine, which the page's
+    Content-Security-Policy allows, unlike a JS string given to wait_for_function)."""
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
 def draw(page, path: Path) -> dict:
     """Draw a stroke JSON file on the page's canvas with mouse moves (the canvas scaled to the
     drawing's) and return the answer the page shows for the whole drawing.
@@ -80,7 +88,8 @@ def draw(page, path: Path) -> dict:
     assert answer.value.status == 200, answer.value.text()
     assert len(answer.value.request.post_data_json["strokes"]) == len(doc["strokes"])
     body = answer.value.json()
-    page.wait_for_function(f"document.getElementById('status').textContent.includes('{body['elapsed_ms']:.1f} ms')")
+    # the page runs under its own Content-Security-Policy (no eval): wait with a locator, not a JS string
+    expect(page.locator("#status")).to_contain_text(f"{body['elapsed_ms']:.1f} ms")
     return body
 
 
@@ -115,7 +124,7 @@ def test_draw_see_the_guess_confirm_and_find_the_sample(page, server, tmp_path):
 
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 0  # nothing saved unasked
     page.locator("#yes").click()
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('Saved sample')")
+    expect(page.locator("#status")).to_contain_text("Saved sample")
     assert page.locator("#status").inner_text().endswith("as あ. Thank you!")
     rows = sqlite3.connect(db).execute("SELECT label, guess, model, strokes FROM samples").fetchall()
     assert len(rows) == 1 and rows[0][:3] == ("あ", "あ", "hiragana") and len(json.loads(rows[0][3])) == 3
@@ -132,7 +141,7 @@ def test_correct_a_wrong_guess_by_keyboard(page, server):
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "correct"
     page.keyboard.press("Enter")
-    page.wait_for_function("document.getElementById('status').textContent.includes('as ぬ')")
+    expect(page.locator("#status")).to_contain_text("as ぬ")
     labels = [r[0] for r in sqlite3.connect(db).execute("SELECT label FROM samples ORDER BY id")]
     assert labels[-1] == "ぬ"
 

@@ -339,7 +339,9 @@ def test_no_request_reaches_the_file_system(client, tmp_path, monkeypatch):
     for name in ("../../etc/passwd", "/etc/passwd", str(REPO / "src/fude/pretrained/kmnist"), "mnist/../kmnist"):
         r = client.post("/api/predict", json={**drawing, "model": name})
         assert r.status_code == 404 and "unknown model" in r.json()["detail"]
-    r = client.post("/api/samples", json={**drawing, "label": "../x", "client_id": "/tmp/owned", "model": "../../y"})
+    r = client.post("/api/samples", json={**drawing, "label": "../x", "model": "../../y"})
+    assert r.status_code == 422 and "not a model of this server" in r.json()["detail"]
+    r = client.post("/api/samples", json={**drawing, "label": "../x", "client_id": "..-tmp-owned", "model": "kmnist"})
     assert r.status_code == 201
     assert list(tmp_path.iterdir()) == []  # nothing written where the server runs
     assert {p.name for p in client.db.parent.iterdir()} <= {"samples.sqlite", "samples.sqlite-wal", "samples.sqlite-shm"}

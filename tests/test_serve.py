@@ -122,11 +122,15 @@ def test_several_workers_get_their_settings_from_the_environment(monkeypatch, tm
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
     monkeypatch.setenv("FUDE_MODELS", "mnist")  # restored after the test: run() overwrites them
     monkeypatch.setenv("FUDE_SAMPLES_DB", "unused")
+    monkeypatch.setenv("FUDE_BIND_HOST", "")
     serve.run(models="kmnist", db=str(tmp_path / "s.sqlite"), workers=2)
     app, kw = calls[-1]
     assert app == "fude.serve:app_from_env" and kw["factory"] and kw["workers"] == 2
     assert os.environ["FUDE_MODELS"] == "kmnist" and os.environ["FUDE_SAMPLES_DB"] == str(tmp_path / "s.sqlite")
-    with TestClient(serve.app_from_env()) as c:  # what each worker builds
+    assert os.environ["FUDE_BIND_HOST"] == "127.0.0.1"
+    with TestClient(serve.app_from_env(), base_url="http://127.0.0.1") as c:  # what each worker builds
         assert c.get("/health").json()["models"] == ["kmnist"]
+    with TestClient(serve.app_from_env(), base_url="http://rebound.example") as c:  # DNS rebinding: refused
+        assert c.get("/health").status_code == 400
     with pytest.raises(ValueError, match="workers must be at least 1"):
         serve.run(workers=0)

@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     from fude.models import ModelError
 
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # what was typed: a flag given its default value is still a flag given
     if args.command == "datasets" and args.action == "download" and not args.name:
         parser.error("datasets download needs a dataset name")
     try:

@@ -17,8 +17,8 @@ DATA_KEYS = ("dataset", "split", "images", "sequences", "labels", "csv", "image_
 def add_data_args(p: argparse.ArgumentParser, default_dataset: str | None = None) -> None:
     """The options that name one data source (a registered dataset, files, a CSV or a folder)."""
     g = p.add_argument_group("data (one source)")
-    g.add_argument("--dataset", default=default_dataset, help="registered dataset: mnist, kmnist, k49 "
-                   f"(default: {default_dataset})")
+    g.add_argument("--dataset", default=default_dataset, help="registered dataset: mnist, kmnist, k49"
+                   + (f" (default: {default_dataset})" if default_dataset else ""))
     g.add_argument("--split", default=None, help="dataset split: train, test (kmnist also: dev); "
                    "default: train for training, test for evaluation")
     g.add_argument("--images", help="images file: official npz (arr_0) or IDX (.gz or raw)")

@@ -15,7 +15,7 @@ from fude.cli.args import (EXIT_INTERRUPTED, add_config_args, add_data_args, add
                            configure_logging, data_args_dict, json_option, load_data)
 
 LR_HELP = "0.2; 0.05 for stroke-conv1d"  # fude.train.config.ARCH_LR
-RESUME_FLAGS = {"resume", "threads", "quiet", "json", "test_split", "func", "command", "defaults"}  # what --resume may be given with
+RESUME_FLAGS = {"resume", "threads", "quiet", "json", "test_split", "help"}  # what --resume may be given with
 
 
 def _term_as_interrupt(signum, frame):
@@ -46,8 +46,7 @@ def add_train_args(t: argparse.ArgumentParser, finetune: bool = False) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", action="store_true", help="print the final metrics as one JSON document on stdout "
                    "(the messages go to stderr)")
-    t.set_defaults(func=cmd_train, defaults={a.dest: (a.default, a.option_strings[0]) for a in t._actions
-                                             if a.option_strings})
+    t.set_defaults(func=cmd_train, flags={s: a.dest for a in t._actions for s in a.option_strings})
 
 
 def register(sub) -> None:
@@ -106,8 +105,9 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _given(args: argparse.Namespace) -> list[str]:
-    """The flags given on the command line, as far as argparse can tell (values other than the default)."""
-    return [flag for k, (v, flag) in args.defaults.items() if k not in RESUME_FLAGS and getattr(args, k, v) != v]
+    """The flags on the command line (``args.argv``) other than those ``--resume`` goes with."""
+    given = [token.split("=")[0] for token in getattr(args, "argv", []) if token.startswith("-")]
+    return [flag for flag in dict.fromkeys(given) if args.flags.get(flag) not in RESUME_FLAGS | {None}]
 
 
 def cmd_train(args: argparse.Namespace) -> int:

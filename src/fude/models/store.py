@@ -100,16 +100,16 @@ def load_weights(model: nn.Module, path: Path, sha256: str | None = None) -> Non
 
     try:
         data = Path(path).read_bytes()
-        if sha256 is not None:
-            import hashlib
-
-            actual = hashlib.sha256(data).hexdigest()
-            if actual != sha256:
-                raise ModelError(f"{path}: the weights' sha256 is {actual}, but config.json records {sha256}: the "
-                                 f"file is damaged or not this model's; the model was not loaded")
         state = load(data)
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelError(f"{path}: not a readable safetensors weights file ({e})") from e
+    if sha256 is not None:
+        import hashlib
+
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise ModelError(f"{path}: the weights' sha256 is {actual}, but config.json records {sha256}: the "
+                             f"file is damaged or not this model's; the model was not loaded")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

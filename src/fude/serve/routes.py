@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from fude.scripts import romaji
 from fude.serve.schemas import ERRORS, SampleRequest, StrokesRequest
@@ -46,7 +47,10 @@ def require_json(request: Request) -> None:
 async def body_json(request: Request, schema):
     """The request body validated as ``schema``: a 413 over the size cap, a 400 for malformed
     JSON, a 422 for JSON of the wrong shape, each naming the first problem."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # the read deadline closed the connection, or the client left: no one to answer
+        raise HTTPException(400, "the request body never arrived") from None
     if len(raw) > MAX_BODY_BYTES:
         raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 2**20} MB")
     try:
@@ -119,6 +123,8 @@ async def predict_image(request: Request) -> tuple[str, list[dict]]:
         form = await request.form(max_files=1, max_fields=4)
     except HTTPException:
         raise  # the body limit's 413
+    except ClientDisconnect:
+        raise HTTPException(400, "the request body never arrived") from None
     except Exception as e:  # the multipart parser's own errors: a malformed body is the client's
         raise HTTPException(400, f"malformed multipart body ({e})") from None
     upload, name = form.get("file"), str(form.get("model") or "kmnist")

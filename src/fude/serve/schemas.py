@@ -27,7 +27,7 @@ class StrokesRequest(BaseModel):
     strokes: list[list[list[float]]] = Field(description="strokes, each [[x, y], ...] in drawing order, y down",
                                              max_length=MAX_STROKES)
     canvas: Canvas | None = None
-    model: str = Field(default="hiragana", max_length=64, pattern=TOKEN, description="a model this server loaded")
+    model: str = Field(default="hiragana", max_length=64, description="a model this server loaded")
 
 
 class SampleRequest(StrokesRequest):
@@ -35,8 +35,7 @@ class SampleRequest(StrokesRequest):
 
     label: str = Field(min_length=1, max_length=8, pattern=TEXT, description="the character that was drawn")
     guess: str | None = Field(default=None, max_length=8, pattern=TEXT, description="the model's top-1 guess")
-    model: str = Field(default="", max_length=64, pattern=TOKEN,
-                       description="the model that guessed: one this server loaded, or empty")
+    model: str = Field(default="", max_length=64, description="the model that guessed: one this server loaded, or empty")
     client_id: str | None = Field(default=None, max_length=64, pattern=TOKEN, description="an opaque id of the browser")
     request_id: str | None = Field(default=None, min_length=8, max_length=64, pattern=TOKEN,
                                    description="an id the client makes up for this sample: a retried POST with the "
