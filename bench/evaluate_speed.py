@@ -1,5 +1,6 @@
-"""`fude evaluate` throughput: images/s of batched inference on the 10,000 MNIST test images,
-PyTorch (channels-last, batch 512) and, for the shipped model, its ONNX export in onnxruntime.
+"""`fude evaluate` throughput: images/s of batched inference on the 10,000 MNIST test images (batch
+512), in PyTorch (channels-last, batch norms folded) and with fude's automatic backend (onnxruntime
+for fp32 where installed), and, for the shipped model, its `fude export` file run in onnxruntime.
 
     FUDE_DATA_DIR=../shared/data .venv/bin/python bench/evaluate_speed.py
 """
@@ -27,12 +28,16 @@ NETS = {  # row name: (architecture, model config)
     "fude-cnn-l": ("fude-cnn-l", {}), "keras-cnn": ("keras-cnn", {}),
 }
 for name in (*NETS, "shipped mnist"):
-    rec = (fude.load_model("mnist") if name not in NETS
-           else Recognizer(create_model(NETS[name][0], **NETS[name][1]), test.class_map))
-    evaluate(rec, test)  # warm-up
-    best = min(evaluate(rec, test)["seconds"] for _ in range(3))
-    rows.append({"model": name, "runtime": "pytorch", "arch": rec.net.arch, "images_per_s": len(test) / best,
-                 "threads": torch.get_num_threads()})
+    for backend in ("torch", "auto"):  # auto: onnxruntime where fude would use it (fp32, installed)
+        rec = (fude.load_model("mnist", backend=backend) if name not in NETS
+               else Recognizer(create_model(NETS[name][0], **NETS[name][1]), test.class_map, backend=backend))
+        evaluate(rec, test)  # warm-up
+        best = min(evaluate(rec, test)["seconds"] for _ in range(3))
+        ran = "onnxruntime" if rec._ort is not None else "pytorch"
+        if backend == "auto" and ran == "pytorch":
+            continue  # the same as the row above
+        rows.append({"model": name, "backend": f"{backend} ({ran}, {rec.precision})", "arch": rec.net.arch,
+                     "images_per_s": len(test) / best, "threads": torch.get_num_threads()})
 
 try:
     import onnxruntime as ort
@@ -54,7 +59,7 @@ if ort is not None:
                 for i in range(0, len(x), batch):
                     session.run(["logits"], {"images": x[i: i + batch]})
                 times.append(time.perf_counter() - t0)
-            rows.append({"model": f"shipped mnist, batch {batch}", "runtime": "onnxruntime", "arch": rec.net.arch,
+            rows.append({"model": f"shipped mnist, batch {batch}", "backend": "fude export file in onnxruntime", "arch": rec.net.arch,
                          "images_per_s": len(x) / min(times[1:]), "threads": session.get_session_options().intra_op_num_threads})
     print(f"ONNX vs PyTorch logits on the 10,000 test images: max abs difference {check['max_abs_diff']:.2e}, "
           f"same top-1 {check['same_top1']:.2%}")

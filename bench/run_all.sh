@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every benchmark the README quotes, one after another, each writing bench/results/<name>.json.
-# Run on an otherwise idle machine (timings drift with load): about 1.5 hours on a 2-core CPU.
+# Every benchmark the README quotes, one after another, each writing bench/results/<name>.json;
+# then bench/readme.py writes their figures into the README.
+# Run on an otherwise idle machine (timings drift with load): about 2.5 hours on a 2-core CPU.
 #   FUDE_DATA_DIR=../shared/data bench/run_all.sh [python]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,8 @@ run bench/mnist_speed.py --recipe default default-s2d --seeds 2
 run bench/evaluate_speed.py
 run bench/strokes_latency.py --model hiragana
 run bench/strokes_latency.py --model hiragana-seq
+run bench/contention.py --rounds 3
+run bench/scale.py --rounds 2
 run bench/arch.py
 run bench/compile_speed.py
 run bench/serve_load.py --seconds 60 --interval-ms 500
@@ -20,6 +23,8 @@ run bench/serve_load.py --seconds 60 --interval-ms 500 --workers 2
 run bench/serve_load.py --seconds 30
 run bench/page_latency.py --rounds 20
 run bench/ddp.py
+# robustness
+run bench/kill_resume.py --rounds 8 --kills 4
 # accuracy
 run bench/real_drawings.py bench/data/tomoe-hiragana --misses
 run bench/finetune.py
@@ -27,3 +32,4 @@ run bench/imbalanced.py
 run bench/stroke_models.py
 run bench/stroke_models.py --archs stroke-conv1d,fude-cnn-l --reorder 0.5 --reverse 0.25
 run bench/kmnist_cv.py --methods fude keras-cnn knn
+run bench/readme.py

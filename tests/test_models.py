@@ -135,3 +135,20 @@ def test_shipped_models_predict_as_recorded(mnist_test, kmnist_dev):
         tops = [[g["index"] for g in model.predict_strokes(c.strokes, k=3, canvas=c.canvas)]
                 for c in map(read_drawing, files)]
         assert (np.array(tops) == rec[f"{name.replace('-', '_')}_top3"]).all(), name
+
+
+def test_onnxruntime_backend_gives_pytorchs_answers(mnist_test):
+    """Large fp32 batches of image models go to onnxruntime where it is installed (it is faster on
+    CPUs without bf16): the same top-1 and logits to float rounding as PyTorch; small calls stay in
+    PyTorch; an unknown backend is refused."""
+    pytest.importorskip("onnxruntime")
+    images = mnist_test.images[:2500]
+    torch_rec, ort_rec = load_model("mnist", precision="fp32", backend="torch"), load_model("mnist", precision="fp32")
+    a, b = torch_rec.logits(images), ort_rec.logits(images)
+    assert ort_rec._ort is not None and torch_rec._ort is None  # auto chose onnxruntime for 2,500 images
+    assert (a.argmax(1) == b.argmax(1)).all() and (a - b).abs().max() < 1e-4
+    small = load_model("mnist", precision="fp32")
+    small.logits(images[:10])
+    assert small._ort is None
+    with pytest.raises(ValueError, match="backend must be one of"):
+        load_model("mnist", backend="tensorrt")

@@ -18,6 +18,8 @@ from fude.runtime import resolve_precision
 from fude.scripts import SMALL_KANA
 
 SMALL_KANA_SHARE = 0.3  # the small kana's share of a pair's probability when the drawing's size is unknown
+ORT_MIN_IMAGES = 2048  # smaller calls stay in PyTorch: the third of a second onnxruntime takes to set up costs more
+BACKENDS = ("auto", "torch", "onnxruntime")
 
 
 class Recognizer:
@@ -35,13 +37,17 @@ class Recognizer:
             default) picks bf16 where the hardware runs it fast, as training does
             (:func:`fude.runtime.resolve_precision`); bf16 and fp32 give the same top-1 on the
             shipped models' test images (tested), and ``bench/evaluate_speed.py`` measures both.
+        backend: ``"torch"``, ``"onnxruntime"`` (:class:`fude.models.ort.OrtRunner`; image
+            networks in fp32 on the CPU), or ``"auto"`` (the default): onnxruntime for calls of at
+            least :data:`ORT_MIN_IMAGES` images where it applies and is installed, PyTorch otherwise.
+            The two give the same logits to float rounding (tested).
 
     Raises:
-        ValueError: an unknown precision.
+        ValueError: an unknown precision or backend.
     """
 
     def __init__(self, net: CharClassifier, class_map: ClassMap, box: int = 20, config: dict | None = None,
-                 device: str | torch.device = "cpu", precision: str = "auto") -> None:
+                 device: str | torch.device = "cpu", precision: str = "auto", backend: str = "auto") -> None:
         # channels-last: several times the inference throughput of NCHW for the CNNs on a CPU
         # (bench/evaluate_speed.py)
         self.net = net.eval().to(device).to(memory_format=torch.channels_last)
@@ -52,6 +58,10 @@ class Recognizer:
         self.config = config or {}
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.backend = backend
+        self._ort = None  # the onnxruntime runner, made on first use
 
     @property
     def input_size(self) -> int:
@@ -82,9 +92,33 @@ class Recognizer:
 
     def _batched(self, fn, inputs: np.ndarray | torch.Tensor, batch_size: int, width: int) -> torch.Tensor:
         x = self.to_inputs(inputs)
+        if fn is self.fused and self._onnxruntime(len(x)):
+            return torch.cat([self._ort(x[i: i + batch_size]) for i in range(0, len(x), batch_size)]) \
+                if len(x) else torch.zeros(0, width)
         layout = torch.channels_last if x.ndim == 4 else torch.contiguous_format
         return forward_batched(fn, x, batch_size, self.device, self.precision,
                                prepare=lambda xb: xb.contiguous(memory_format=layout), width=width).cpu()
+
+    def _onnxruntime(self, n: int) -> bool:
+        """Whether a call on ``n`` inputs runs in onnxruntime (see ``backend``)."""
+        import importlib.util
+
+        if self.backend == "torch" or self.net.input_spec.kind != "image" or self.device.type != "cpu":
+            return False
+        if self.backend == "auto" and (self.precision != "fp32" or n < ORT_MIN_IMAGES
+                                       or importlib.util.find_spec("onnxruntime") is None):
+            return False
+        if self._ort is None:
+            from fude.models.ort import OrtRunner
+
+            try:
+                self._ort = OrtRunner(self.fused)
+            except Exception as e:  # an export or runtime that fails here: PyTorch reads these networks too
+                if self.backend == "onnxruntime":
+                    raise ModelError(f"onnxruntime could not run {self.net.arch}: {e}") from e
+                self.backend = "torch"
+                return False
+        return True
 
     def to_inputs(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Check and convert what the network reads: images (:func:`to_input`) or float
@@ -181,9 +215,9 @@ def to_input(images: np.ndarray | torch.Tensor, size: int = IMAGE_SIZE) -> torch
 
 
 def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.device = "cpu",
-               weights: str = "model", precision: str = "auto") -> Recognizer:
+               weights: str = "model", precision: str = "auto", backend: str = "auto") -> Recognizer:
     """Load a shipped model (``"mnist"``, ``"kmnist"``, ``"hiragana"``, ``"hiragana-seq"``) or a model
-    folder written by ``fude train``; ``precision`` as in :class:`Recognizer`.
+    folder written by ``fude train``; ``precision`` and ``backend`` as in :class:`Recognizer`.
 
     Raises:
         ModelError: unknown name, missing or invalid config or weights.
@@ -201,4 +235,4 @@ def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.de
     checksums = config.get("weights_sha256")
     sha256 = checksums.get(f"{weights}.safetensors") if isinstance(checksums, dict) else None
     load_weights(net, folder / f"{weights}.safetensors", sha256)
-    return Recognizer(net, class_map, box, config, device, precision)
+    return Recognizer(net, class_map, box, config, device, precision, backend)

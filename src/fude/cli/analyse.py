@@ -8,8 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from fude.cli.args import (add_data_args, add_precision_arg, add_threads_arg, configure_logging, data_args_dict,
-                           has_data_source, load_data)
+from fude.cli.args import (add_backend_arg, add_data_args, add_precision_arg, add_threads_arg, configure_logging,
+                           data_args_dict, has_data_source, load_data)
 
 MODEL_HELP = "shipped model (mnist, kmnist, hiragana, hiragana-seq) or run folder (default: kmnist)"
 
@@ -25,6 +25,7 @@ def register(sub) -> None:
     e.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (pixel shifts)")
     e.add_argument("--batch-size", type=int, default=512, help="images per forward pass (default: 512)")
     add_precision_arg(e)
+    add_backend_arg(e)
     add_threads_arg(e)
     e.add_argument("--out", help="folder for confusion_matrix.csv and metrics.json (default: in the run folder)")
     e.add_argument("--save-predictions", metavar="FILE", help="write per-image predictions to FILE.csv (true and "
@@ -102,7 +103,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     configure_logging(sys.stderr)  # the warning that the data overlap the model's training data
     set_threads(args.threads)
-    rec = load_model(args.model, precision=args.precision)
+    rec = load_model(args.model, precision=args.precision, backend=args.backend)
     data = load_data(data_args_dict(args), "test", class_map=rec.class_map)
     result, probs = evaluate_with_probs(rec, data, tta=args.tta, batch_size=args.batch_size)
     result.update({"model": str(args.model), "data": data.source})

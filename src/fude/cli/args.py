@@ -76,6 +76,13 @@ def add_precision_arg(p: argparse.ArgumentParser) -> None:
                    "(GPU, CPUs with AMX/AVX512-BF16), else fp32")
 
 
+def add_backend_arg(p: argparse.ArgumentParser) -> None:
+    """``--backend`` of inference (:class:`fude.recognizer.Recognizer`)."""
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
+                   help="what runs the forward passes; auto (default): onnxruntime for large fp32 batches of image "
+                   "models where it is installed (faster there), else PyTorch")
+
+
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0, one per core)")
 

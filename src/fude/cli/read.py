@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from fude.cli.args import (add_data_args, add_precision_arg, data_args_dict, guesses, has_data_source,
+from fude.cli.args import (add_backend_arg, add_data_args, add_precision_arg, data_args_dict, guesses, has_data_source,
                            load_data, print_answers)
 
 
@@ -21,6 +21,7 @@ def register(sub) -> None:
                    "(ImageId,Label; ImageId from 1, Label the predicted class index)")
     r.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (data sources)")
     add_precision_arg(r)
+    add_backend_arg(r)
     r.add_argument("--top-k", type=int, default=5, help="guesses per image (default: 5)")
     r.add_argument("--json", action="store_true", help="print a JSON list, one object per file or image")
     r.set_defaults(func=cmd_predict)
@@ -55,7 +56,7 @@ def register(sub) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from fude.recognizer import load_model
 
-    rec = load_model(args.model, precision=args.precision)
+    rec = load_model(args.model, precision=args.precision, backend=args.backend)
     data_args = data_args_dict(args)
     from_data = has_data_source(data_args)
     if from_data == bool(args.files):
