@@ -4,6 +4,7 @@ import io
 import json
 import os
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -111,6 +112,35 @@ def test_samples_are_saved_counted_and_exported(client, drawing, tmp_path):
     data = load_pair(tmp_path / "samples-imgs.npz", tmp_path / "samples-labels.npz",  # a training set fude reads
                      tmp_path / "samples_classmap.csv")
     assert len(data) == stats["total"] and "あ" in data.class_map.chars
+
+
+def test_two_real_worker_processes_answer(tmp_path):
+    """`fude serve --workers 2` for real: uvicorn starts each worker in a fresh process, which must
+    be able to import everything the server hands it (its settings, its HTTP protocol)."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", "kmnist",
+                             "--db", str(tmp_path / "s.sqlite"), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                    assert json.loads(r.read())["models"] == ["kmnist"]
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()[1][-2000:]
+                time.sleep(0.1)
+        else:
+            raise AssertionError("no worker answered")
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 def test_several_workers_get_their_settings_from_the_environment(monkeypatch, tmp_path):

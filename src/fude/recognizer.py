@@ -52,7 +52,7 @@ class Recognizer:
         # (bench/evaluate_speed.py)
         self.net = net.eval().to(device).to(memory_format=torch.channels_last)
         # what the forward passes run: the same network with its batch norms folded into the convolutions
-        self.fused = fused_for_inference(self.net)
+        self.fused = fused_for_inference(self.net).to(memory_format=torch.channels_last)  # folded weights too
         self.class_map = class_map
         self.box = box
         self.config = config or {}

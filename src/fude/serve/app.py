@@ -14,9 +14,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import h11
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from fude.serve.routes import MAX_BODY_BYTES, router
 from fude.strokes import StrokeError
@@ -230,8 +232,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, models: str | None = None, db
     loaded = load_served(settings)  # fails here, in one line, rather than inside uvicorn's start-up
     if host not in LOOPBACK:
         print(f"warning: binding to {host}: anyone who can reach this machine can use the page and add samples")
-    protocol = timed_protocol(read_timeout)
-    options = dict(host=host, port=port, log_level="info", http=protocol, timeout_keep_alive=KEEP_ALIVE)
+    os.environ["FUDE_READ_TIMEOUT"] = str(read_timeout)  # read by TimedH11Protocol, in every worker
+    options = dict(host=host, port=port, log_level="info", http=TimedH11Protocol, timeout_keep_alive=KEEP_ALIVE)
     if workers == 1:
         uvicorn.run(create_app(models, db, host, loaded), **options)
         return
@@ -241,44 +243,40 @@ def run(host: str = "127.0.0.1", port: int = 8000, models: str | None = None, db
     uvicorn.run("fude.serve:app_from_env", factory=True, workers=workers, **options)
 
 
-def timed_protocol(read_timeout: float):
-    """uvicorn's HTTP/1.1 protocol (h11) with a deadline for reading each request: a connection
-    that has not sent a whole request ``read_timeout`` seconds after it opened or began one is
-    closed (uvicorn itself waits forever for headers and body; idle keep-alive connections it closes
-    after ``timeout_keep_alive``)."""
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+class TimedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol (h11) with a deadline for reading each request: a connection that
+    has not sent a whole request ``$FUDE_READ_TIMEOUT`` seconds (default :data:`READ_TIMEOUT`) after it
+    opened or began one is closed. uvicorn itself waits forever for headers and body; idle
+    keep-alive connections it closes after ``timeout_keep_alive``. A class of this module, not of a
+    function, so that uvicorn's worker processes can import it."""
 
-    class TimedH11Protocol(H11Protocol):
-        _deadline = None
+    _deadline = None
 
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
-            self._arm()
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
 
-        def data_received(self, data: bytes) -> None:
-            if self._deadline is None and self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
-                self._arm()  # a new request begins on a kept-alive connection
-            super().data_received(data)
-            if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
-                self._disarm()  # the whole request is in
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+            self._arm()  # a new request begins on a kept-alive connection
+        super().data_received(data)
+        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
+            self._disarm()  # the whole request is in
 
-        def connection_lost(self, exc) -> None:
-            self._disarm()
-            super().connection_lost(exc)
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
 
-        def _arm(self) -> None:
-            self._disarm()
-            self._deadline = self.loop.call_later(read_timeout, self._expire)
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(float(os.environ.get("FUDE_READ_TIMEOUT", READ_TIMEOUT)), self._expire)
 
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _expire(self) -> None:
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
             self._deadline = None
-            if not self.transport.is_closing():
-                self.transport.close()
 
-    return TimedH11Protocol
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
