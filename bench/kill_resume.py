@@ -67,7 +67,9 @@ def main() -> None:
                     break
                 # 130: SIGTERM as fude handles it; -15: SIGTERM before fude set its handler; -9: SIGKILL
                 assert proc.returncode in (130, -signal.SIGTERM, -signal.SIGKILL), (proc.returncode, err)
-                command = fude("train", "--resume", run, "--threads", "1", "--quiet")
+                # stopped before run.json was written: nothing to resume, so the user starts it again
+                command = fude("train", "--resume", run, "--threads", "1", "--quiet") if (run / "run.json").exists() \
+                    else fude("train", *TINY, *seed, "--out", run)
                 resumes += 1
             a, b = weights(Path(tmp) / "whole"), weights(run)
             same = a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

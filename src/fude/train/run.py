@@ -63,6 +63,9 @@ def read_run(out: Path) -> dict:
     Raises:
         RunFolderError: missing or unreadable.
     """
+    if not (out / "run.json").exists():
+        raise RunFolderError(f"cannot resume {out}: it holds no run.json, so the run stopped before it started "
+                             f"(or this is not a run folder); run the original fude train command again")
     try:
         run = json.loads((out / "run.json").read_text())
         missing = {"train", "data", "command"} - set(run if isinstance(run, dict) else ())
