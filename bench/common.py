@@ -53,6 +53,8 @@ def table(rows: list[dict]) -> str:
 
 
 def _cell(v) -> str:
+    if v is None:
+        return "–"
     if not isinstance(v, float):
         return str(v)
     if abs(v) >= 1000:

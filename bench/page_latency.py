@@ -5,7 +5,7 @@ characters with mouse moves again and again, and measures in the page, for every
 from its ``pointerup`` (the last pointer event) to the first animation frame after the top-5 list
 was replaced (the guesses painted). Prints percentiles in milliseconds.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/page_latency.py [--rounds 20]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/page_latency.py [--rounds 20] [--model ja]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=20, help="times each example character is drawn")
     p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--model", default="hiragana", help="the one model served (the page reads with it)")
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -49,7 +50,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     db = Path(tempfile.mkdtemp()) / "samples.sqlite"
-    server = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", "hiragana",
+    server = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", args.model,
                                "--db", str(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     drawings = [json.loads(f.read_text()) for f in sorted((REPO / "examples").glob("strokes-*.json"))
                 if "app-layout" not in f.name]
@@ -89,7 +90,8 @@ def main() -> None:
     print(f"Chromium {version}, headless; {len(latency)} strokes ({len(drawings)} characters x {args.rounds})")
     print(f"pen up -> guesses painted, ms: p50 {np.percentile(latency, 50):.1f}, p90 {np.percentile(latency, 90):.1f}, "
           f"p99 {np.percentile(latency, 99):.1f}, max {latency.max():.1f}")
-    save_results("page_latency", None, chromium=version, strokes=len(latency), rounds=args.rounds,
+    name = "page_latency" + ("" if args.model == "hiragana" else f"-{args.model}")
+    save_results(name, None, chromium=version, strokes=len(latency), rounds=args.rounds, model=args.model,
                  **{f"p{q}_ms": float(np.percentile(latency, q)) for q in (50, 90, 99)}, max_ms=float(latency.max()))
 
 

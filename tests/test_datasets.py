@@ -192,14 +192,14 @@ def test_image_folder(tmp_path, kmnist_dev):
 
 
 def test_bad_shapes_dtypes_and_labels(tmp_path):
-    np.savez(tmp_path / "small.npz", np.zeros((4, 27, 27), np.uint8))
+    np.savez(tmp_path / "small.npz", np.zeros((4, 28, 27), np.uint8))
     np.savez(tmp_path / "float.npz", np.zeros((4, 28, 28), np.float32))
     np.savez(tmp_path / "labels.npz", np.array([0, 1, 2, 3]))
     np.savez(tmp_path / "labels3.npz", np.array([0, 1, 2]))
     np.savez(tmp_path / "good.npz", np.zeros((4, 28, 28), np.uint8))
     np.savez(tmp_path / "neg.npz", np.array([0, 1, -1, 2]))
     np.savez(tmp_path / "wrongkey.npz", images=np.zeros((4, 28, 28), np.uint8))
-    with pytest.raises(DatasetError, match=r"shape \(N, 28, 28\).*\(4, 27, 27\)"):
+    with pytest.raises(DatasetError, match=r"square, shape \(N, S, S\).*\(4, 28, 27\)"):
         fude.load_pair(tmp_path / "small.npz", tmp_path / "labels.npz")
     with pytest.raises(DatasetError, match="uint8.*float32"):
         fude.load_pair(tmp_path / "float.npz", tmp_path / "labels.npz")

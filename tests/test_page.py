@@ -35,10 +35,13 @@ def _need_browser():
         pytest.skip("browser tests need " + " and ".join(missing))
 
 
+SERVED = ("ja", "hiragana", "hiragana-seq", "kmnist")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     db, port = tmp_path_factory.mktemp("page") / "samples.sqlite", free_port()
-    proc = start_server(db, port, "hiragana,hiragana-seq,kmnist")
+    proc = start_server(db, port, ",".join(SERVED))
     yield f"http://127.0.0.1:{port}", db
     proc.terminate()
     proc.wait(10)
@@ -53,6 +56,9 @@ def page(server):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 760})
         page.goto(server[0])
+        expect(page.locator("#model option")).to_have_count(len(SERVED))  # the picker offers what is served
+        assert page.locator("#model").input_value() == "ja"  # every kana and kanji, the default
+        page.select_option("#model", "hiragana")
         yield page
         browser.close()
 
@@ -102,7 +108,7 @@ def test_draw_see_the_guess_confirm_and_find_the_sample(page, server, tmp_path):
     glyphs = page.locator("#guesses .glyph").all_inner_texts()
     assert glyphs[0] == "あ", glyphs
     assert page.locator("#question").inner_text() == "Was it あ (a)?"
-    assert "a · U+3042" in page.locator("#guesses .meta").first.inner_text()
+    assert "a · hiragana · U+3042" in page.locator("#guesses .meta").first.inner_text()
     assert page.locator("#guesses li").first.get_attribute("aria-label").startswith("あ (a), ")
 
     # the glyphs are drawn in a Japanese font (the machine's, else the one fude serves), not as empty boxes
@@ -157,4 +163,28 @@ def test_the_sequence_model_reads_the_pen_path(page, server):
         assert answer["top"][0]["char"] == "あ"
     finally:
         page.locator("#clear").click()
+        page.select_option("#model", "hiragana")
+
+
+def test_a_kanji_with_the_script_picker(page, server):
+    """The `ja` model reads a kanji drawn on the page; the script picker sends `script` and every
+    guess shown is of that script; the "Only" field narrows the guesses to its characters."""
+    page.locator("#clear").click()
+    page.select_option("#model", "ja")
+    page.select_option("#script", "kanji")
+    try:
+        with page.expect_request(lambda r: r.url.endswith("/api/predict")) as request:
+            answer = draw(page, REPO / "examples" / "strokes-学.json")
+        assert request.value.post_data_json["model"] == "ja" and request.value.post_data_json["script"] == "kanji"
+        assert answer["top"][0]["char"] == "学" and {g["script"] for g in answer["top"]} == {"kanji"}
+        assert page.locator("#guesses .glyph").first.inner_text() == "学"
+        assert "kanji · U+5B66" in page.locator("#guesses .meta").first.inner_text()
+        with page.expect_response(lambda r: r.url.endswith("/api/predict")) as narrowed:
+            page.locator("#chars").fill("字学子")
+        expect(page.locator("#guesses li")).to_have_count(3)
+        assert {g["char"] for g in narrowed.value.json()["top"]} == set("字学子")
+    finally:
+        page.locator("#chars").fill("")
+        page.locator("#clear").click()
+        page.select_option("#script", "all")
         page.select_option("#model", "hiragana")

@@ -37,7 +37,22 @@ def test_predict_strokes(client, drawing):
     body = r.json()
     assert body["model"] == "hiragana" and len(body["top"]) == 5 and body["elapsed_ms"] > 0
     assert body["top"][0] | {"probability": 0} == {"index": 1, "char": "あ", "codepoint": "U+3042", "romaji": "a",
-                                                    "probability": 0}
+                                                    "script": "hiragana", "probability": 0}
+
+
+def test_predict_strokes_script_and_chars_filters(client, drawing):
+    """``script`` and ``chars`` narrow the guesses; a filter the model cannot meet is a 422 that says why."""
+    r = client.post("/api/predict", json={**drawing, "chars": "いあう"})
+    assert r.status_code == 200 and {g["char"] for g in r.json()["top"]} == set("いあう")
+    assert r.json()["top"][0]["char"] == "あ" and abs(sum(g["probability"] for g in r.json()["top"]) - 1) < 1e-4
+    r = client.post("/api/predict", json={**drawing, "script": "hiragana"})
+    assert r.status_code == 200 and all(g["script"] == "hiragana" for g in r.json()["top"])
+    r = client.post("/api/predict", json={**drawing, "script": "katakana"})
+    assert r.status_code == 422 and "passes script='katakana'" in r.json()["detail"]
+    r = client.post("/api/predict", json={**drawing, "script": "latin"})
+    assert r.status_code == 422 and "script" in r.json()["detail"]
+    r = client.post("/api/predict", json={**drawing, "chars": "xyz"})
+    assert r.status_code == 422 and "does not read xyz" in r.json()["detail"]
 
 
 def test_predict_image(client):

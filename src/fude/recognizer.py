@@ -18,6 +18,7 @@ from fude.runtime import resolve_precision
 from fude.scripts import SMALL_KANA
 
 SMALL_KANA_SHARE = 0.3  # the small kana's share of a pair's probability when the drawing's size is unknown
+SMALL_KANA_SIDE = 0.35  # a drawing spanning this share of the canvas's longer side is as likely small as full-size
 ORT_MIN_IMAGES = 2048  # smaller calls stay in PyTorch: the third of a second onnxruntime takes to set up costs more
 BACKENDS = ("auto", "torch", "onnxruntime")
 
@@ -136,53 +137,114 @@ class Recognizer:
                              f"{x.dtype} {tuple(x.shape)}; for drawings use predict_strokes")
         return x.float()
 
-    def predict_strokes(self, strokes, k: int = 5, canvas: dict | None = None) -> list[dict]:
+    def predict_strokes(self, strokes, k: int = 5, canvas: dict | None = None, script: str = "all",
+                        chars: str | None = None) -> list[dict]:
         """Top-``k`` guesses for one character drawn as strokes (see :mod:`fude.strokes`): a list of
-        ``{"index", "char", "codepoint", "probability"}``, most probable first.
+        ``{"index", "char", "codepoint", "script", "probability"}``, most probable first.
 
         The strokes are rasterised as the model's training images were (ink fitted into its
         ``box``), or for a sequence model turned into its point sequence. Small kana share their
-        full-size form's shape (ぁ/あ, っ/つ, ...), so the picture cannot tell them apart: the pair's
+        full-size form's shape (ぁ/あ, ッ/ツ, ...), so the picture cannot tell them apart: the pair's
         probability is split by the drawing's size relative to ``canvas`` (``{"width", "height"}`` in
-        the strokes' units) when given, and otherwise leans 70:30 to the full-size kana (far more
-        frequent in text). Both are ranked.
+        the strokes' units) when given (:func:`split_small_kana`), and otherwise leans 70:30 to the
+        full-size kana (far more frequent in text). Both are ranked.
+
+        Args:
+            script: only characters of this script (:data:`fude.scripts.SCRIPT_FILTERS`: ``all``,
+                ``hiragana``, ``katakana``, ``kana``, ``kanji``); the probabilities are renormalised
+                over what is left.
+            chars: only these characters (e.g. the kana of a lesson), within ``script``.
 
         Raises:
             fude.strokes.StrokeError: empty, malformed, non-finite or too many strokes.
+            ValueError: an unknown script, or a filter that leaves none of the model's characters.
         """
+        from fude.scripts import allowed
         from fude.strokes import check_strokes, rasterise, sequence_features
 
+        keep = allowed(self.class_map.chars, script, chars) if script != "all" or chars is not None else None
         strokes = check_strokes(strokes)
         spec = self.net.input_spec
         if spec.kind == "sequence":
             probs = self.predict_proba(sequence_features(strokes, length=spec.length)[None])[0]
         else:
             probs = self.predict_proba(rasterise(strokes, size=spec.size, box=self.box)[None])[0]
-        return self.top_k(split_small_kana(probs, self.class_map, strokes, canvas)[None], k)[0]
+        probs = split_small_kana(probs, self.class_map, strokes, canvas, self._small_kana_pairs())
+        if keep is not None:
+            probs = np.where(keep, probs, 0.0).astype(np.float32)
+            probs /= max(float(probs.sum()), 1e-30)
+        return self.top_k(probs[None], k, keep)[0]
 
     def predict(self, images: np.ndarray | torch.Tensor, k: int = 5) -> list[list[dict]]:
         """Top-``k`` guesses per image: a list (one per image) of
         ``[{"index", "char", "codepoint", "probability"}, ...]``, most probable first."""
         return self.top_k(self.predict_proba(images), k)
 
-    def top_k(self, probs: np.ndarray, k: int = 5) -> list[list[dict]]:
-        """Probabilities ``(N, K)`` -> the top-``k`` guesses per row (see :meth:`predict`)."""
-        k = min(k, probs.shape[1])
-        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        return [[{"index": int(i), "char": self.class_map.char(int(i)), "codepoint": self.class_map.codepoint(int(i)),
-                  "probability": float(p[i])} for i in row] for p, row in zip(probs, order)]
+    def top_k(self, probs: np.ndarray, k: int = 5, keep: np.ndarray | None = None) -> list[list[dict]]:
+        """Probabilities ``(N, K)`` -> the top-``k`` guesses per row (see :meth:`predict`), each with
+        its ``"script"`` (:func:`fude.scripts.script`). Characters drawn the same in two scripts
+        (へ/ヘ, カ/力, ロ/口, ...: :data:`fude.scripts.TWINS`) are ranked next to each other, the pair
+        where its more probable member would be. ``keep`` (bool ``(K,)``): only these classes."""
+        from fude.scripts import script
+
+        k = min(k, probs.shape[1] if keep is None else int(keep.sum()))
+        groups = self._twin_groups()
+        rows = []
+        for p in probs:
+            if groups is None and keep is None:
+                order = np.argsort(-p, kind="stable")[:k]
+            else:
+                key = p.astype(np.float64)
+                for members in groups or ():
+                    key[members] = p[members].max()
+                if keep is not None:
+                    key[~keep] = -1.0  # filtered out: after every kept class
+                # only the best few can make the top k: sort those (a twin's partner may tie at the edge)
+                slack = k + sum(len(g) for g in groups or ())
+                cand = np.argpartition(-key, slack)[: slack + 1] if slack < len(key) - 1 else np.arange(len(key))
+                lead = cand.copy()
+                for members in groups or ():
+                    lead[np.isin(cand, members)] = members[0]
+                order = cand[np.lexsort((-p[cand], lead, -key[cand]))][:k]
+            rows.append([{"index": int(i), "char": self.class_map.char(int(i)),
+                          "codepoint": self.class_map.codepoint(int(i)), "script": script(self.class_map.char(int(i))),
+                          "probability": float(p[i])} for i in order])
+        return rows
+
+    def _small_kana_pairs(self) -> list[tuple[int, int]]:
+        """(small, full-size) class indices of the small kana pairs in this class map, found once."""
+        if not hasattr(self, "_pairs"):
+            self._pairs = small_kana_pairs(self.class_map)
+        return self._pairs
+
+    def _twin_groups(self) -> list[np.ndarray] | None:
+        """Class indices of each group of twins in this class map (None: no twins)."""
+        if not hasattr(self, "_twins"):
+            from fude.scripts import TWINS
+
+            index = {c: i for i, c in enumerate(self.class_map.chars)}
+            groups = [np.array([index[c] for c in g if c in index]) for g in TWINS]
+            self._twins = [g for g in groups if len(g) > 1] or None
+        return self._twins
+
+
+def small_kana_pairs(class_map: ClassMap) -> list[tuple[int, int]]:
+    """(small, full-size) class indices of every small kana whose full-size form is also a class."""
+    index = {c: i for i, c in enumerate(class_map.chars)}
+    return [(index[s], index[b]) for s, b in SMALL_KANA.items() if s in index and b in index]
 
 
 def split_small_kana(probs: np.ndarray, class_map: ClassMap, strokes: list[np.ndarray],
-                     canvas: dict | None) -> np.ndarray:
+                     canvas: dict | None, pairs: list[tuple[int, int]] | None = None) -> np.ndarray:
     """Share each small/full-size kana pair's probability (``(K,)`` float32, changed in place and
     returned) by the drawing's size: small kana fill well under half the writing square, so a
-    drawing that spans less than about 45% of the canvas's longer side leans to the small one (a
-    logistic in that share); without a canvas, :data:`SMALL_KANA_SHARE` goes to the small kana."""
+    drawing that spans less than about :data:`SMALL_KANA_SIDE` (35%) of the canvas's longer side
+    leans to the small one (a logistic in that share); people who write small still draw a
+    full-size kana over 40% or more of an ordinary canvas, and it stays full-size. Without a
+    canvas, :data:`SMALL_KANA_SHARE` goes to the small kana."""
     from fude.strokes import bounds
 
-    index = {c: i for i, c in enumerate(class_map.chars)}
-    pairs = [(index[s], index[b]) for s, b in SMALL_KANA.items() if s in index and b in index]
+    pairs = small_kana_pairs(class_map) if pairs is None else pairs
     if not pairs:
         return probs
     w_small = SMALL_KANA_SHARE
@@ -190,7 +252,7 @@ def split_small_kana(probs: np.ndarray, class_map: ClassMap, strokes: list[np.nd
     if side > 0:
         lo, hi = bounds(strokes)
         rel = float((hi - lo).max()) / side
-        w_small = float(1 / (1 + np.exp(np.clip((rel - 0.45) / 0.04, -50, 50))))
+        w_small = float(1 / (1 + np.exp(np.clip((rel - SMALL_KANA_SIDE) / 0.03, -50, 50))))
     for s, b in pairs:
         mass = probs[s] + probs[b]
         probs[s], probs[b] = mass * w_small, mass * (1 - w_small)

@@ -1,10 +1,13 @@
-"""Writing systems: which script a character belongs to, hiragana romaji, small kana.
+"""Writing systems: which script a character belongs to, the script filters, hiragana romaji, small
+kana, and visually identical twins across scripts.
 
 Code-point ranges are the Unicode blocks (https://www.unicode.org/charts/): Hiragana U+3040..U+309F,
 Katakana U+30A0..U+30FF, CJK Unified Ideographs U+4E00..U+9FFF and Extension A U+3400..U+4DBF.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 HIRAGANA = tuple(chr(c) for c in range(0x3041, 0x3097))  # the 86 hiragana code points, ぁ..ゖ
 
@@ -19,12 +22,27 @@ ROMAJI: dict[str, str] = dict(zip(HIRAGANA, _HIRAGANA_ROMAJI))
 assert len(ROMAJI) == len(HIRAGANA)
 
 # small kana and the full-size kana whose shape they share (they differ only in size on the page)
-SMALL_KANA: dict[str, str] = dict(zip("ぁぃぅぇぉっゃゅょゎゕゖ", "あいうえおつやゆよわかけ"))
+SMALL_KANA: dict[str, str] = dict(zip("ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ",
+                                      "あいうえおつやゆよわかけアイウエオツヤユヨワカケ"))
+
+# characters of different scripts that are drawn the same way: a drawing cannot tell them apart, so
+# recognisers rank them next to each other and scoring counts a twin of the truth as right
+TWINS: tuple[str, ...] = ("へヘ", "べベ", "ぺペ", "カ力", "ロ口", "エ工", "ニ二", "タ夕", "ト卜", "ハ八", "ヒ匕",
+                          "ム厶", "一ー", "オ才", "メ乂")
+_TWIN_OF: dict[str, str] = {c: group for group in TWINS for c in group}
+
+# the script filters of the stroke recognisers (``--script``): which scripts each one lets through
+SCRIPT_FILTERS: dict[str, tuple[str, ...]] = {
+    "all": ("hiragana", "katakana", "kanji", "digit", "other"),
+    "hiragana": ("hiragana",), "katakana": ("katakana",), "kana": ("hiragana", "katakana"), "kanji": ("kanji",)}
 
 
 def romaji(char: str) -> str | None:
-    """Hepburn romaji of a hiragana character (``"あ"`` -> ``"a"``, ``"ゐ"`` -> ``"wi"``); None for
+    """Hepburn romaji of a kana (``"あ"`` -> ``"a"``, ``"ア"`` -> ``"a"``, ``"ゐ"`` -> ``"wi"``); None for
     anything else (digits, marks such as the iteration mark ゝ)."""
+    cp = ord(char) if len(char) == 1 else 0
+    if 0x30A1 <= cp <= 0x30F6:  # katakana read as the hiragana of the same sound
+        char = chr(cp - 0x60)
     return ROMAJI.get(char)
 
 
@@ -41,3 +59,37 @@ def script(char: str) -> str:
     if char.isdigit():
         return "digit"
     return "other"
+
+
+def twins(char: str) -> str:
+    """The characters drawn the same as ``char``, itself included (``"へ"`` -> ``"へヘ"``; ``"あ"`` -> ``"あ"``)."""
+    return _TWIN_OF.get(char, char)
+
+
+def allowed(chars, script_filter: str = "all", only: str | None = None) -> np.ndarray:
+    """Which of ``chars`` (a class map's characters) pass a script filter and an optional set of
+    characters: bool ``(len(chars),)``.
+
+    Args:
+        script_filter: one of :data:`SCRIPT_FILTERS` (``all``, ``hiragana``, ``katakana``, ``kana``, ``kanji``).
+        only: if given, only these characters (e.g. the kana of a lesson, ``"あいうえお"``).
+
+    Raises:
+        ValueError: an unknown filter, or a filter and character set that leave no class (the
+            message says which characters are not in the model).
+    """
+    if script_filter not in SCRIPT_FILTERS:
+        raise ValueError(f"script must be one of {', '.join(SCRIPT_FILTERS)}, got {script_filter!r}")
+    keep = np.array([script(c) in SCRIPT_FILTERS[script_filter] for c in chars], dtype=bool)
+    if only is not None:
+        wanted = set(only) - set(" \t\n,")
+        if not wanted:
+            raise ValueError("chars is empty: give the characters to choose from, e.g. あいうえお")
+        keep &= np.array([c in wanted for c in chars], dtype=bool)
+        unknown = sorted(wanted - set(chars))
+        if unknown and not keep.any():
+            raise ValueError(f"this model does not read {''.join(unknown[:20])}{'...' * (len(unknown) > 20)}")
+    if not keep.any():
+        raise ValueError(f"none of these {len(keep)} characters passes script={script_filter!r}"
+                         + (f" and chars={only!r}" if only is not None else ""))
+    return keep

@@ -4,25 +4,39 @@ from KanjiVG strokes."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 
 def register(sub) -> None:
+    from fude.scripts import SCRIPT_FILTERS
+
     sy = sub.add_parser("synth", help="generate varied training drawings from KanjiVG strokes")
-    sy.add_argument("--kanjivg", help="folder of KanjiVG SVGs (default: <data dir>/kanjivg_hiragana)")
+    sy.add_argument("--kanjivg", help="folder of KanjiVG SVGs (default: <data dir>/kanjivg/kanji, else "
+                    "<data dir>/kanjivg_hiragana)")
     sy.add_argument("--data-dir", help="data directory (default: $FUDE_DATA_DIR or ~/.cache/fude)")
-    sy.add_argument("--chars", help="only these characters, e.g. あいう (default: every file)")
+    sy.add_argument("--script", choices=[s for s in SCRIPT_FILTERS if s != "all"] + ["all"], default="hiragana",
+                    help="which characters: hiragana, katakana, kana, kanji, or all (every kana and kanji) (default: hiragana)")
+    sy.add_argument("--chars", help="only these characters, e.g. あいう (within --script; default: all of it)")
+    sy.add_argument("--chars-file", help="only the characters in this UTF-8 text file")
+    sy.add_argument("--no-variants", action="store_true", help="draw from the standard forms only, not the "
+                    "variant files (-Kaisho handwriting forms and others)")
     sy.add_argument("--per-char", type=int, default=300, help="drawings per character (default: 300)")
     sy.add_argument("--seed", type=int, default=0, help="random seed; same seed, same drawings (default: 0)")
-    sy.add_argument("--name", default="hiragana-synth", help="file name prefix (default: hiragana-synth)")
+    sy.add_argument("--name", help="file name prefix (default: <script>-synth)")
+    sy.add_argument("--size", type=int, default=28, help="image pixels per side (default: 28)")
     sy.add_argument("--sequences", type=int, default=0, metavar="T", help="write the drawings as point sequences of "
                     "T points (for the stroke-* sequence models) instead of images")
     sy.add_argument("--reorder", type=float, default=0.0, metavar="P", help="chance that a drawing's strokes come "
                     "in a random order (default: 0)")
     sy.add_argument("--reverse", type=float, default=0.0, metavar="P", help="chance that a stroke is drawn from its "
                     "end to its start (default: 0)")
-    sy.add_argument("--out", required=True, help="output folder")
+    sy.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="another variation's strength "
+                    "(fude.strokes.synth.SynthConfig), e.g. --set join=0.2; repeatable")
+    sy.add_argument("--workers", type=int, default=0, help="processes drawing in parallel (default: one per free core)")
+    sy.add_argument("--out", required=True, help="output folder (drawn shards are kept in <out>/shards, so an "
+                    "interrupted run continues where it stopped)")
     sy.set_defaults(func=cmd_synth)
 
     d = sub.add_parser("datasets", help="list the registered datasets, or download one")
@@ -32,28 +46,78 @@ def register(sub) -> None:
     d.set_defaults(func=cmd_datasets)
 
 
+def synth_config(args: argparse.Namespace):
+    """The :class:`~fude.strokes.synth.SynthConfig` of ``--reorder``, ``--reverse`` and ``--set``.
+
+    Raises:
+        ValueError: an unknown variation or a value that is not a number.
+    """
+    from fude.strokes.synth import SynthConfig
+
+    values: dict = {"reorder": args.reorder, "reverse": args.reverse}
+    for item in args.set:
+        name, eq, value = item.partition("=")
+        if not eq or name not in SynthConfig.names() or name == "width":
+            raise ValueError(f"--set {item!r}: expected NAME=NUMBER with NAME one of "
+                             f"{', '.join(n for n in SynthConfig.names() if n != 'width')}")
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--set {item!r}: {value!r} is not a number") from None
+    return SynthConfig(**values)
+
+
+def synth_chars(args: argparse.Namespace) -> tuple[Path, dict]:
+    """The KanjiVG folder and {character: templates} that ``fude synth`` draws.
+
+    Raises:
+        ValueError: characters asked for that the folder does not draw.
+    """
+    from fude.datasets import default_data_dir
+    from fude.scripts import allowed, script
+    from fude.strokes.kanjivg import load_templates
+
+    data = default_data_dir(args.data_dir)
+    folder = Path(args.kanjivg) if args.kanjivg else next(
+        (f for f in (data / "kanjivg" / "kanji", data / "kanjivg_hiragana") if f.is_dir()), data / "kanjivg" / "kanji")
+    wanted = args.chars or ""
+    if args.chars_file:
+        wanted += Path(args.chars_file).read_text("utf-8")
+    wanted = "".join(sorted(set(wanted) - set(" \t\r\n,"))) or None
+    templates = load_templates(folder, chars=wanted, variants=not args.no_variants)
+    if wanted:
+        missing = [c for c in wanted if c not in templates]
+        if missing:
+            raise ValueError(f"no KanjiVG strokes in {folder} for {''.join(missing[:40])}")
+    keep = allowed(list(templates), args.script)  # kana and kanji only: --script all is every one of them
+    chars = {c: templates[c] for c, k in zip(templates, keep) if k and script(c) in ("hiragana", "katakana", "kanji")}
+    if not chars:
+        raise ValueError(f"no {args.script} characters to draw in {folder}" + (f" among {wanted}" if wanted else ""))
+    return folder, chars
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from fude.classmap import ClassMap
-    from fude.datasets import default_data_dir, save_pair
-    from fude.strokes.kanjivg import load_kanjivg
-    from fude.strokes.synth import SynthConfig, synth_images, synth_sequences
+    from fude.datasets import save_pair
+    from fude.strokes.synth import synth_to_disk
 
-    folder = Path(args.kanjivg) if args.kanjivg else default_data_dir(args.data_dir) / "kanjivg_hiragana"
-    chars = load_kanjivg(str(folder))
-    if args.chars:
-        missing = [c for c in args.chars if c not in chars]
-        if missing:
-            raise ValueError(f"no KanjiVG strokes in {folder} for {''.join(missing)}")
-        chars = {c: chars[c] for c in sorted(set(args.chars))}
+    if args.per_char < 1 or args.size < 8 or args.sequences < 0:
+        raise ValueError("--per-char must be >= 1, --size >= 8 and --sequences >= 0")
+    cfg = synth_config(args)
+    folder, chars = synth_chars(args)
+    name = args.name or f"{args.script}-synth"
     t0 = time.perf_counter()
-    cfg = SynthConfig(reorder=args.reorder, reverse=args.reverse)
-    if args.sequences:
-        data, labels = synth_sequences(chars, args.per_char, seed=args.seed, length=args.sequences, cfg=cfg)
-        kind, option, arch = "seqs", "--sequences", " --arch stroke-conv1d"
-    else:
-        data, labels = synth_images(chars, args.per_char, seed=args.seed, cfg=cfg)
-        kind, option, arch = "imgs", "--images", ""
-    files, labs, cmap = save_pair(args.out, args.name, data, labels, ClassMap(tuple(chars)), kind=kind)
+    kind, size = ("sequences", args.sequences) if args.sequences else ("images", args.size)
+
+    def progress(done: int, total: int) -> None:
+        if total > 1:
+            print(f"\rshards {done}/{total}, {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
+    data, labels = synth_to_disk(chars, args.per_char, args.out, seed=args.seed, kind=kind, size=size, cfg=cfg,
+                                 workers=args.workers, progress=progress)
+    print(file=sys.stderr)
+    option, arch = ("--sequences", " --arch stroke-conv1d") if args.sequences else ("--images", "")
+    files, labs, cmap = save_pair(args.out, name, data, labels, ClassMap(tuple(chars)),
+                                  kind="seqs" if args.sequences else "imgs")
     print(f"{len(data):,} drawings of {len(chars)} characters in {time.perf_counter() - t0:.1f} s, written to "
           f"{args.out}; train with: fude train {option} {files} --labels {labs} --classmap {cmap}{arch}")
     return 0

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from fude.models import DEFAULT_STROKE_MODEL
+from fude.scripts import SCRIPT_FILTERS
 from fude.cli.args import (add_backend_arg, add_data_args, add_precision_arg, data_args_dict, guesses, has_data_source,
                            load_data, print_answers)
 
@@ -29,7 +31,11 @@ def register(sub) -> None:
     ps = sub.add_parser("predict-strokes", help="top-k characters for drawings stored as strokes (JSON or npz)")
     ps.add_argument("files", nargs="+", help='stroke files: {"strokes": [[[x, y], ...], ...]} JSON, or the app\'s '
                     '{"1": [[x, y], ...]} layout as JSON or npz')
-    ps.add_argument("--model", default="hiragana", help="shipped model or run folder (default: hiragana)")
+    ps.add_argument("--model", default=DEFAULT_STROKE_MODEL, help="shipped model (ja: every kana and kanji; hiragana, "
+                    f"hiragana-seq) or run folder (default: {DEFAULT_STROKE_MODEL})")
+    ps.add_argument("--script", choices=list(SCRIPT_FILTERS), default="all", help="only guesses of this script "
+                    "(kana: hiragana and katakana; default: all)")
+    ps.add_argument("--chars", help="only guesses among these characters, e.g. the kana of a lesson: あいうえお")
     ps.add_argument("--top-k", type=int, default=5, help="guesses per drawing (default: 5)")
     ps.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
     ps.set_defaults(func=cmd_predict_strokes)
@@ -113,15 +119,18 @@ def _predict_dataset(args: argparse.Namespace, rec, data_args: dict) -> int:
 def cmd_predict_strokes(args: argparse.Namespace) -> int:
     from fude.recognizer import load_model
     from fude.strokes import StrokeError, read_drawing
+    from fude.scripts import allowed
     from fude.strokes.kanjivg import stroke_count_warning, stroke_counts
 
     rec = load_model(args.model)
+    allowed(rec.class_map.chars, args.script, args.chars)  # a filter that leaves nothing: one error, not one per file
     counts = stroke_counts()
     answers = []
     for file in args.files:
         try:
             char = read_drawing(file)
-            top = rec.predict_strokes(char.strokes, k=args.top_k, canvas=char.canvas)
+            top = rec.predict_strokes(char.strokes, k=args.top_k, canvas=char.canvas, script=args.script,
+                                      chars=args.chars)
         except StrokeError as e:
             answers.append({"file": file, "error": str(e) if str(e).startswith(file) else f"{file}: {e}"})
             continue

@@ -108,12 +108,13 @@ class SequenceDataset:
 
 
 def check_arrays(images: np.ndarray, labels: np.ndarray | None, num_classes: int, what: str) -> None:
-    """Raise :class:`DatasetError` unless images are uint8 ``(N, 28, 28)`` and labels int64
-    ``(N,)`` in ``[0, num_classes)``."""
+    """Raise :class:`DatasetError` unless images are uint8 ``(N, S, S)`` (S = 28 for the standard
+    datasets, at least 8) and labels int64 ``(N,)`` in ``[0, num_classes)``."""
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
         raise DatasetError(f"{what}: images must be a uint8 array, got {getattr(images, 'dtype', type(images))}")
-    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise DatasetError(f"{what}: images must have shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}), got {images.shape}")
+    if images.ndim != 3 or images.shape[1] != images.shape[2] or images.shape[1] < 8:
+        raise DatasetError(f"{what}: images must be square, shape (N, S, S) with S >= 8 (e.g. (N, {IMAGE_SIZE}, "
+                           f"{IMAGE_SIZE})), got {images.shape}")
     if labels is not None:
         check_labels(labels, len(images), num_classes, what)
 

@@ -72,18 +72,19 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 
 def as_images(array: np.ndarray, what: str) -> np.ndarray:
-    """Check and convert an image array to uint8 ``(N, 28, 28)``.
+    """Check and convert an image array to uint8 ``(N, S, S)``: square images of any size S >= 8
+    (28 for the standard datasets).
 
-    Accepts ``(N, 28, 28)``, ``(N, 784)`` and ``(N, 1, 28, 28)``; integer values must be in
-    0..255. Raises :class:`DatasetError` otherwise.
+    Accepts ``(N, S, S)``, ``(N, 1, S, S)`` and, for 28-pixel images, ``(N, 784)``; integer values
+    must be in 0..255. Raises :class:`DatasetError` otherwise.
     """
     if array.ndim == 2 and array.shape[1] == IMAGE_SIZE * IMAGE_SIZE:
         array = array.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     if array.ndim == 4 and array.shape[1] == 1:
         array = array[:, 0]
-    if array.ndim != 3 or array.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise DatasetError(f"{what}: images must have shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}) or (N, {IMAGE_SIZE ** 2}), "
-                           f"got {array.shape}")
+    if array.ndim != 3 or array.shape[1] != array.shape[2] or array.shape[1] < 8:
+        raise DatasetError(f"{what}: images must be square, shape (N, S, S) with S >= 8 (e.g. (N, {IMAGE_SIZE}, "
+                           f"{IMAGE_SIZE})) or (N, {IMAGE_SIZE ** 2}), got {array.shape}")
     if array.dtype != np.uint8:
         if not np.issubdtype(array.dtype, np.integer):
             raise DatasetError(f"{what}: images must be integers 0..255 (uint8), got dtype {array.dtype}")

@@ -22,7 +22,8 @@ class FudeCNNConfig:
     """fude's CNN: three stages at S, S/2 and S/4 pixels (28, 14, 7), each a 3x3 conv, a 2x2
     max-pool, batch norm and ReLU (plus ``depth`` conv-BN-ReLU layers in the last two stages, and
     ``stem`` of them at the full resolution before the first pool), then a linear head on the
-    flattened ``S/8 x S/8`` map (3x3).
+    flattened ``S/8 x S/8`` map (3x3), or with ``neck`` on a linear-BN-ReLU layer of that width
+    (for thousands of classes: the head stays ``neck x classes``).
 
     Pooling straight after the conv (as in Keller Jordan's airbench) runs batch norm and ReLU on a
     quarter of the pixels, so it trains and infers faster than conv-BN-ReLU-pool on a CPU
@@ -44,10 +45,13 @@ class FudeCNNConfig:
     dropout: float = 0.0  # before the head
     space_to_depth: bool = False  # first stage: 2x2 pixel blocks as 4 channels at half resolution, no pooling
     image_size: int = IMAGE_SIZE  # pixels per side of the input
+    neck: int = 0  # a linear-BN-ReLU layer of this width before the head (0: none)
     mean: float = 0.0  # training-data pixel mean, images in [0, 1]
     std: float = 1.0  # training-data pixel standard deviation
 
     def __post_init__(self) -> None:
+        if self.neck < 0:
+            raise ModelError(f"neck must be >= 0 (0: no neck layer), got {self.neck}")
         self.widths = tuple(int(w) for w in self.widths)
         if len(self.widths) != 3 or min(self.widths) < 1:
             raise ModelError(f"widths must be three positive channel counts, got {self.widths}")
@@ -106,6 +110,10 @@ class FudeCNN(CharClassifier):
         ])
         side = config.image_size // 2 // 2 // 2  # three floor-halving pools: 28 -> 14 -> 7 -> 3
         self.num_features = w2 * side * side
+        if config.neck:  # many classes: a narrow layer keeps the head small (6,600 classes x neck)
+            self.neck = nn.Sequential(nn.Linear(self.num_features, config.neck, bias=False),
+                                      nn.BatchNorm1d(config.neck), nn.ReLU(inplace=True))
+            self.num_features = config.neck
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(self.num_features, config.num_classes)
 
@@ -117,7 +125,10 @@ class FudeCNN(CharClassifier):
         x = self.normalise(x)
         for block in self.blocks:
             x = block(x)
-        return self.drop(x.flatten(1))  # (B, w2 * S/8 * S/8)
+        x = x.flatten(1)  # (B, w2 * S/8 * S/8)
+        if self.config.neck:
+            x = self.neck(x)  # (B, neck)
+        return self.drop(x)
 
 
 class KerasCNN(CharClassifier):

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 
-def fold(conv: nn.Conv2d | nn.Conv1d, bn: nn.BatchNorm2d | nn.BatchNorm1d) -> nn.Module:
-    """A convolution equal to ``bn(conv(x))`` in evaluation (float32 weights)."""
+def fold(conv: nn.Conv2d | nn.Conv1d | nn.Linear, bn: nn.BatchNorm2d | nn.BatchNorm1d) -> nn.Module:
+    """A convolution (or linear layer) equal to ``bn(conv(x))`` in evaluation (float32 weights)."""
     a = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
     b = bn.bias.detach() - bn.running_mean * a
     fused = copy.deepcopy(conv)
@@ -33,7 +33,7 @@ def fold_sequential(seq: nn.Sequential) -> nn.Sequential:
     layers, out, i = list(seq), [], 0
     while i < len(layers):
         layer = layers[i]
-        if isinstance(layer, (nn.Conv2d, nn.Conv1d)):
+        if isinstance(layer, (nn.Conv2d, nn.Conv1d, nn.Linear)):
             pool = i + 1 < len(layers) and isinstance(layers[i + 1], (nn.MaxPool2d, nn.MaxPool1d))
             j = i + 1 + pool
             if j < len(layers) and isinstance(layers[j], (nn.BatchNorm2d, nn.BatchNorm1d)):
@@ -57,6 +57,8 @@ def fused_for_inference(net: nn.Module) -> nn.Module:
         if isinstance(child, nn.ModuleList):
             setattr(copy_, name, nn.ModuleList([fold_sequential(b) if isinstance(b, nn.Sequential) else b
                                                 for b in child]))
+        elif isinstance(child, nn.Sequential):
+            setattr(copy_, name, fold_sequential(child))
     for p in copy_.parameters():
         p.requires_grad_(False)
     return copy_

@@ -2,7 +2,7 @@
 held to (body size, read time, Host header), security headers, error handlers, and uvicorn.
 
 Settings come from arguments or the environment: ``FUDE_MODELS`` (comma-separated shipped models or
-model folders, default ``hiragana,hiragana-seq,kmnist,mnist``), ``FUDE_SAMPLES_DB`` (default
+model folders, default ``ja,hiragana,hiragana-seq,kmnist,mnist``), ``FUDE_SAMPLES_DB`` (default
 ``~/.local/share/fude/samples.sqlite``) and ``FUDE_BIND_HOST`` (the address served on: on loopback,
 only requests naming this machine in their Host header are answered, against DNS rebinding).
 """
@@ -23,7 +23,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from fude.serve.routes import MAX_BODY_BYTES, router
 from fude.strokes import StrokeError
 
-DEFAULT_MODELS = "hiragana,hiragana-seq,kmnist,mnist"
+DEFAULT_MODELS = "ja,hiragana,hiragana-seq,kmnist,mnist"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 READ_TIMEOUT = 10.0  # seconds a client has to send a request's headers and body (slow or half-open clients)
 KEEP_ALIVE = 5.0  # seconds an idle connection stays open between requests

@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from fude.scripts import romaji
 from fude.serve.schemas import ERRORS, SampleRequest, StrokesRequest
-from fude.strokes import Character, from_json_dict
+from fude.strokes import Character, StrokeError, from_json_dict
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # the largest request accepted (an uploaded image), bytes
 MAX_IMAGE_SIDE = 4096  # pixels
@@ -103,10 +103,16 @@ async def predict(request: Request) -> dict:
         name, top = await predict_image(request)
     elif kind.startswith("application/json"):
         req = await body_json(request, StrokesRequest)
+        char = drawing(req)  # the drawing checked first: its errors do not depend on the server's models
         rec = model_named(request, req.model)
-        char = drawing(req)
         # off the event loop: other requests are read and answered while this one is computed
-        top = await run_in_threadpool(rec.predict_strokes, char.strokes, k=5, canvas=char.canvas)
+        try:
+            top = await run_in_threadpool(rec.predict_strokes, char.strokes, k=5, canvas=char.canvas, script=req.script,
+                                          chars=req.chars)
+        except ValueError as e:
+            if isinstance(e, StrokeError):
+                raise
+            raise HTTPException(422, f"invalid request: {e}") from None
         name = req.model
     else:
         raise HTTPException(415, "send JSON strokes (application/json) or an image (multipart/form-data, field 'file')")

@@ -3,8 +3,12 @@ every route may give."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from fude.models.store import DEFAULT_STROKE_MODEL
+from fude.scripts import SCRIPT_FILTERS
 from fude.strokes import MAX_STROKES
 
 TEXT = r"^[^\x00-\x1f\x7f]*$"  # free text: no control characters (NUL, newline, ...)
@@ -20,17 +24,25 @@ class Canvas(BaseModel):
     y_up: bool = False
 
 
-class StrokesRequest(BaseModel):
-    """A drawing as strokes (fude's stroke JSON) and the model to read it with."""
+class Drawing(BaseModel):
+    """A drawing as strokes (fude's stroke JSON)."""
 
     model_config = ConfigDict(allow_inf_nan=False)
     strokes: list[list[list[float]]] = Field(description="strokes, each [[x, y], ...] in drawing order, y down",
                                              max_length=MAX_STROKES)
     canvas: Canvas | None = None
-    model: str = Field(default="hiragana", max_length=64, description="a model this server loaded")
 
 
-class SampleRequest(StrokesRequest):
+class StrokesRequest(Drawing):
+    """A drawing, the model to read it with, and which characters the guesses may be."""
+
+    model: str = Field(default=DEFAULT_STROKE_MODEL, max_length=64, description="a model this server loaded")
+    script: Literal[tuple(SCRIPT_FILTERS)] = Field(default="all", description="only guesses of this script")
+    chars: str | None = Field(default=None, min_length=1, max_length=4000, pattern=TEXT,
+                              description="only guesses among these characters (e.g. the kana of a lesson)")
+
+
+class SampleRequest(Drawing):
     """A drawing the person confirmed, with its label."""
 
     label: str = Field(min_length=1, max_length=8, pattern=TEXT, description="the character that was drawn")

@@ -1,7 +1,7 @@
 """Online handwriting: characters drawn as strokes, from file to model input, and the synthetic
 drawings fude trains its stroke recognizers on.
 
-    formats.py   Character, the checks and limits, fude's JSON and the drawing app's layout
+    formats.py   Character, the checks and limits, fude's JSON, Tomoe's .tdic and the drawing app's layout
     features.py  normalise, B-spline resampling, sequence features, rasterisation
     kanjivg.py   KanjiVG's stroke-order SVGs as strokes; standard stroke counts
     synth.py     varied drawings generated from KanjiVG strokes
@@ -10,8 +10,8 @@ drawings fude trains its stroke recognizers on.
 from fude.strokes.features import (bounds, normalise, rasterise, resample, resample_stroke, sequence_features,
                                    share_points, stroke_length)
 from fude.strokes.formats import (MAX_COORD, MAX_POINTS, MAX_STROKES, Character, StrokeError, check_strokes,
-                                  from_app_dict, from_json_dict, read_drawing, read_json, write_json)
+                                  from_app_dict, from_json_dict, read_drawing, read_json, read_tdic, write_json)
 
 __all__ = ["MAX_COORD", "MAX_POINTS", "MAX_STROKES", "Character", "StrokeError", "bounds", "check_strokes",
            "from_app_dict", "from_json_dict", "normalise", "rasterise", "read_drawing", "read_json", "resample",
-           "resample_stroke", "sequence_features", "share_points", "stroke_length", "write_json"]
+           "read_tdic", "resample_stroke", "sequence_features", "share_points", "stroke_length", "write_json"]

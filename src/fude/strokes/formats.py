@@ -9,6 +9,8 @@ File formats:
 - fude's JSON: ``{"strokes": [[[x, y], ...], ...], "label": "あ", "canvas": {"width": W,
   "height": H, "y_up": false}}`` (``label`` and ``canvas`` optional; ``y_up: true`` means y points
   up and is flipped on reading);
+- Tomoe's dictionaries (``.tdic``, https://github.com/hiroyuki-komatsu/tomoe_data): many
+  characters, each its stroke points on a 320 x 320 canvas, y down (:func:`read_tdic`);
 - the drawing app's original layout: a dict ``{stroke_number: array (n, 2)}`` with coordinates in
   [-1, 1] and y pointing up (:func:`from_app_dict`). Pickles are never read from files: convert
   such data in the program that made it and pass the dict.
@@ -95,6 +97,48 @@ def read_json(path: str | os.PathLike) -> Character:
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise StrokeError(f"{path}: not a readable JSON file ({e})") from e
     return from_json_dict(doc, str(path))
+
+
+TDIC_CANVAS = 320  # Tomoe's coordinates run over 0..320 on both axes
+
+
+def read_tdic(path: str | os.PathLike) -> list[Character]:
+    """Every character of a Tomoe dictionary file: blocks of a character line, ``:<strokes>``, then
+    one line per stroke ``<n> (x1 y1) (x2 y2) ...`` (its turning points), blocks separated by blank
+    lines. Each :class:`Character` has its label and a 320 x 320 canvas.
+
+    Raises:
+        StrokeError: unreadable, or a block that is not in this layout (the message gives its line).
+    """
+    import re
+
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise StrokeError(f"{path}: not a readable Tomoe dictionary ({e})") from e
+    out, i = [], 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        label = lines[i].strip()
+        try:
+            if i + 1 >= len(lines) or not lines[i + 1].startswith(":"):
+                raise ValueError("expected ':<number of strokes>' after the character")
+            n = int(lines[i + 1][1:])
+            strokes = []
+            for line in lines[i + 2: i + 2 + n]:
+                count, _, rest = line.partition(" ")
+                pts = [(float(x), float(y)) for x, y in re.findall(r"\(\s*(-?[\d.]+)\s+(-?[\d.]+)\s*\)", rest)]
+                if len(pts) != int(count):
+                    raise ValueError(f"a stroke line says {count} points and has {len(pts)}")
+                strokes.append(np.array(pts, dtype=np.float64))
+            out.append(Character(check_strokes(strokes), label, {"width": TDIC_CANVAS, "height": TDIC_CANVAS}))
+        except (ValueError, StrokeError) as e:
+            raise StrokeError(f"{path}:{i + 1}: not a Tomoe character block ({e})") from e
+        i += 2 + n
+    return out
 
 
 def read_drawing(path: str | os.PathLike) -> Character:

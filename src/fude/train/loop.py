@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 import fude
-from fude.datasets import Dataset, SequenceDataset
+from fude.datasets import IMAGE_SIZE, Dataset, SequenceDataset
 from fude.datasets.augment import AugmentConfig
 from fude.datasets.preprocess import ink_sides
 from fude.models import CharClassifier, arch_spec, create_model, forward_batched, load_weights, save_model
@@ -202,7 +202,8 @@ def build_model(cfg: TrainConfig, data: Dataset | SequenceDataset, mean: float, 
                 if data.kind == "sequence" else "images: give stroke sequences (--sequences), or an image "
                 "architecture (fude-cnn, fude-cnn-l, keras-cnn)"))
         # the network reads inputs shaped as the data's: images as large, sequences as long
-        shape = {"length": data.sequences.shape[1]} if data.kind == "sequence" else {}
+        shape = {"length": data.sequences.shape[1]} if data.kind == "sequence" else \
+            {"image_size": data.images.shape[1]} if data.images.shape[1] != IMAGE_SIZE else {}
         model = create_model(cfg.arch, num_classes=len(data.class_map), mean=mean, std=std, **{**cfg.model_config, **shape})
     if model.input_kind != data.kind:
         raise ValueError(f"{model.arch} reads {model.input_kind}s but the data are {data.kind}s")
