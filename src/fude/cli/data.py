@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from fude.datasets.base import IMAGE_SIZE
     from fude.scripts import SCRIPT_FILTERS
 
     sy = sub.add_parser("synth", help="generate varied training drawings from KanjiVG strokes")
@@ -25,7 +26,7 @@ def register(sub) -> None:
     sy.add_argument("--per-char", type=int, default=300, help="drawings per character (default: 300)")
     sy.add_argument("--seed", type=int, default=0, help="random seed; same seed, same drawings (default: 0)")
     sy.add_argument("--name", help="file name prefix (default: <script>-synth)")
-    sy.add_argument("--size", type=int, default=28, help="image pixels per side (default: 28)")
+    sy.add_argument("--size", type=int, default=IMAGE_SIZE, help=f"image pixels per side (default: {IMAGE_SIZE})")
     sy.add_argument("--sequences", type=int, default=0, metavar="T", help="write the drawings as point sequences of "
                     "T points (for the stroke-* sequence models) instead of images")
     sy.add_argument("--reorder", type=float, default=0.0, metavar="P", help="chance that a drawing's strokes come "
