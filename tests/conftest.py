@@ -84,17 +84,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path, port: int, models: str = "kmnist") -> subprocess.Popen:
-    """Start the real ``fude serve`` on ``port`` with ``models`` and the sample database ``db``;
-    returns once ``/health`` answers (the caller stops the process)."""
-    proc = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", models,
-                             "--db", str(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    for _ in range(300):
+def start_server(db: Path, port: int, models: str = "kmnist", *options: str, seconds: float = 30) -> subprocess.Popen:
+    """Start the real ``fude serve`` on ``port`` with ``models``, the sample database ``db`` and any
+    other ``options``; returns once ``/health`` answers (the caller stops the process). A server
+    that exits, or does not answer within ``seconds``, fails the test with the end of its stderr."""
+    log = db.with_name(db.name + ".serve.log")
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", models,
+                                 "--db", str(db), *options], stdout=subprocess.DEVNULL, stderr=err,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for _ in range(int(seconds * 10)):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
             return proc
         except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(f"fude serve exited: {log.read_text()[-2000:]}") from None
             time.sleep(0.1)
     proc.kill()
-    raise AssertionError("fude serve did not start")
+    raise AssertionError(f"fude serve did not start: {log.read_text()[-2000:]}")

@@ -132,27 +132,15 @@ def test_samples_are_saved_counted_and_exported(client, drawing, tmp_path):
 def test_two_real_worker_processes_answer(tmp_path):
     """`fude serve --workers 2` for real: uvicorn starts each worker in a fresh process, which must
     be able to import everything the server hands it (its settings, its HTTP protocol)."""
-    import subprocess
-    import sys
     import urllib.request
 
-    from conftest import free_port
+    from conftest import free_port, start_server
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", "kmnist",
-                             "--db", str(tmp_path / "s.sqlite"), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = start_server(tmp_path / "s.sqlite", port, "kmnist", "--workers", "2", seconds=60)
     try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                    assert json.loads(r.read())["models"] == ["kmnist"]
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.communicate()[1][-2000:]
-                time.sleep(0.1)
-        else:
-            raise AssertionError("no worker answered")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+            assert json.loads(r.read())["models"] == ["kmnist"]
     finally:
         proc.terminate()
         proc.wait(20)

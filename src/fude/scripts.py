@@ -7,6 +7,8 @@ Katakana U+30A0..U+30FF, CJK Unified Ideographs U+4E00..U+9FFF and Extension A U
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 HIRAGANA = tuple(chr(c) for c in range(0x3041, 0x3097))  # the 86 hiragana code points, ぁ..ゖ
@@ -80,16 +82,25 @@ def allowed(chars, script_filter: str = "all", only: str | None = None) -> np.nd
     """
     if script_filter not in SCRIPT_FILTERS:
         raise ValueError(f"script must be one of {', '.join(SCRIPT_FILTERS)}, got {script_filter!r}")
-    keep = np.array([script(c) in SCRIPT_FILTERS[script_filter] for c in chars], dtype=bool)
+    chars = tuple(chars)
+    characters, scripts = _scripts_of(chars)
+    keep = np.isin(scripts, SCRIPT_FILTERS[script_filter])
     if only is not None:
         wanted = set(only) - set(" \t\n,")
         if not wanted:
             raise ValueError("chars is empty: give the characters to choose from, e.g. あいうえお")
-        keep &= np.array([c in wanted for c in chars], dtype=bool)
-        unknown = sorted(wanted - set(chars))
-        if unknown and not keep.any():
+        keep &= np.isin(characters, list(wanted))
+        unknown = sorted(wanted - set(chars)) if not keep.any() else []
+        if unknown:
             raise ValueError(f"this model does not read {''.join(unknown[:20])}{'...' * (len(unknown) > 20)}")
     if not keep.any():
         raise ValueError(f"none of these {len(keep)} characters passes script={script_filter!r}"
                          + (f" and chars={only!r}" if only is not None else ""))
     return keep
+
+
+@lru_cache(maxsize=8)
+def _scripts_of(chars: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A class map's characters and the script of each, as arrays, worked out once per class map
+    (a recogniser filters every drawing; 6,600 script lookups would cost it milliseconds)."""
+    return np.array(chars), np.array([script(c) for c in chars])

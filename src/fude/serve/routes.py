@@ -109,9 +109,9 @@ async def predict(request: Request) -> dict:
         try:
             top = await run_in_threadpool(rec.predict_strokes, char.strokes, k=5, canvas=char.canvas, script=req.script,
                                           chars=req.chars)
-        except ValueError as e:
-            if isinstance(e, StrokeError):
-                raise
+        except StrokeError:
+            raise  # the app's stroke-error handler answers it
+        except ValueError as e:  # a script or chars filter that leaves none of the model's characters
             raise HTTPException(422, f"invalid request: {e}") from None
         name = req.model
     else:

@@ -164,17 +164,13 @@ def _cache_dir() -> Path:
 
 
 def _save_cache(path: Path, templates: list[Template]) -> None:
-    from fude.files import atomic_write
-    import io
+    from fude.files import atomic_write, npz_bytes
 
     strokes = [s for t in templates for s in t.strokes]
     meta = [[t.char, t.variant, list(t.parts)] for t in templates]
-    buf = io.BytesIO()
-    np.savez(buf, points=np.concatenate(strokes).astype(np.float32),
-             lengths=np.array([len(s) for s in strokes], np.int32),
-             meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), np.uint8))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, npz_bytes(points=np.concatenate(strokes).astype(np.float32),
+                                 lengths=np.array([len(s) for s in strokes], np.int32),
+                                 meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), np.uint8)))
 
 
 def _load_cache(path: Path) -> list[Template] | None:

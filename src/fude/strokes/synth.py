@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from fude.datasets.base import IMAGE_SIZE, SEQUENCE_FEATURES
+from fude.files import atomic_write, npz_bytes
 from fude.scripts import SMALL_KANA
 from fude.strokes.features import normalise, rasterise, sequence_features, stroke_length
 from fude.strokes.kanjivg import Template
@@ -341,10 +342,7 @@ def _shard(job: tuple) -> str:
     path, items, per_char, seed, kind, size, cfg = job
     x = np.concatenate([_class_drawings(ts, i, per_char, seed, kind, size, cfg) for i, ts in items])
     y = np.repeat(np.array([i for i, _ in items], np.int64), per_char)
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, x=x, y=y)
-    os.replace(tmp, path)
+    atomic_write(path, npz_bytes(x=x, y=y))
     return str(path)
 
 
@@ -366,11 +364,12 @@ def synth_to_disk(chars: dict, per_char: int, folder: str | os.PathLike, seed: i
 
     if kind not in ("images", "sequences"):
         raise ValueError(f"kind must be images or sequences, got {kind!r}")
-    drawn = _drawn(chars)
+    templates = as_templates(chars)
+    drawn = _drawn(templates)
     shard_dir = Path(folder) / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     # the shards' names say what they hold: another character set, variation or template set draws anew
-    what = repr((cfg, [(c, len(t), [len(x.strokes) for x in t]) for c, t in as_templates(chars).items()]))
+    what = repr((cfg, [(c, len(t), [len(x.strokes) for x in t]) for c, t in templates.items()]))
     tag = f"{kind}{size}-seed{seed}-n{per_char}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
     jobs, paths = [], []
     for k in range(0, len(drawn), classes_per_shard):
@@ -379,23 +378,19 @@ def synth_to_disk(chars: dict, per_char: int, folder: str | os.PathLike, seed: i
         paths.append(path)
         if not path.exists():
             jobs.append((path, items, per_char, seed, kind, size, cfg))
-    n_workers = min(len(jobs), workers or max(1, int(free_cores()))) or 1
+    n_workers = min(len(jobs), workers or max(1, int(free_cores())))
     done = len(paths) - len(jobs)
     if progress:
         progress(done, len(paths))
-    results = map(_shard, jobs) if n_workers == 1 else None
-    pool = None
-    if results is None:
-        pool = ProcessPoolExecutor(n_workers)
-        results = pool.map(_shard, jobs)
+    pool = ProcessPoolExecutor(n_workers) if n_workers > 1 else None
     try:
-        for _ in results:
+        for _ in pool.map(_shard, jobs) if pool else map(_shard, jobs):
             done += 1
             if progress:
                 progress(done, len(paths))
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        if pool:
+            pool.shutdown(cancel_futures=True)  # interrupted: the shards not started are not drawn
     xs, ys = [], []
     for path in paths:
         with np.load(path) as z:
