@@ -15,7 +15,7 @@ run bench/evaluate_speed.py
 run bench/strokes_latency.py --model hiragana
 run bench/strokes_latency.py --model hiragana-seq
 run bench/contention.py --rounds 3
-run bench/scale.py --rounds 2
+run bench/scale.py --rounds 2 --malloc both
 run bench/arch.py
 run bench/compile_speed.py
 run bench/serve_load.py --seconds 60 --interval-ms 500

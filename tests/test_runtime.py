@@ -2,10 +2,15 @@
 GPU, the process-group backend and each process's GPU under torchrun (torch's CUDA queries and the
 process group mocked; the real run is bench/gpu.sh on a lent GPU machine)."""
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 
-from fude.runtime import resolve_device, resolve_precision, set_threads
+from fude.runtime import AdaptiveThreads, resolve_device, resolve_precision, set_threads
 from fude.train import distributed
 
 
@@ -66,3 +71,45 @@ def test_threads_are_shared_out_and_checked():
             set_threads(-3)
     finally:
         torch.set_num_threads(before)
+
+
+def test_threads_follow_a_neighbour_that_comes_and_goes():
+    """A busy process started mid-run takes a core from the pool; when it ends the core comes back.
+    The pool's own work does not count as a neighbour (this process spins while measured)."""
+    if len(os.sched_getaffinity(0)) != 2 or not os.path.exists("/proc/stat"):
+        pytest.skip("written for a 2-core Linux machine")
+    before = torch.get_num_threads()
+    meter = AdaptiveThreads(interval=0.5)
+    time.sleep(0.5)
+    if meter.others_busy() > 0.2:
+        pytest.skip("another program is already busy on this machine")
+    try:
+        torch.set_num_threads(2)
+        meter = AdaptiveThreads(interval=0.5)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.6:  # busy ourselves: our own CPU time is not a neighbour's
+            torch.randn(256, 256) @ torch.randn(256, 256)
+        assert meter.check() is None and torch.get_num_threads() == 2
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(1.0)
+            assert meter.check() == 1 and torch.get_num_threads() == 1
+        finally:
+            hog.kill()
+            hog.wait()
+        time.sleep(1.0)
+        assert meter.check() == 2 and torch.get_num_threads() == 2
+        assert meter.check() is None  # at most every interval seconds
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_malloc_thresholds_are_set_unless_the_user_set_them():
+    code = "from fude.runtime import tune_malloc; print(tune_malloc())"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    glibc = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else None
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(bool(glibc))
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "MALLOC_TRIM_THRESHOLD_": "131072"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # the user's own setting stands

@@ -502,7 +502,13 @@ def test_synth_components_and_cli_options(tmp_path):
     out = fude("synth", "--kanjivg", folder, "--chars-file", tmp_path / "lesson.txt", "--per-char", "2",
                "--set", "join=0.5", "--set", "hook=0", "--out", tmp_path / "o")
     assert "6 drawings of 3 characters" in out.stdout
+    out = fude("synth", "--kanjivg", folder, "--script", "all", "--chars", "字あ", "--per-char", "1",
+               "--kana-per-char", "3", "--name", "m", "--out", tmp_path / "k")
+    assert "4 drawings of 2 characters" in out.stdout
+    with np.load(tmp_path / "k" / "m-labels.npz") as z:
+        assert sorted(np.bincount(z[z.files[0]]).tolist()) == [1, 3]  # more of the kana
     for bad, msg in ((["--set", "nosuch=1"], "expected NAME=NUMBER"), (["--set", "join=much"], "is not a number"),
+                     (["--kana-per-char", "0"], "--kana-per-char must be >= 1"),
                      (["--chars", "字", "--script", "kana"], "passes script='kana'")):
         r = fude("synth", "--kanjivg", folder, "--per-char", "1", *bad, "--out", tmp_path / "x", check=False)
         assert r.returncode != 0 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -160,20 +160,26 @@ class Recognizer:
             ValueError: an unknown script, or a filter that leaves none of the model's characters.
         """
         from fude.scripts import allowed
-        from fude.strokes import check_strokes, rasterise, sequence_features
+        from fude.strokes import check_strokes
 
         keep = allowed(self.class_map.chars, script, chars) if script != "all" or chars is not None else None
         strokes = check_strokes(strokes)
-        spec = self.net.input_spec
-        if spec.kind == "sequence":
-            probs = self.predict_proba(sequence_features(strokes, length=spec.length)[None])[0]
-        else:
-            probs = self.predict_proba(rasterise(strokes, size=spec.size, box=self.box)[None])[0]
-        probs = split_small_kana(probs, self.class_map, strokes, canvas, self._small_kana_pairs())
+        probs = split_small_kana(self.strokes_proba(strokes), self.class_map, strokes, canvas, self._small_kana_pairs())
         if keep is not None:
             probs = np.where(keep, probs, 0.0).astype(np.float32)
             probs /= max(float(probs.sum()), 1e-30)
         return self.top_k(probs[None], k, keep)[0]
+
+    def strokes_proba(self, strokes: list[np.ndarray]) -> np.ndarray:
+        """The network's probabilities float32 ``(K,)`` for one drawing of checked strokes
+        (:func:`fude.strokes.check_strokes`), rasterised or turned into a point sequence as the
+        network reads it; no small-kana split, no filter (:meth:`predict_strokes` adds those)."""
+        from fude.strokes import rasterise, sequence_features
+
+        spec = self.net.input_spec
+        if spec.kind == "sequence":
+            return self.predict_proba(sequence_features(strokes, length=spec.length)[None])[0]
+        return self.predict_proba(rasterise(strokes, size=spec.size, box=self.box)[None])[0]
 
     def predict(self, images: np.ndarray | torch.Tensor, k: int = 5) -> list[list[dict]]:
         """Top-``k`` guesses per image: a list (one per image) of

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from functools import lru_cache
@@ -102,3 +103,94 @@ def free_cores(seconds: float = 0.05) -> float:
         d_idle, d_all = after[c][0] - before[c][0], after[c][1] - before[c][1]
         idle += d_idle / d_all if d_all > 0 else 1.0
     return idle
+
+
+class AdaptiveThreads:
+    """Keeps PyTorch's thread pool sized to the cores other programs leave free while a run goes
+    on: a neighbour that starts after training began would otherwise stall every OpenMP barrier
+    (:func:`set_threads` says why), and one that ends would leave a core unused.
+
+    :meth:`check`, called between training steps, reads at most every ``interval`` seconds how busy
+    the process's cores were since the last reading (``/proc/stat``), less this process's own CPU time
+    (``time.process_time``), and sets ``torch.set_num_threads`` to the cores left, at least 1. A
+    neighbour counts as holding a core from a quarter of one: on a shared core the spinning OpenMP
+    thread takes most of the time, so the neighbour shows as ~half a core, not a whole one. For one
+    process per machine only (under torchrun the other ranks would count as neighbours), and only
+    when the user did not fix ``--threads``. Where ``/proc/stat`` cannot be read it does nothing.
+    """
+
+    def __init__(self, interval: float = 2.0):
+        self.interval = interval
+        self.cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+            list(range(os.cpu_count() or 1))
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._last = self._sample()
+
+    def _sample(self) -> tuple[float, float, float] | None:
+        """(monotonic seconds, busy CPU seconds of the cores, this process's CPU seconds), or None."""
+        try:
+            lines = Path("/proc/stat").read_text().splitlines()
+        except OSError:
+            return None
+        busy, wanted = 0, {f"cpu{c}" for c in self.cores}
+        for line in lines:
+            name, *values = line.split()
+            if name in wanted:
+                ticks = [int(v) for v in values[:8]]
+                busy += sum(ticks) - ticks[3] - ticks[4]  # all but idle and I/O wait
+        return time.monotonic(), busy / self._tick, time.process_time()
+
+    def others_busy(self) -> float | None:
+        """Cores' worth of CPU time other programs used since the last reading (None: unreadable)."""
+        now = self._sample()
+        last, self._last = self._last, now
+        if now is None or last is None or now[0] <= last[0]:
+            return None
+        return max(0.0, ((now[1] - last[1]) - (now[2] - last[2])) / (now[0] - last[0]))
+
+    def check(self) -> int | None:
+        """Re-size the pool if ``interval`` seconds have passed and the free cores changed; returns
+        the new thread count, or None when nothing changed."""
+        if self._last is None or time.monotonic() - self._last[0] < self.interval:
+            return None
+        others = self.others_busy()
+        if others is None:
+            return None
+        n = max(1, len(self.cores) - max(0, math.ceil(others - 0.25)))
+        if n == torch.get_num_threads():
+            return None
+        torch.set_num_threads(n)
+        return n
+
+
+MMAP_THRESHOLD = 64 << 20  # bytes: blocks below this come from the heap, not fresh mmap'ed pages
+TRIM_THRESHOLD = 256 << 20  # bytes of free heap top kept for the next step instead of returned
+
+
+@lru_cache(maxsize=1)
+def tune_malloc() -> bool:
+    """Keep training's large, short-lived tensors in the heap (glibc only; once per process).
+
+    A training step allocates and frees the same activation and gradient buffers, tens of MiB each.
+    glibc serves blocks above its mmap threshold (adaptive, at most 32 MiB) with fresh mmap'ed pages
+    and returns them at free, so every step page-faults its buffers in again — millions of minor
+    faults per epoch, and on a large data set per-image cost that drifts up run to run. Raising the
+    threshold to 64 MiB and the trim threshold to 256 MiB (``mallopt``, the settings of
+    ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``) keeps them mapped; the process holds up to
+    256 MiB more of freed memory. Left alone where the user set either variable, or without glibc.
+
+    Returns:
+        True if fude set them.
+    """
+    import ctypes
+    import ctypes.util
+
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False  # not glibc (musl, macOS, Windows)
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold, TRIM_THRESHOLD))

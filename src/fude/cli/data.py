@@ -24,6 +24,8 @@ def register(sub) -> None:
     sy.add_argument("--no-variants", action="store_true", help="draw from the standard forms only, not the "
                     "variant files (-Kaisho handwriting forms and others)")
     sy.add_argument("--per-char", type=int, default=300, help="drawings per character (default: 300)")
+    sy.add_argument("--kana-per-char", type=int, metavar="N", help="drawings per kana character (default: "
+                    "--per-char); more than the kanji get helps a kanji-wide model read kana (え, not 之)")
     sy.add_argument("--seed", type=int, default=0, help="random seed; same seed, same drawings (default: 0)")
     sy.add_argument("--name", help="file name prefix (default: <script>-synth)")
     sy.add_argument("--size", type=int, default=IMAGE_SIZE, help=f"image pixels per side (default: {IMAGE_SIZE})")
@@ -102,10 +104,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from fude.datasets import save_pair
     from fude.strokes.synth import synth_to_disk
 
-    if args.per_char < 1 or args.size < 8 or args.sequences < 0:
-        raise ValueError("--per-char must be >= 1, --size >= 8 and --sequences >= 0")
+    kana_n = args.kana_per_char
+    if args.per_char < 1 or args.size < 8 or args.sequences < 0 or (kana_n is not None and kana_n < 1):
+        raise ValueError("--per-char and --kana-per-char must be >= 1, --size >= 8 and --sequences >= 0")
     cfg = synth_config(args)
     folder, chars = synth_chars(args)
+    per_char = args.per_char
+    if args.kana_per_char is not None:
+        from fude.scripts import script
+
+        per_char = {c: args.kana_per_char if script(c) in ("hiragana", "katakana") else args.per_char for c in chars}
     name = args.name or f"{args.script}-synth"
     t0 = time.perf_counter()
     kind, size = ("sequences", args.sequences) if args.sequences else ("images", args.size)
@@ -113,7 +121,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         if total > 1:
             print(f"\rshards {done}/{total}, {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
-    data, labels = synth_to_disk(chars, args.per_char, args.out, seed=args.seed, kind=kind, size=size, cfg=cfg,
+    data, labels = synth_to_disk(chars, per_char, args.out, seed=args.seed, kind=kind, size=size, cfg=cfg,
                                  workers=args.workers, progress=progress)
     print(file=sys.stderr)
     option, arch = ("--sequences", " --arch stroke-conv1d") if args.sequences else ("--images", "")

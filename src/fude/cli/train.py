@@ -154,7 +154,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if folds:
             result = cross_validate_recipe(cfg, data, folds, out, progress=not args.quiet, extra_config=extra_config)
         else:
-            result = train(cfg, data, out, resume=bool(args.resume), progress=not args.quiet, extra_config=extra_config)
+            result = train(cfg, data, out, resume=bool(args.resume), progress=not args.quiet, extra_config=extra_config,
+                           adapt_threads=not args.threads)
     except KeyboardInterrupt:
         print(f"\ninterrupted; the checkpoint holds {epochs_done(out)} finished epoch(s). Continue with: "
               f"fude train --resume {out}", file=sys.stderr)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -256,11 +257,11 @@ def vary(template, rng: np.random.Generator, cfg: SynthConfig = SynthConfig()) -
     return normalise([_respace(s, rng, cfg.speed) for s in varied])
 
 
-def _drawn(chars: dict) -> list[tuple[int, list[Template]]]:
-    """(class index, templates) of the characters drawn: not a small kana whose full-size form is
-    also in ``chars``."""
+def _drawn_all(chars: dict) -> list[tuple[int, list[Template] | None]]:
+    """(class index, templates) of every character, templates None for a small kana whose
+    full-size form is also in ``chars`` (not drawn)."""
     templates = as_templates(chars)
-    return [(i, t) for i, (c, t) in enumerate(templates.items()) if SMALL_KANA.get(c) not in templates]
+    return [(i, None if SMALL_KANA.get(c) in templates else t) for i, (c, t) in enumerate(templates.items())]
 
 
 def _drawing(templates, seed: int, i: int, j: int, cfg: SynthConfig) -> tuple[list[np.ndarray], float]:
@@ -298,18 +299,32 @@ def _fit(strokes: list[np.ndarray], length: int) -> list[np.ndarray]:
     return strokes
 
 
-def _synth(chars: dict, per_char: int, seed: int, kind: str, size: int, cfg: SynthConfig):
-    drawn = _drawn(chars)
+def _counts(chars: dict, per_char) -> dict:
+    """{character: drawings} of ``per_char``: one int for every character, or a mapping (a character
+    it leaves out gets none).
+
+    Raises:
+        ValueError: a count below 0, or none at all.
+    """
+    counts = {c: int(per_char.get(c, 0)) for c in chars} if isinstance(per_char, Mapping) else \
+        dict.fromkeys(chars, int(per_char))
+    if any(n < 0 for n in counts.values()) or not any(counts.values()):
+        raise ValueError(f"per_char must give each character 0 or more drawings and some at least one, got {per_char!r}")
+    return counts
+
+
+def _synth(chars: dict, per_char, seed: int, kind: str, size: int, cfg: SynthConfig):
+    counts = _counts(chars, per_char)
+    drawn = [(i, t, counts[c]) for (i, t), c in zip(_drawn_all(chars), chars) if t is not None]
     shape = (size, size) if kind == "images" else (size, SEQUENCE_FEATURES)
-    data = np.empty((len(drawn) * per_char, *shape), np.uint8 if kind == "images" else np.float32)
-    for n, (i, templates) in enumerate(drawn):
-        data[n * per_char: (n + 1) * per_char] = _class_drawings(templates, i, per_char, seed, kind, size, cfg)
-    return data, np.repeat(np.array([i for i, _ in drawn], dtype=np.int64), per_char)
+    xs = [_class_drawings(templates, i, n, seed, kind, size, cfg) for i, templates, n in drawn]
+    data = np.concatenate(xs) if xs else np.empty((0, *shape), np.uint8 if kind == "images" else np.float32)
+    return data, np.repeat(np.array([i for i, _, _ in drawn], dtype=np.int64), [n for _, _, n in drawn])
 
 
-def synth_images(chars: dict, per_char: int, seed: int = 0, size: int = IMAGE_SIZE,
+def synth_images(chars: dict, per_char: int | Mapping[str, int], seed: int = 0, size: int = IMAGE_SIZE,
                  cfg: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """``per_char`` varied drawings of every character, rasterised.
+    """``per_char`` varied drawings of every character (an int, or {character: count}), rasterised.
 
     A small kana whose full-size form is also in ``chars`` (ぁ and あ, ッ and ツ, ...) is not drawn:
     rasterised at a fixed size the two are the same picture, so its class gets no images and
@@ -328,7 +343,7 @@ def synth_images(chars: dict, per_char: int, seed: int = 0, size: int = IMAGE_SI
     return _synth(chars, per_char, seed, "images", size, cfg)
 
 
-def synth_sequences(chars: dict, per_char: int, seed: int = 0, length: int = 64,
+def synth_sequences(chars: dict, per_char: int | Mapping[str, int], seed: int = 0, length: int = 64,
                     cfg: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
     """The drawings of :func:`synth_images` (same ``seed``, same drawings) as point sequences for
     the sequence models: float32 ``(N, length, 7)`` (:func:`fude.strokes.features.sequence_features`) and
@@ -339,14 +354,14 @@ def synth_sequences(chars: dict, per_char: int, seed: int = 0, length: int = 64,
 
 def _shard(job: tuple) -> str:
     """Draw one shard (a worker process's unit) and write it atomically; returns its path."""
-    path, items, per_char, seed, kind, size, cfg = job
-    x = np.concatenate([_class_drawings(ts, i, per_char, seed, kind, size, cfg) for i, ts in items])
-    y = np.repeat(np.array([i for i, _ in items], np.int64), per_char)
+    path, items, seed, kind, size, cfg = job
+    x = np.concatenate([_class_drawings(ts, i, n, seed, kind, size, cfg) for i, ts, n in items])
+    y = np.repeat(np.array([i for i, _, _ in items], np.int64), [n for _, _, n in items])
     atomic_write(path, npz_bytes(x=x, y=y))
     return str(path)
 
 
-def synth_to_disk(chars: dict, per_char: int, folder: str | os.PathLike, seed: int = 0, kind: str = "images",
+def synth_to_disk(chars: dict, per_char: int | Mapping[str, int], folder: str | os.PathLike, seed: int = 0, kind: str = "images",
                   size: int = IMAGE_SIZE, cfg: SynthConfig = SynthConfig(), workers: int = 0,
                   classes_per_shard: int = 64, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """The drawings of :func:`synth_images` (``kind="images"``, ``size`` pixels) or
@@ -365,19 +380,21 @@ def synth_to_disk(chars: dict, per_char: int, folder: str | os.PathLike, seed: i
     if kind not in ("images", "sequences"):
         raise ValueError(f"kind must be images or sequences, got {kind!r}")
     templates = as_templates(chars)
-    drawn = _drawn(templates)
+    counts = _counts(templates, per_char)
+    drawn = [(i, t, counts[c]) for (i, t), c in zip(_drawn_all(templates), templates) if t is not None and counts[c]]
     shard_dir = Path(folder) / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    # the shards' names say what they hold: another character set, variation or template set draws anew
-    what = repr((cfg, [(c, len(t), [len(x.strokes) for x in t]) for c, t in templates.items()]))
-    tag = f"{kind}{size}-seed{seed}-n{per_char}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
+    # the shards' names say what they hold: another character set, count, variation or template set draws anew
+    what = repr((cfg, [(c, counts[c], len(t), [len(x.strokes) for x in t]) for c, t in templates.items()]))
+    n = per_char if not isinstance(per_char, Mapping) else "var"
+    tag = f"{kind}{size}-seed{seed}-n{n}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
     jobs, paths = [], []
     for k in range(0, len(drawn), classes_per_shard):
         items = drawn[k: k + classes_per_shard]
         path = shard_dir / f"{tag}-c{items[0][0]}-{items[-1][0]}.npz"
         paths.append(path)
         if not path.exists():
-            jobs.append((path, items, per_char, seed, kind, size, cfg))
+            jobs.append((path, items, seed, kind, size, cfg))
     n_workers = min(len(jobs), workers or max(1, int(free_cores())))
     done = len(paths) - len(jobs)
     if progress:

@@ -28,7 +28,7 @@ from fude.datasets import IMAGE_SIZE, Dataset, SequenceDataset
 from fude.datasets.augment import AugmentConfig
 from fude.datasets.preprocess import ink_sides
 from fude.models import CharClassifier, arch_spec, create_model, forward_batched, load_weights, save_model
-from fude.runtime import autocast, resolve_device, resolve_precision
+from fude.runtime import AdaptiveThreads, autocast, resolve_device, resolve_precision, tune_malloc
 from fude.train import distributed
 from fude.train.config import MONITORS, TrainConfig
 from fude.train.data import mean_std, model_batch, pixel_histogram, to_tensors
@@ -69,6 +69,7 @@ class Run:
     step: int = 0
     start_epoch: int = 0
     seconds: float = 0.0  # wall time of the epochs trained in this process
+    threads: AdaptiveThreads | None = None  # re-sizes the thread pool as neighbours come and go, or None
 
     @property
     def result_model(self) -> CharClassifier:
@@ -93,7 +94,7 @@ class Run:
 
 
 def train(cfg: TrainConfig, data: Dataset | SequenceDataset, out: str | Path, resume: bool = False,
-          progress: bool = True, extra_config: dict | None = None) -> dict:
+          progress: bool = True, extra_config: dict | None = None, adapt_threads: bool = False) -> dict:
     """Train a model on ``data`` and write the run folder ``out`` (see :mod:`fude.train.run`).
 
     Args:
@@ -103,6 +104,9 @@ def train(cfg: TrainConfig, data: Dataset | SequenceDataset, out: str | Path, re
         out: the run folder; with ``resume=True`` it must hold a checkpoint of this run.
         progress: show a progress bar (tqdm, on stderr) with loss, accuracy and samples/s.
         extra_config: more fields for ``config.json`` (command, data source, ...).
+        adapt_threads: on a CPU run in one process, follow the free cores while training
+            (:class:`fude.runtime.AdaptiveThreads`; each epoch's row records its final thread count).
+            Off by default: a run whose thread count changes is not bit-identical to one whose does not.
 
     Messages go to the ``fude`` logger (``logging``). The run folder gets ``metrics.jsonl``,
     ``checkpoint.*`` every epoch, ``best/`` (with a validation split) and at the end the model:
@@ -117,6 +121,8 @@ def train(cfg: TrainConfig, data: Dataset | SequenceDataset, out: str | Path, re
         ValueError: labels missing, data the architecture cannot read, or a damaged checkpoint.
     """
     run = setup(cfg, data, Path(out), resume, extra_config)
+    if adapt_threads and run.device.type == "cpu" and not run.world.active:
+        run.threads = AdaptiveThreads()
     for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
         if patience_spent(run):
             break
@@ -182,6 +188,8 @@ def setup(cfg: TrainConfig, data: Dataset | SequenceDataset, out: Path, resume: 
               len(y_tr) // batch,  # drop the last partial batch: batch norm wants full batches
               flops_per_image(model, device), weight, saved_config)
     restore(run, resume)
+    if device.type == "cpu":  # after the one-off buffers of the data's statistics, which glibc hands back
+        tune_malloc()  # the steps' buffers stay mapped: no page faults at every step
     run.log(describe(run))
     return run
 
@@ -331,6 +339,8 @@ def train_epoch(run: Run, epoch: int, progress: bool = True) -> dict:
         loss_sum += loss * len(y)
         correct += (logits.argmax(1) == y).sum()
         batch_losses.append(loss)
+        if run.threads is not None and (n := run.threads.check()):
+            logger.info(f"{n} thread(s) now: the cores other programs leave free changed")
         if progress and i % 20 == 19:
             seen = (i + 1) * len(idx)
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.4f}",
@@ -342,7 +352,7 @@ def train_epoch(run: Run, epoch: int, progress: bool = True) -> dict:
     return {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
             "lr": lr_at(run.step - 1, run.total_steps, cfg.lr, cfg.warmup), "seconds": seconds,
             "samples_per_s": seen / seconds, "tflops": run.flops * seen / seconds / 1e12,
-            "batch_loss": [round(v, 5) for v in torch.stack(batch_losses).tolist()]}  # rank 0's share
+            "threads": torch.get_num_threads(), "batch_loss": [round(v, 5) for v in torch.stack(batch_losses).tolist()]}  # rank 0's share
 
 
 @torch.inference_mode()
