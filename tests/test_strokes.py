@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -537,3 +538,38 @@ def test_shipped_ja_model_on_tomoes_kanji_and_kana():
             top1 += top[0] in twins(c.label)
             top5 += bool(set(top) & set(twins(c.label)))
         assert top1 >= least_top1 * len(group) and top5 >= least_top5 * len(group), (top1, top5, len(group))
+
+
+def test_a_companion_network_mixes_its_probabilities_in(tmp_path):
+    """A model folder whose config names a companion (here the shipped image and sequence hiragana
+    models) reads each drawing with both and averages, weight on the companion; bad companions are
+    refused at load time with the config's path in the message."""
+    import shutil
+
+    import fude
+    from fude.models import ModelError
+    from fude.models.store import resolve_model_dir
+
+    cnn, seq = fude.load_model("hiragana"), fude.load_model("hiragana-seq")
+    assert cnn.class_map.chars == seq.class_map.chars
+    folder = tmp_path / "pair"
+    shutil.copytree(resolve_model_dir("hiragana"), folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+
+    def write(companion) -> None:
+        (folder / "config.json").write_text(json.dumps({**config, "companion": companion}), encoding="utf-8")
+
+    write({"model": "hiragana-seq", "weight": 0.3})
+    pair = fude.load_model(folder)
+    drawing = S.check_strokes(S.read_json(Path(__file__).resolve().parents[1] / "examples" / "strokes-あ.json").strokes)
+    mixed = pair.strokes_proba(drawing)
+    np.testing.assert_allclose(mixed, 0.7 * cnn.strokes_proba(drawing) + 0.3 * seq.strokes_proba(drawing), atol=1e-6)
+    assert abs(float(mixed.sum()) - 1) < 1e-4
+    assert pair.predict_strokes(drawing, k=1)[0]["char"] == "あ"
+    for bad, msg in (({"model": "hiragana-seq", "weight": 1.5}, "strictly between 0 and 1"),
+                     ({"model": "kmnist", "weight": 0.3}, "same classes"),
+                     ({"weight": 0.3}, "'companion' must be"),
+                     ({"model": "nosuch", "weight": 0.3}, "no model 'nosuch'")):
+        write(bad)
+        with pytest.raises(ModelError, match=msg):
+            fude.load_model(folder)

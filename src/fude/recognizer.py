@@ -42,13 +42,20 @@ class Recognizer:
             networks in fp32 on the CPU), or ``"auto"`` (the default): onnxruntime for calls of at
             least :data:`ORT_MIN_IMAGES` images where it applies and is installed, PyTorch otherwise.
             The two give the same logits to float rounding (tested).
+        companion: a second recognizer of the same classes that reads drawings another way (a
+            stroke-sequence network beside an image network), or None. :meth:`predict_strokes`
+            averages the two's probabilities, ``companion_weight`` on the companion's: the two
+            miss different drawings (an image does not know the stroke order; a sequence does not
+            see the finished shape). Images (:meth:`predict`) are read by ``net`` alone.
 
     Raises:
-        ValueError: an unknown precision or backend.
+        ValueError: an unknown precision or backend, a companion with other classes, or a weight
+            outside (0, 1).
     """
 
     def __init__(self, net: CharClassifier, class_map: ClassMap, box: int = 20, config: dict | None = None,
-                 device: str | torch.device = "cpu", precision: str = "auto", backend: str = "auto") -> None:
+                 device: str | torch.device = "cpu", precision: str = "auto", backend: str = "auto",
+                 companion: Recognizer | None = None, companion_weight: float = 0.5) -> None:
         # channels-last: several times the inference throughput of NCHW for the CNNs on a CPU
         # (bench/evaluate_speed.py)
         self.net = net.eval().to(device).to(memory_format=torch.channels_last)
@@ -63,6 +70,13 @@ class Recognizer:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend = backend
         self._ort = None  # the onnxruntime runner, made on first use
+        if companion is not None:
+            if companion.class_map.chars != class_map.chars:
+                raise ValueError("a companion recognizer must read the same classes in the same order")
+            if not 0.0 < companion_weight < 1.0:
+                raise ValueError(f"companion_weight must lie strictly between 0 and 1, got {companion_weight}")
+        self.companion = companion
+        self.companion_weight = companion_weight
 
     @property
     def input_size(self) -> int:
@@ -171,15 +185,21 @@ class Recognizer:
         return self.top_k(probs[None], k, keep)[0]
 
     def strokes_proba(self, strokes: list[np.ndarray]) -> np.ndarray:
-        """The network's probabilities float32 ``(K,)`` for one drawing of checked strokes
+        """The probabilities float32 ``(K,)`` for one drawing of checked strokes
         (:func:`fude.strokes.check_strokes`), rasterised or turned into a point sequence as the
-        network reads it; no small-kana split, no filter (:meth:`predict_strokes` adds those)."""
+        network reads it, mixed with the companion's when there is one; no small-kana split, no
+        filter (:meth:`predict_strokes` adds those)."""
         from fude.strokes import rasterise, sequence_features
 
         spec = self.net.input_spec
         if spec.kind == "sequence":
-            return self.predict_proba(sequence_features(strokes, length=spec.length)[None])[0]
-        return self.predict_proba(rasterise(strokes, size=spec.size, box=self.box)[None])[0]
+            probs = self.predict_proba(sequence_features(strokes, length=spec.length)[None])[0]
+        else:
+            probs = self.predict_proba(rasterise(strokes, size=spec.size, box=self.box)[None])[0]
+        if self.companion is not None:
+            w = self.companion_weight
+            probs = ((1.0 - w) * probs + w * self.companion.strokes_proba(strokes)).astype(np.float32)
+        return probs
 
     def predict(self, images: np.ndarray | torch.Tensor, k: int = 5) -> list[list[dict]]:
         """Top-``k`` guesses per image: a list (one per image) of
@@ -303,4 +323,20 @@ def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.de
     checksums = config.get("weights_sha256")
     sha256 = checksums.get(f"{weights}.safetensors") if isinstance(checksums, dict) else None
     load_weights(net, folder / f"{weights}.safetensors", sha256)
-    return Recognizer(net, class_map, box, config, device, precision, backend)
+    companion, weight = None, 0.5
+    if config.get("companion") is not None:  # {"model": shipped name or folder (relative to this one), "weight": w}
+        spec = config["companion"]
+        try:
+            name, weight = str(spec["model"]), float(spec["weight"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelError(f"{folder / 'config.json'}: 'companion' must be {{\"model\": NAME, \"weight\": W}}, "
+                             f"got {spec!r}") from e
+        where = folder / name if (folder / name / "config.json").exists() else name
+        companion = load_model(where, device, "model", precision, backend)
+        problem = ("has a companion of its own" if companion.companion is not None else
+                   "reads other classes (a companion must read the same classes in the same order)"
+                   if companion.class_map.chars != class_map.chars else
+                   f"has weight {weight}; it must lie strictly between 0 and 1" if not 0.0 < weight < 1.0 else None)
+        if problem:
+            raise ModelError(f"{folder / 'config.json'}: companion {name!r} {problem}")
+    return Recognizer(net, class_map, box, config, device, precision, backend, companion, weight)

@@ -110,10 +110,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     cfg = synth_config(args)
     folder, chars = synth_chars(args)
     per_char = args.per_char
-    if args.kana_per_char is not None:
+    if kana_n is not None:
         from fude.scripts import script
 
-        per_char = {c: args.kana_per_char if script(c) in ("hiragana", "katakana") else args.per_char for c in chars}
+        per_char = {c: kana_n if script(c) in ("hiragana", "katakana") else args.per_char for c in chars}
     name = args.name or f"{args.script}-synth"
     t0 = time.perf_counter()
     kind, size = ("sequences", args.sequences) if args.sequences else ("images", args.size)

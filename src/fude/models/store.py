@@ -16,7 +16,7 @@ from fude.files import atomic_write, atomic_write_json
 from fude.models.base import CharClassifier, ModelError
 from fude.models.registry import arch_config, create_model
 
-PRETRAINED = ("mnist", "kmnist", "ja", "hiragana", "hiragana-seq")  # models shipped in fude/pretrained/
+PRETRAINED = ("mnist", "kmnist", "ja", "ja-seq", "hiragana", "hiragana-seq")  # models shipped in fude/pretrained/
 DEFAULT_STROKE_MODEL = "ja"  # what reads drawings unless another model is named: every kana and kanji
 
 

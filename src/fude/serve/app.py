@@ -76,7 +76,8 @@ def model_key(name_or_dir: str) -> str:
 
 
 def load_served(settings: Settings) -> tuple[dict, object]:
-    """The recognizers by served name, and the sample store: what a server needs before it answers.
+    """The recognizers by served name, each run once on a tiny drawing, and the sample store: what a
+    server needs before it answers.
 
     Raises:
         fude.models.ModelError: a model that is not there or will not load.
@@ -86,6 +87,8 @@ def load_served(settings: Settings) -> tuple[dict, object]:
     from fude.serve.samples import SampleStore
 
     models = {model_key(n): load_model(n) for n in settings.models}
+    for rec in models.values():  # the first forward pass sets up its kernels (~0.3 s): not on a user's pen-up
+        rec.predict_strokes([[[0.0, 0.0], [8.0, 8.0]], [[8.0, 0.0], [0.0, 8.0]]], k=1)
     try:
         store = SampleStore(settings.db)
     except Exception as e:  # OSError, sqlite3.Error: a folder or file fude cannot write

@@ -340,7 +340,9 @@ def train_epoch(run: Run, epoch: int, progress: bool = True) -> dict:
         correct += (logits.argmax(1) == y).sum()
         batch_losses.append(loss)
         if run.threads is not None and (n := run.threads.check()):
+            bar.clear()  # the message on a line of its own, not after the bar
             logger.info(f"{n} thread(s) now: the cores other programs leave free changed")
+            bar.refresh()
         if progress and i % 20 == 19:
             seen = (i + 1) * len(idx)
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.4f}",
