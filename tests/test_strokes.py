@@ -573,3 +573,29 @@ def test_a_companion_network_mixes_its_probabilities_in(tmp_path):
         write(bad)
         with pytest.raises(ModelError, match=msg):
             fude.load_model(folder)
+    (folder / "config.json").write_text(json.dumps({**config, "script_prior": {"hiragana": "lots"}}), encoding="utf-8")
+    with pytest.raises(ModelError, match="'script_prior' must map script names to positive numbers"):
+        fude.load_model(folder)
+
+
+def test_a_script_prior_weighs_the_scripts(tmp_path):
+    """`ja` favours hiragana by its config's script prior: against the same network without it, the
+    hiragana/katakana odds of every guess are multiplied by the factor. Bad priors are refused."""
+    import fude
+    from fude.models import ModelError
+    from fude.scripts import script
+
+    ja = fude.load_model("ja")
+    assert ja.script_prior == {"hiragana": 1.5}
+    plain = fude.Recognizer(ja.net, ja.class_map, ja.box, companion=ja.companion, companion_weight=ja.companion_weight)
+    drawing = S.read_json(Path(__file__).resolve().parents[1] / "examples" / "strokes-あ.json")
+    with_prior = {g["char"]: g["probability"] for g in ja.predict_strokes(drawing.strokes, k=40)}
+    without = {g["char"]: g["probability"] for g in plain.predict_strokes(drawing.strokes, k=40)}
+    both = [c for c in with_prior if c in without]
+    hira = [c for c in both if script(c) == "hiragana"]
+    other = [c for c in both if script(c) != "hiragana"]
+    assert hira and other
+    odds = (with_prior[hira[0]] / with_prior[other[0]]) / (without[hira[0]] / without[other[0]])
+    assert abs(odds - 1.5) < 1e-3
+    with pytest.raises(ValueError, match="positive numbers"):
+        fude.Recognizer(ja.net, ja.class_map, script_prior={"hiragana": 0})

@@ -47,15 +47,21 @@ class Recognizer:
             averages the two's probabilities, ``companion_weight`` on the companion's: the two
             miss different drawings (an image does not know the stroke order; a sequence does not
             see the finished shape). Images (:meth:`predict`) are read by ``net`` alone.
+        script_prior: {script: factor} (:func:`fude.scripts.script` names, e.g. ``{"hiragana": 1.5}``):
+            :meth:`predict_strokes` multiplies the probability of every class of that script by
+            the factor and renormalises — a prior over scripts, for a drawing that could be either
+            (り or リ, て or マ): hiragana are most of what people write. Default: none. Read from a
+            model's config (``"script_prior"``).
 
     Raises:
-        ValueError: an unknown precision or backend, a companion with other classes, or a weight
-            outside (0, 1).
+        ValueError: an unknown precision or backend, a companion with other classes, a weight
+            outside (0, 1), or a script prior that is not positive.
     """
 
     def __init__(self, net: CharClassifier, class_map: ClassMap, box: int = 20, config: dict | None = None,
                  device: str | torch.device = "cpu", precision: str = "auto", backend: str = "auto",
-                 companion: Recognizer | None = None, companion_weight: float = 0.5) -> None:
+                 companion: Recognizer | None = None, companion_weight: float = 0.5,
+                 script_prior: dict[str, float] | None = None) -> None:
         # channels-last: several times the inference throughput of NCHW for the CNNs on a CPU
         # (bench/evaluate_speed.py)
         self.net = net.eval().to(device).to(memory_format=torch.channels_last)
@@ -77,6 +83,14 @@ class Recognizer:
                 raise ValueError(f"companion_weight must lie strictly between 0 and 1, got {companion_weight}")
         self.companion = companion
         self.companion_weight = companion_weight
+        self.script_prior = dict(script_prior or {})
+        self._prior = None  # float32 (K,) factors, or None: no prior
+        if self.script_prior:
+            from fude.scripts import script
+
+            if not all(isinstance(f, (int, float)) and f > 0 for f in self.script_prior.values()):
+                raise ValueError(f"script_prior factors must be positive numbers, got {self.script_prior}")
+            self._prior = np.array([self.script_prior.get(script(c), 1.0) for c in class_map.chars], np.float32)
 
     @property
     def input_size(self) -> int:
@@ -161,7 +175,8 @@ class Recognizer:
         full-size form's shape (ぁ/あ, ッ/ツ, ...), so the picture cannot tell them apart: the pair's
         probability is split by the drawing's size relative to ``canvas`` (``{"width", "height"}`` in
         the strokes' units) when given (:func:`split_small_kana`), and otherwise leans 70:30 to the
-        full-size kana (far more frequent in text). Both are ranked.
+        full-size kana (far more frequent in text). Both are ranked. With a ``companion`` the two
+        networks' probabilities are averaged first; a ``script_prior`` then weighs the scripts.
 
         Args:
             script: only characters of this script (:data:`fude.scripts.SCRIPT_FILTERS`: ``all``,
@@ -179,6 +194,9 @@ class Recognizer:
         keep = allowed(self.class_map.chars, script, chars) if script != "all" or chars is not None else None
         strokes = check_strokes(strokes)
         probs = split_small_kana(self.strokes_proba(strokes), self.class_map, strokes, canvas, self._small_kana_pairs())
+        if self._prior is not None:
+            probs = probs * self._prior
+            probs /= max(float(probs.sum()), 1e-30)
         if keep is not None:
             probs = np.where(keep, probs, 0.0).astype(np.float32)
             probs /= max(float(probs.sum()), 1e-30)
@@ -339,4 +357,9 @@ def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.de
                    f"has weight {weight}; it must lie strictly between 0 and 1" if not 0.0 < weight < 1.0 else None)
         if problem:
             raise ModelError(f"{folder / 'config.json'}: companion {name!r} {problem}")
-    return Recognizer(net, class_map, box, config, device, precision, backend, companion, weight)
+    prior = config.get("script_prior")
+    if prior is not None and not (isinstance(prior, dict) and all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in prior.values())):
+        raise ModelError(f"{folder / 'config.json'}: 'script_prior' must map script names to positive numbers, "
+                         f"got {prior!r}")
+    return Recognizer(net, class_map, box, config, device, precision, backend, companion, weight, prior)
