@@ -76,11 +76,9 @@ class Recognizer:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend = backend
         self._ort = None  # the onnxruntime runner, made on first use
-        if companion is not None:
-            if companion.class_map.chars != class_map.chars:
-                raise ValueError("a companion recognizer must read the same classes in the same order")
-            if not 0.0 < companion_weight < 1.0:
-                raise ValueError(f"companion_weight must lie strictly between 0 and 1, got {companion_weight}")
+        problem = companion_problem(companion, class_map, companion_weight) or script_prior_problem(script_prior)
+        if problem:
+            raise ValueError(problem)
         self.companion = companion
         self.companion_weight = companion_weight
         self.script_prior = dict(script_prior or {})
@@ -88,8 +86,6 @@ class Recognizer:
         if self.script_prior:
             from fude.scripts import script
 
-            if not all(isinstance(f, (int, float)) and f > 0 for f in self.script_prior.values()):
-                raise ValueError(f"script_prior factors must be positive numbers, got {self.script_prior}")
             self._prior = np.array([self.script_prior.get(script(c), 1.0) for c in class_map.chars], np.float32)
 
     @property
@@ -351,15 +347,33 @@ def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.de
                              f"got {spec!r}") from e
         where = folder / name if (folder / name / "config.json").exists() else name
         companion = load_model(where, device, "model", precision, backend)
-        problem = ("has a companion of its own" if companion.companion is not None else
-                   "reads other classes (a companion must read the same classes in the same order)"
-                   if companion.class_map.chars != class_map.chars else
-                   f"has weight {weight}; it must lie strictly between 0 and 1" if not 0.0 < weight < 1.0 else None)
+        problem = companion_problem(companion, class_map, weight)
         if problem:
-            raise ModelError(f"{folder / 'config.json'}: companion {name!r} {problem}")
+            raise ModelError(f"{folder / 'config.json'}: companion {name!r}: {problem}")
     prior = config.get("script_prior")
-    if prior is not None and not (isinstance(prior, dict) and all(
-            isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in prior.values())):
-        raise ModelError(f"{folder / 'config.json'}: 'script_prior' must map script names to positive numbers, "
-                         f"got {prior!r}")
+    problem = script_prior_problem(prior)
+    if problem:
+        raise ModelError(f"{folder / 'config.json'}: {problem}")
     return Recognizer(net, class_map, box, config, device, precision, backend, companion, weight, prior)
+
+
+def companion_problem(companion: Recognizer | None, class_map: ClassMap, weight: float) -> str | None:
+    """What is wrong with ``companion`` as the companion of a recognizer of ``class_map`` at
+    ``weight`` (see :class:`Recognizer`), or None when nothing is."""
+    if companion is None:
+        return None
+    if companion.companion is not None:
+        return "a companion recognizer cannot have a companion of its own"
+    if companion.class_map.chars != class_map.chars:
+        return "a companion recognizer must read the same classes in the same order"
+    if not 0.0 < weight < 1.0:
+        return f"companion_weight must lie strictly between 0 and 1, got {weight}"
+    return None
+
+
+def script_prior_problem(prior) -> str | None:
+    """What is wrong with a script prior (see :class:`Recognizer`), or None when nothing is."""
+    if prior is None or (isinstance(prior, dict) and all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in prior.values())):
+        return None
+    return f"'script_prior' must map script names to positive numbers, got {prior!r}"

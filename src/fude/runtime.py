@@ -75,25 +75,35 @@ def set_threads(threads: int = 0, processes: int = 1) -> int:
     return n
 
 
+def _usable_cores() -> list[int]:
+    """The cores this process may run on."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
+def _core_ticks(cores: list[int]) -> dict[int, tuple[int, int]]:
+    """{core: (idle + I/O-wait ticks, all ticks)} since boot for ``cores``, from ``/proc/stat``.
+
+    Raises:
+        OSError, ValueError, IndexError: no readable ``/proc/stat``.
+    """
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+            ticks = [int(v) for v in values[:8]]
+            out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))  # idle + iowait, all
+    return out
+
+
 def free_cores(seconds: float = 0.05) -> float:
     """How many of the cores this process may use are idle, measured over ``seconds`` (``/proc/stat``:
     idle and I/O-wait time against all time, per core); the count of usable cores where that cannot
     be read."""
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-
-    def sample() -> dict[int, tuple[int, int]]:
-        out = {}
-        for line in Path("/proc/stat").read_text().splitlines():
-            name, *values = line.split()
-            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
-                ticks = [int(v) for v in values[:8]]
-                out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))  # idle + iowait, all
-        return out
-
+    cores = _usable_cores()
     try:
-        before = sample()
+        before = _core_ticks(cores)
         time.sleep(seconds)
-        after = sample()
+        after = _core_ticks(cores)
     except (OSError, ValueError, IndexError):
         return float(len(cores))
     idle = 0.0
@@ -121,23 +131,17 @@ class AdaptiveThreads:
 
     def __init__(self, interval: float = 2.0):
         self.interval = interval
-        self.cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-            list(range(os.cpu_count() or 1))
+        self.cores = _usable_cores()
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._last = self._sample()
 
     def _sample(self) -> tuple[float, float, float] | None:
         """(monotonic seconds, busy CPU seconds of the cores, this process's CPU seconds), or None."""
         try:
-            lines = Path("/proc/stat").read_text().splitlines()
-        except OSError:
+            ticks = _core_ticks(self.cores)
+        except (OSError, ValueError, IndexError):
             return None
-        busy, wanted = 0, {f"cpu{c}" for c in self.cores}
-        for line in lines:
-            name, *values = line.split()
-            if name in wanted:
-                ticks = [int(v) for v in values[:8]]
-                busy += sum(ticks) - ticks[3] - ticks[4]  # all but idle and I/O wait
+        busy = sum(every - idle for idle, every in ticks.values())
         return time.monotonic(), busy / self._tick, time.process_time()
 
     def others_busy(self) -> float | None:

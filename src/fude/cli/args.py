@@ -84,7 +84,8 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0, one per core that other programs leave free; training re-checks as it goes)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0, one per core that other "
+                   "programs leave free; training re-checks as it goes)")
 
 
 def add_config_args(p: argparse.ArgumentParser, config_cls, overrides: dict | None = None,

@@ -257,13 +257,6 @@ def vary(template, rng: np.random.Generator, cfg: SynthConfig = SynthConfig()) -
     return normalise([_respace(s, rng, cfg.speed) for s in varied])
 
 
-def _drawn_all(chars: dict) -> list[tuple[int, list[Template] | None]]:
-    """(class index, templates) of every character, templates None for a small kana whose
-    full-size form is also in ``chars`` (not drawn)."""
-    templates = as_templates(chars)
-    return [(i, None if SMALL_KANA.get(c) in templates else t) for i, (c, t) in enumerate(templates.items())]
-
-
 def _drawing(templates, seed: int, i: int, j: int, cfg: SynthConfig) -> tuple[list[np.ndarray], float]:
     """Sample ``j`` of class ``i``: its varied strokes and its stroke width (pixels at 28x28)."""
     if templates and not isinstance(templates[0], Template):
@@ -299,23 +292,25 @@ def _fit(strokes: list[np.ndarray], length: int) -> list[np.ndarray]:
     return strokes
 
 
-def _counts(chars: dict, per_char) -> dict:
-    """{character: drawings} of ``per_char``: one int for every character, or a mapping (a character
-    it leaves out gets none).
+def _drawn(chars: dict, per_char) -> list[tuple[int, list[Template], int]]:
+    """(class index, templates, drawings) of the characters drawn: ``per_char`` is one int for every
+    character or a mapping (a character it leaves out gets none); a character with no drawings, or
+    a small kana whose full-size form is also in ``chars``, is not drawn.
 
     Raises:
         ValueError: a count below 0, or none at all.
     """
-    counts = {c: int(per_char.get(c, 0)) for c in chars} if isinstance(per_char, Mapping) else \
-        dict.fromkeys(chars, int(per_char))
+    templates = as_templates(chars)
+    counts = {c: int(per_char.get(c, 0)) for c in templates} if isinstance(per_char, Mapping) else \
+        dict.fromkeys(templates, int(per_char))
     if any(n < 0 for n in counts.values()) or not any(counts.values()):
         raise ValueError(f"per_char must give each character 0 or more drawings and some at least one, got {per_char!r}")
-    return counts
+    return [(i, t, counts[c]) for i, (c, t) in enumerate(templates.items())
+            if counts[c] and SMALL_KANA.get(c) not in templates]
 
 
 def _synth(chars: dict, per_char, seed: int, kind: str, size: int, cfg: SynthConfig):
-    counts = _counts(chars, per_char)
-    drawn = [(i, t, counts[c]) for (i, t), c in zip(_drawn_all(chars), chars) if t is not None]
+    drawn = _drawn(chars, per_char)
     shape = (size, size) if kind == "images" else (size, SEQUENCE_FEATURES)
     xs = [_class_drawings(templates, i, n, seed, kind, size, cfg) for i, templates, n in drawn]
     data = np.concatenate(xs) if xs else np.empty((0, *shape), np.uint8 if kind == "images" else np.float32)
@@ -361,8 +356,8 @@ def _shard(job: tuple) -> str:
     return str(path)
 
 
-def synth_to_disk(chars: dict, per_char: int | Mapping[str, int], folder: str | os.PathLike, seed: int = 0, kind: str = "images",
-                  size: int = IMAGE_SIZE, cfg: SynthConfig = SynthConfig(), workers: int = 0,
+def synth_to_disk(chars: dict, per_char: int | Mapping[str, int], folder: str | os.PathLike, seed: int = 0,
+                  kind: str = "images", size: int = IMAGE_SIZE, cfg: SynthConfig = SynthConfig(), workers: int = 0,
                   classes_per_shard: int = 64, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """The drawings of :func:`synth_images` (``kind="images"``, ``size`` pixels) or
     :func:`synth_sequences` (``kind="sequences"``, ``size`` points), drawn by ``workers`` processes
@@ -380,12 +375,11 @@ def synth_to_disk(chars: dict, per_char: int | Mapping[str, int], folder: str | 
     if kind not in ("images", "sequences"):
         raise ValueError(f"kind must be images or sequences, got {kind!r}")
     templates = as_templates(chars)
-    counts = _counts(templates, per_char)
-    drawn = [(i, t, counts[c]) for (i, t), c in zip(_drawn_all(templates), templates) if t is not None and counts[c]]
+    drawn = _drawn(templates, per_char)
     shard_dir = Path(folder) / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     # the shards' names say what they hold: another character set, count, variation or template set draws anew
-    what = repr((cfg, [(c, counts[c], len(t), [len(x.strokes) for x in t]) for c, t in templates.items()]))
+    what = repr((cfg, [(i, n, len(t), [len(x.strokes) for x in t]) for i, t, n in drawn], list(templates)))
     n = per_char if not isinstance(per_char, Mapping) else "var"
     tag = f"{kind}{size}-seed{seed}-n{n}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
     jobs, paths = [], []

@@ -354,7 +354,8 @@ def train_epoch(run: Run, epoch: int, progress: bool = True) -> dict:
     return {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
             "lr": lr_at(run.step - 1, run.total_steps, cfg.lr, cfg.warmup), "seconds": seconds,
             "samples_per_s": seen / seconds, "tflops": run.flops * seen / seconds / 1e12,
-            "threads": torch.get_num_threads(), "batch_loss": [round(v, 5) for v in torch.stack(batch_losses).tolist()]}  # rank 0's share
+            "threads": torch.get_num_threads(),
+            "batch_loss": [round(v, 5) for v in torch.stack(batch_losses).tolist()]}  # rank 0's share
 
 
 @torch.inference_mode()
