@@ -133,6 +133,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         command = "fude " + shlex.join(sys.argv[1:])
         name = data_args["dataset"] or "data"
         out = Path(args.out) if args.out else Path("runs") / f"{name}-{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.test_split:
+        _check_test_split(data_args, args.test_split, folds)
     world = distributed.init(resolve_device(cfg.device))  # under torchrun: join the other processes
     configure_logging(say, quiet_ranks=not world.main)
     if world.active and not args.out and not args.resume:
@@ -177,16 +179,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_test_split(data_args: dict, split: str, folds: int) -> None:
+    """Refuse a ``--test-split`` that could not be scored, before any training."""
+    from fude.datasets.registry import DATASETS
+
+    files = [f"--{k.replace('_', '-')}" for k in ("images", "sequences", "csv", "image_folder") if data_args.get(k)]
+    if files or not data_args.get("dataset"):
+        raise ValueError("--test-split scores on a split of a registered --dataset; this run reads "
+                         + (files[0] if files else "no dataset") + " (score it with fude evaluate --model RUN ...)")
+    if folds:
+        raise ValueError("--test-split scores the one finished model; with --folds there is one per fold "
+                         "(score them with fude evaluate --model RUN/fold-K)")
+    spec = DATASETS.get(data_args["dataset"])
+    unknown = [part for part in split.split("+") if spec is not None and part not in spec.splits]
+    if unknown:
+        raise ValueError(f"--test-split {split}: dataset {data_args['dataset']!r} has no split {unknown[0]!r}; "
+                         f"splits: {', '.join(spec.splits)}")
+
+
 def _score(out: Path, data_args: dict, split: str, say) -> dict:
     """The finished model's accuracy on ``split`` of the run's registered dataset (``--test-split``)."""
-    from fude.evaluate import evaluate
+    from fude.evaluate import evaluate_scores
     from fude.recognizer import load_model
 
-    if not data_args.get("dataset"):
-        raise ValueError("--test-split scores on a split of --dataset; this run was not trained on a registered dataset")
     rec = load_model(out)
     data = load_data({**data_args, "split": split}, split, class_map=rec.class_map)
-    result = evaluate(rec, data)
+    result = evaluate_scores(rec, data)
     score = {"split": split, "n": result["n"], "accuracy": result["accuracy"],
              "balanced_accuracy": result["balanced_accuracy"], "overlaps_training_data": result["overlaps_training_data"]}
     print(f"{data_args['dataset']} {split}: accuracy {score['accuracy']:.4f}, balanced accuracy "
