@@ -1,10 +1,14 @@
 """A prior over scripts for `ja`: how much to favour hiragana in a drawing that could be a
-katakana or a kanji as well (り/リ, て/マ, き/モ). Each factor multiplies every hiragana's
-probability before ranking (``Recognizer.script_prior``); scored on Tomoe's templates (real
-drawings, never trained on) and on synthetic kana (seed 2000, 3 per character, 30% of them in a
-random stroke order and 10% of strokes reversed) to see what katakana lose; twins count as right.
+katakana or a kanji as well (り/リ, て/マ, き/モ), and common kanji (JIS X 0208 level 1:
+``fude.scripts.common_kanji``) over the 3,448 others. Each hiragana factor multiplies every
+hiragana's probability, each uncommon-kanji factor every other kanji's, before ranking
+(``Recognizer.script_prior``). Scored on Tomoe's templates (real drawings, never trained on; its
+kanji are all but one level-1 kanji, so they show only what the prior gains) and on synthetic
+drawings (seed 2000, 30% of them in a random stroke order and 10% of strokes reversed: 3 of each
+kana, 1 of each kanji, common and uncommon apart) to see what katakana and uncommon kanji lose;
+twins count as right.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/ja_prior.py [--factors 1 1.5 2 3]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/ja_prior.py [--factors 1 1.5 2 3] [--uncommon 1 0.5]
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from common import save_results, table  # noqa: E402
 import fude  # noqa: E402
 from fude.datasets import default_data_dir  # noqa: E402
 from fude.recognizer import split_small_kana  # noqa: E402
-from fude.scripts import SMALL_KANA, script, twins  # noqa: E402
+from fude.scripts import SMALL_KANA, common_kanji, script, twins  # noqa: E402
 from fude.strokes import check_strokes, read_tdic  # noqa: E402
 from fude.strokes.kanjivg import load_templates  # noqa: E402
 from fude.strokes.synth import SynthConfig, _drawing  # noqa: E402
@@ -31,36 +35,41 @@ from fude.strokes.synth import SynthConfig, _drawing  # noqa: E402
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="ja")
-    p.add_argument("--factors", type=float, nargs="+", default=[1, 1.5, 2, 3])
+    p.add_argument("--factors", type=float, nargs="+", default=[1, 1.5, 2, 3], help="hiragana factors")
+    p.add_argument("--uncommon", type=float, nargs="+", default=[1, 0.5], help="uncommon-kanji factors")
     p.add_argument("--data-dir")
     args = p.parse_args()
     torch.set_num_threads(1)
     rec = fude.load_model(args.model)
     chars = rec.class_map.chars
     hira = np.array([script(c) == "hiragana" for c in chars])
+    rare = np.array([script(c) == "kanji" and not common_kanji(c) for c in chars])
     data = default_data_dir(args.data_dir)
     tomoe = [(c.label, c.strokes, c.canvas) for c in read_tdic(data / "tomoe" / "all.tdic") if c.label in chars]
     templates = load_templates(data / "kanjivg" / "kanji")
     synth = []
     for i, c in enumerate(chars):
-        if script(c) in ("hiragana", "katakana") and c in templates and c not in SMALL_KANA:
-            for j in range(3):
+        if script(c) in ("hiragana", "katakana", "kanji") and c in templates and c not in SMALL_KANA:
+            for j in range(3 if script(c) != "kanji" else 1):
                 strokes, _ = _drawing(templates[c], 2000, i, j, SynthConfig(reorder=0.3, reverse=0.1))
                 synth.append((c, [s * 300 for s in strokes], None))
     hits: dict = {}
-    for source, drawings in (("tomoe", tomoe), ("synthetic kana", synth)):
+    for source, drawings in (("tomoe", tomoe), ("synthetic", synth)):
         for label, strokes, canvas in drawings:
             strokes = check_strokes(strokes)
             base = split_small_kana(rec.strokes_proba(strokes), rec.class_map, strokes, canvas, rec._small_kana_pairs())
             ok = set(twins(label))
+            group = script(label) if script(label) != "kanji" else (
+                "common kanji" if common_kanji(label) else "uncommon kanji")
             for f in args.factors:
-                probs = np.where(hira, base * f, base)
-                top = rec.top_k((probs / probs.sum())[None], 1)[0][0]["char"]
-                h = hits.setdefault((f, source, script(label)), [0, 0])
-                h[0] += top in ok
-                h[1] += 1
-    rows = [{"hiragana_factor": f, "drawings": source, "script": sc, "n": n, "top1": a / n}
-            for (f, source, sc), (a, n) in sorted(hits.items())]
+                for u in args.uncommon:
+                    probs = base * np.where(hira, f, 1.0) * np.where(rare, u, 1.0)
+                    top = rec.top_k((probs / probs.sum())[None], 1)[0][0]["char"]
+                    h = hits.setdefault((f, u, source, group), [0, 0])
+                    h[0] += top in ok
+                    h[1] += 1
+    rows = [{"hiragana_factor": f, "uncommon_kanji_factor": u, "drawings": source, "group": g, "n": n, "top1": a / n}
+            for (f, u, source, g), (a, n) in sorted(hits.items())]
     print(table(rows))
     save_results("ja_prior", rows, model=args.model, threads=1)
 

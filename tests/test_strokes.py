@@ -189,7 +189,7 @@ def test_train_and_predict_strokes_end_to_end(tmp_path, kanjivg, kind):
     """fude synth -> fude train -> fude predict-strokes on new drawings (JSON and the app's layout),
     with a CNN on rasterised drawings and with a sequence model on their points."""
     from test_cli import fude
-    from fude.strokes.synth import vary
+    from fude.strokes.synth import SynthConfig, vary
 
     chars = "あいうえおかきくけこ"
     seq = ["--sequences", "64"] if kind == "sequences" else []
@@ -202,7 +202,7 @@ def test_train_and_predict_strokes_end_to_end(tmp_path, kanjivg, kind):
          "--threads", "1", "--quiet", "--out", run)
     files = []
     for i, c in enumerate("あかこ"):  # unseen drawings: another seed than the training set's
-        drawn = vary(kanjivg[c], np.random.default_rng(1000 + i))
+        drawn = vary(kanjivg[c], np.random.default_rng(1000 + i), SynthConfig(join=0))  # each stroke its own
         S.write_json(tmp_path / f"{c}.json", S.Character([s * 300 for s in drawn], c, {"width": 300, "height": 300}))
         files.append(tmp_path / f"{c}.json")
     app = {str(n + 1): np.column_stack([s[:, 0] * 2 - 1, 1 - s[:, 1] * 2]) for n, s in enumerate(S.normalise(kanjivg["い"]))}
@@ -334,9 +334,7 @@ def test_synthetic_stroke_order_and_direction_variations(kanjivg):
     """reorder and reverse, alone, give the same strokes in another order or direction."""
     from fude.strokes.synth import SynthConfig, vary
 
-    still = SynthConfig(rotate=0, scale=0, aspect=0, shear=0, stroke_shift=0, stroke_rotate=0, stroke_scale=0,
-                        elastic=0, speed=0, join=0, swap=0, part_scale=0, part_shift=0, overshoot=0, hook=0,
-                        loop_start=0, mark_reverse=0)
+    still = SynthConfig(**STILL)
     strokes = S.normalise(kanjivg["あ"])
     same = vary(kanjivg["あ"], np.random.default_rng(0), still)
     assert all(np.allclose(a, b) for a, b in zip(same, strokes))
@@ -352,7 +350,8 @@ def test_synthetic_stroke_order_and_direction_variations(kanjivg):
 
 
 STILL = dict(rotate=0, scale=0, aspect=0, shear=0, stroke_shift=0, stroke_rotate=0, stroke_scale=0, elastic=0, speed=0,
-             join=0, swap=0, part_scale=0, part_shift=0, overshoot=0, hook=0, loop_start=0, mark_reverse=0)
+             join=0, swap=0, part_scale=0, part_shift=0, overshoot=0, hook=0, loop_start=0, mark_reverse=0, bend=0,
+             tremor=0)
 
 
 def test_synthetic_loops_start_anywhere_and_marks_run_either_way(kanjivg):
@@ -382,6 +381,32 @@ def test_synthetic_loops_start_anywhere_and_marks_run_either_way(kanjivg):
         seen.add(tuple(bool(np.allclose(drawn[i], ba[i][::-1])) for i in ticks))
         assert all(np.allclose(drawn[i], ba[i]) or np.allclose(drawn[i], ba[i][::-1]) for i in range(len(ba)))
     assert len(seen) > 1
+
+
+def test_synthetic_curves_bow_and_hands_tremble(kanjivg):
+    """bend bows an open stroke to either side (rounder or flatter curves), by at most its share of
+    the chord, and leaves closed loops alone; tremor moves every point by a small smooth wobble."""
+    from fude.strokes.synth import SynthConfig, vary
+
+    line = [np.column_stack([np.linspace(0, 1, 50), np.full(50, 0.5)]), np.array([[0.5, 0.0], [0.5, 1.0]])]
+    sides = set()
+    for seed in range(12):
+        bowed = vary(line, np.random.default_rng(seed), SynthConfig(**{**STILL, "bend": 0.2}))[0]
+        # normalise keeps the chord the longer side: the bow is the middle's offset from the chord
+        off = bowed[25, 1] - (bowed[0, 1] + bowed[-1, 1]) / 2
+        assert abs(off) <= 0.2 + 1e-9 and np.isclose(bowed[0, 1], bowed[-1, 1])  # the ends stay level
+        sides.add(float(np.sign(round(off, 6))))
+    assert sides == {-1.0, 1.0}
+    circle = kanjivg["ぱ"]  # its ゜ is a closed loop: unchanged however strong the bend
+    loop = vary(circle, np.random.default_rng(0), SynthConfig(**{**STILL, "bend": 1.0}))[-1]
+    assert np.allclose(S.normalise([loop])[0], S.normalise([circle[-1]])[0])  # (the other strokes bend)
+    a = S.normalise(kanjivg["あ"])
+    shaken = vary(kanjivg["あ"], np.random.default_rng(3), SynthConfig(**{**STILL, "tremor": 0.02}))
+    moved = np.concatenate([d - b for d, b in zip(shaken, a)])
+    assert 0.002 < np.abs(moved).max() < 0.03  # moved, by about the tremor (the re-fit scales a little)
+    # smooth: neighbouring points move alike (a wobble; independent noise would give a ratio near 1.1)
+    steps = np.concatenate([np.abs(np.diff(d - b, axis=0)) for d, b in zip(shaken, a)])
+    assert steps.mean() < 0.6 * np.abs(moved - moved.mean(0)).mean()
 
 
 def test_kanjivg_templates_read_variants_and_components(tmp_path):
@@ -579,14 +604,15 @@ def test_a_companion_network_mixes_its_probabilities_in(tmp_path):
 
 
 def test_a_script_prior_weighs_the_scripts(tmp_path):
-    """`ja` favours hiragana by its config's script prior: against the same network without it, the
-    hiragana/katakana odds of every guess are multiplied by the factor. Bad priors are refused."""
+    """`ja` favours hiragana and common kanji by its config's script prior: against the same
+    network without it, the odds of two guesses are multiplied by the ratio of their factors. Bad
+    priors are refused."""
     import fude
     from fude.models import ModelError
-    from fude.scripts import script
+    from fude.scripts import prior_factors, script
 
     ja = fude.load_model("ja")
-    assert ja.script_prior == {"hiragana": 1.5}
+    assert ja.script_prior == {"hiragana": 1.5, "uncommon-kanji": 0.5}
     plain = fude.Recognizer(ja.net, ja.class_map, ja.box, companion=ja.companion, companion_weight=ja.companion_weight)
     drawing = S.read_json(Path(__file__).resolve().parents[1] / "examples" / "strokes-あ.json")
     with_prior = {g["char"]: g["probability"] for g in ja.predict_strokes(drawing.strokes, k=40)}
@@ -596,6 +622,23 @@ def test_a_script_prior_weighs_the_scripts(tmp_path):
     other = [c for c in both if script(c) != "hiragana"]
     assert hira and other
     odds = (with_prior[hira[0]] / with_prior[other[0]]) / (without[hira[0]] / without[other[0]])
-    assert abs(odds - 1.5) < 1e-3
+    f = prior_factors([hira[0], other[0]], ja.script_prior)
+    assert abs(odds - f[0] / f[1]) < 1e-3 and f[0] / f[1] in (1.5, 3.0)  # 3: the other an uncommon kanji
     with pytest.raises(ValueError, match="positive numbers"):
         fude.Recognizer(ja.net, ja.class_map, script_prior={"hiragana": 0})
+    with pytest.raises(ValueError, match="'script_prior' names 'hiragna'; it weighs hiragana, katakana"):
+        fude.Recognizer(ja.net, ja.class_map, script_prior={"hiragna": 1.5})  # a typo is not silently ignored
+
+
+def test_common_kanji_are_jis_level_one_and_the_prior_weighs_the_rest():
+    """common_kanji is JIS X 0208 level 1: 2,965 kanji of the CJK blocks, 学 and 亜 (its first) among
+    them, 弌 (level 2's first), 鷗 (outside JIS X 0208) and kana not; the uncommon-kanji factor multiplies
+    only the others' kanji factor."""
+    from fude.scripts import common_kanji, prior_factors
+
+    blocks = [chr(c) for c in [*range(0x4E00, 0xA000), *range(0x3400, 0x4DC0)]]
+    assert sum(map(common_kanji, blocks)) == 2965
+    assert common_kanji("学") and common_kanji("亜") and common_kanji("腕")  # 腕: the last of level 1
+    assert not any(map(common_kanji, ["弌", "鬱", "鷗", "あ", "ア", "7", "", "学学"]))
+    f = prior_factors(list("学弌鷗あア"), {"kanji": 2.0, "uncommon-kanji": 0.5, "hiragana": 1.5})
+    assert f.tolist() == [2.0, 1.0, 1.0, 1.5, 1.0] and f.dtype == np.float32

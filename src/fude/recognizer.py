@@ -47,11 +47,14 @@ class Recognizer:
             averages the two's probabilities, ``companion_weight`` on the companion's: the two
             miss different drawings (an image does not know the stroke order; a sequence does not
             see the finished shape). Images (:meth:`predict`) are read by ``net`` alone.
-        script_prior: {script: factor} (:func:`fude.scripts.script` names, e.g. ``{"hiragana": 1.5}``):
-            :meth:`predict_strokes` multiplies the probability of every class of that script by
-            the factor and renormalises — a prior over scripts, for a drawing that could be either
-            (り or リ, て or マ): hiragana are most of what people write. Default: none. Read from a
-            model's config (``"script_prior"``).
+        script_prior: {group: factor} (:data:`fude.scripts.PRIOR_GROUPS`: a script name such as
+            ``"hiragana"``, or ``"uncommon-kanji"``; e.g. ``{"hiragana": 1.5, "uncommon-kanji":
+            0.5}``): :meth:`predict_strokes` multiplies the probability of every class of that
+            script by the factor (a kanji outside JIS X 0208 level 1 also by the
+            ``uncommon-kanji`` one) and renormalises — a prior, for a drawing that could be either
+            (り or リ, て or マ, a common kanji or a rare one of nearly the same shape): hiragana are
+            most of what people write, and common kanji far more often written than the rest.
+            Default: none. Read from a model's config (``"script_prior"``).
 
     Raises:
         ValueError: an unknown precision or backend, a companion with other classes, a weight
@@ -84,9 +87,9 @@ class Recognizer:
         self.script_prior = dict(script_prior or {})
         self._prior = None  # float32 (K,) factors, or None: no prior
         if self.script_prior:
-            from fude.scripts import script
+            from fude.scripts import prior_factors
 
-            self._prior = np.array([self.script_prior.get(script(c), 1.0) for c in class_map.chars], np.float32)
+            self._prior = prior_factors(class_map.chars, self.script_prior)
 
     @property
     def input_size(self) -> int:
@@ -373,7 +376,14 @@ def companion_problem(companion: Recognizer | None, class_map: ClassMap, weight:
 
 def script_prior_problem(prior) -> str | None:
     """What is wrong with a script prior (see :class:`Recognizer`), or None when nothing is."""
-    if prior is None or (isinstance(prior, dict) and all(
-            isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in prior.values())):
+    from fude.scripts import PRIOR_GROUPS
+
+    if prior is None:
         return None
-    return f"'script_prior' must map script names to positive numbers, got {prior!r}"
+    if not (isinstance(prior, dict) and all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in prior.values())):
+        return f"'script_prior' must map script names to positive numbers, got {prior!r}"
+    unknown = sorted(set(prior) - set(PRIOR_GROUPS))
+    if unknown:
+        return f"'script_prior' names {', '.join(map(repr, unknown))}; it weighs {', '.join(PRIOR_GROUPS)}"
+    return None

@@ -1,8 +1,10 @@
 """Writing systems: which script a character belongs to, the script filters, hiragana romaji, small
-kana, and visually identical twins across scripts.
+kana, visually identical twins across scripts, and which kanji are in common use.
 
 Code-point ranges are the Unicode blocks (https://www.unicode.org/charts/): Hiragana U+3040..U+309F,
 Katakana U+30A0..U+30FF, CJK Unified Ideographs U+4E00..U+9FFF and Extension A U+3400..U+4DBF.
+Common kanji: the first level of JIS X 0208 (2,965 kanji chosen for frequent use, JIS C 6226-1978),
+read from Python's ``euc_jp`` codec.
 """
 
 from __future__ import annotations
@@ -61,6 +63,31 @@ def script(char: str) -> str:
     if char.isdigit():
         return "digit"
     return "other"
+
+
+def common_kanji(char: str) -> bool:
+    """Whether ``char`` is one of the 2,965 kanji of JIS X 0208 level 1, the set of kanji in common
+    use (rows 16 to 47 of the standard: EUC-JP lead bytes 0xB0..0xCF); False for every other
+    character, the 3,390 kanji of level 2 and kanji outside JIS X 0208 included."""
+    try:
+        code = char.encode("euc_jp")
+    except (UnicodeEncodeError, AttributeError):
+        return False
+    return len(code) == 2 and 0xB0 <= code[0] <= 0xCF
+
+
+# what a script prior (``Recognizer(script_prior=...)``) may weigh: the scripts, and the kanji outside
+# the common set (:func:`common_kanji`), whose factor multiplies the kanji one
+PRIOR_GROUPS: tuple[str, ...] = ("hiragana", "katakana", "kanji", "digit", "other", "uncommon-kanji")
+
+
+def prior_factors(chars, prior: dict[str, float]) -> np.ndarray:
+    """Each character's factor under a script prior ``{group: factor}`` (groups of
+    :data:`PRIOR_GROUPS`; missing ones weigh 1): float32 ``(len(chars),)``, its script's factor,
+    times the ``uncommon-kanji`` factor for a kanji outside JIS X 0208 level 1."""
+    rare = float(prior.get("uncommon-kanji", 1.0))
+    return np.array([prior.get(script(c), 1.0) * (rare if script(c) == "kanji" and not common_kanji(c) else 1.0)
+                     for c in chars], np.float32)
 
 
 def twins(char: str) -> str:

@@ -9,6 +9,10 @@ regular-script handwriting form ``-Kaisho``) and applies, with its own random nu
   ends (over- and undershoot: a long first stroke in ら, a short wide し);
 - a per-character affine transform: rotation, scale, aspect, shear;
 - per-stroke jitter: each stroke shifted, rotated and scaled a little about its own centre;
+- curvature: each open stroke bowed to one side or the other along its chord (a curve drawn
+  rounder or flatter than the schoolbook's, a straight line slightly bent: a round め, a flat し);
+- a trembling hand: every point moved by a small smooth wobble along the stroke (a few waves per
+  character's length of pen travel, under a percent of its size: a mouse or a finger on glass);
 - a smooth deformation: every point displaced by a random low-frequency displacement field over the
   drawing (elastic distortion in the sense of Simard et al., ICDAR 2003, on points rather than pixels);
 - drawing speed: points re-spaced unevenly along each stroke (what the sequence models see);
@@ -57,6 +61,8 @@ class SynthConfig:
     part_scale: float = 0.15  # each component of a multi-component character scaled by up to this much
     part_shift: float = 0.03
     overshoot: float = 0.15  # a stroke lengthened or shortened from one end by up to this share
+    bend: float = 0.08  # an open stroke bowed sideways by up to this share of its chord at the middle
+    tremor: float = 0.006  # largest wobble of the points, in units of the character's size
     elastic: float = 0.035  # largest displacement of the smooth field
     speed: float = 0.5  # 0: even spacing; 1: strongly uneven
     join: float = 0.12  # chance that a stroke is joined to the next one
@@ -190,6 +196,42 @@ def _drop_hook(s: np.ndarray, rng: np.random.Generator, chance: float) -> np.nda
     return s
 
 
+def _bend(s: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """The stroke bowed sideways: each point moved perpendicular to the chord (start to end) by
+    ``f * sin(pi t) * chord`` at its share ``t`` of the length, ``f`` uniform in ``[-amount,
+    amount]``: a curve rounder or flatter, a line slightly bent; the ends stay. Closed loops and
+    strokes of one or two points are unchanged."""
+    if len(s) < 3 or not amount or _closed(s):
+        return s
+    chord = s[-1] - s[0]
+    n = float(np.linalg.norm(chord))
+    if n == 0:
+        return s
+    seg = np.linalg.norm(np.diff(s, axis=0), axis=1)
+    t = np.concatenate([[0.0], np.cumsum(seg)]) / max(float(seg.sum()), 1e-12)
+    normal = np.array([-chord[1], chord[0]])  # |normal| = chord length
+    return s + rng.uniform(-amount, amount) * np.sin(np.pi * t)[:, None] * normal
+
+
+def _tremor(strokes: list[np.ndarray], rng: np.random.Generator, amount: float) -> list[np.ndarray]:
+    """A trembling hand: points moved by a smooth wobble along each stroke, in x and y a sum of two
+    waves of 2 to 5 cycles per unit of pen travel (the drawing's size is 1; at least ten template
+    points per wave), of amplitude up to ``amount`` in all."""
+    if not amount:
+        return strokes
+    freq = rng.uniform(2.0, 5.0, size=(2, 2))  # (axis, wave) cycles per unit length
+    phase = rng.uniform(0, 2 * np.pi, size=(2, 2))
+    amp = rng.uniform(0, amount / 2, size=(2, 2))
+    out, travelled = [], 0.0
+    for s in strokes:
+        seg = np.linalg.norm(np.diff(s, axis=0), axis=1) if len(s) > 1 else np.zeros(0)
+        along = travelled + np.concatenate([[0.0], np.cumsum(seg)])
+        travelled = float(along[-1])
+        wave = np.sin(2 * np.pi * along[:, None, None] * freq + phase) * amp  # (n, axis, wave)
+        out.append(s + wave.sum(2))
+    return out
+
+
 def _closed(s: np.ndarray) -> bool:
     length = stroke_length(s)
     return len(s) > 8 and length > 0 and float(np.linalg.norm(s[0] - s[-1])) < 0.2 * length
@@ -224,7 +266,7 @@ def vary(template, rng: np.random.Generator, cfg: SynthConfig = SynthConfig()) -
         template = as_templates({"?": list(template)})["?"][0]
     strokes = [s.copy() for s in normalise(list(template.strokes))]
     strokes = _parts(strokes, template.parts, rng, cfg)
-    strokes = [_drop_hook(_overshoot(s, rng, cfg.overshoot), rng, cfg.hook) for s in strokes]
+    strokes = [_bend(_drop_hook(_overshoot(s, rng, cfg.overshoot), rng, cfg.hook), rng, cfg.bend) for s in strokes]
     if len(strokes) > 1 and rng.random() < cfg.swap:
         i = rng.integers(len(strokes) - 1)
         strokes[i], strokes[i + 1] = strokes[i + 1], strokes[i]
@@ -253,7 +295,7 @@ def vary(template, rng: np.random.Generator, cfg: SynthConfig = SynthConfig()) -
     pts = np.concatenate(joined)
     centre = (pts.min(0) + pts.max(0)) / 2
     varied = [_affine(s, rng, cfg, centre) for s in joined]
-    varied = _elastic(varied, rng, cfg.elastic)
+    varied = _tremor(_elastic(varied, rng, cfg.elastic), rng, cfg.tremor)
     return normalise([_respace(s, rng, cfg.speed) for s in varied])
 
 
