@@ -1,14 +1,15 @@
-"""A prior over scripts for `ja`: how much to favour hiragana in a drawing that could be a
-katakana or a kanji as well (り/リ, て/マ, き/モ), and common kanji (JIS X 0208 level 1:
-``fude.scripts.common_kanji``) over the 3,448 others. Each hiragana factor multiplies every
-hiragana's probability, each uncommon-kanji factor every other kanji's, before ranking
-(``Recognizer.script_prior``). Scored on Tomoe's templates (real drawings, never trained on; its
+"""The priors of `ja`: how much to favour hiragana in a drawing that could be a katakana or a
+kanji as well (り/リ, て/マ, き/モ), common kanji (JIS X 0208 level 1: ``fude.scripts.common_kanji``)
+over the 3,448 others, and characters with at least as many strokes as drawn. Each hiragana factor
+multiplies every hiragana's probability, each uncommon-kanji factor every other kanji's
+(``Recognizer.script_prior``), each extra-stroke factor a character's once per stroke drawn beyond
+the most its KanjiVG forms have (``Recognizer.extra_stroke_factor``), before ranking. Scored on Tomoe's templates (real drawings, never trained on; its
 kanji are all but one level-1 kanji, so they show only what the prior gains) and on synthetic
 drawings (seed 2000, 30% of them in a random stroke order and 10% of strokes reversed: 3 of each
 kana, 1 of each kanji, common and uncommon apart) to see what katakana and uncommon kanji lose;
 twins count as right.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/ja_prior.py [--factors 1 1.5 2 3] [--uncommon 1 0.5]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/ja_prior.py [--factors 1 1.5] [--uncommon 1 0.5] [--extra 1 0.5]
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ from fude.datasets import default_data_dir  # noqa: E402
 from fude.recognizer import split_small_kana  # noqa: E402
 from fude.scripts import SMALL_KANA, common_kanji, script, twins  # noqa: E402
 from fude.strokes import check_strokes, read_tdic  # noqa: E402
-from fude.strokes.kanjivg import load_templates  # noqa: E402
+from fude.strokes.kanjivg import load_templates, most_strokes  # noqa: E402
 from fude.strokes.synth import SynthConfig, _drawing  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="ja")
-    p.add_argument("--factors", type=float, nargs="+", default=[1, 1.5, 2, 3], help="hiragana factors")
+    p.add_argument("--factors", type=float, nargs="+", default=[1, 1.5], help="hiragana factors")
     p.add_argument("--uncommon", type=float, nargs="+", default=[1, 0.5], help="uncommon-kanji factors")
+    p.add_argument("--extra", type=float, nargs="+", default=[1, 0.5, 0.25], help="extra-stroke factors")
     p.add_argument("--data-dir")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -44,6 +46,8 @@ def main() -> None:
     chars = rec.class_map.chars
     hira = np.array([script(c) == "hiragana" for c in chars])
     rare = np.array([script(c) == "kanji" and not common_kanji(c) for c in chars])
+    most = most_strokes()
+    most = np.array([most.get(c, 0) for c in chars])
     data = default_data_dir(args.data_dir)
     tomoe = [(c.label, c.strokes, c.canvas) for c in read_tdic(data / "tomoe" / "all.tdic") if c.label in chars]
     templates = load_templates(data / "kanjivg" / "kanji")
@@ -54,24 +58,29 @@ def main() -> None:
                 strokes, _ = _drawing(templates[c], 2000, i, j, SynthConfig(reorder=0.3, reverse=0.1))
                 synth.append((c, [s * 300 for s in strokes], None))
     hits: dict = {}
-    for source, drawings in (("tomoe", tomoe), ("synthetic", synth)):
+    for source, drawings in (("tomoe", tomoe), ("synth", synth)):
         for label, strokes, canvas in drawings:
             strokes = check_strokes(strokes)
             base = split_small_kana(rec.strokes_proba(strokes), rec.class_map, strokes, canvas, rec._small_kana_pairs())
+            extra = np.where(most > 0, np.maximum(len(strokes) - most, 0), 0)
             ok = set(twins(label))
             group = script(label) if script(label) != "kanji" else (
-                "common kanji" if common_kanji(label) else "uncommon kanji")
+                "kanji" if source == "tomoe" else "common_kanji" if common_kanji(label) else "uncommon_kanji")
             for f in args.factors:
                 for u in args.uncommon:
-                    probs = base * np.where(hira, f, 1.0) * np.where(rare, u, 1.0)
-                    top = rec.top_k((probs / probs.sum())[None], 1)[0][0]["char"]
-                    h = hits.setdefault((f, u, source, group), [0, 0])
-                    h[0] += top in ok
-                    h[1] += 1
-    rows = [{"hiragana_factor": f, "uncommon_kanji_factor": u, "drawings": source, "group": g, "n": n, "top1": a / n}
-            for (f, u, source, g), (a, n) in sorted(hits.items())]
+                    for e in args.extra:
+                        probs = base * np.where(hira, f, 1.0) * np.where(rare, u, 1.0) * e ** extra
+                        top = rec.top_k((probs / probs.sum())[None], 1)[0][0]["char"]
+                        h = hits.setdefault((f, u, e), {}).setdefault(f"{source}_{group}", [0, 0])
+                        h[0] += top in ok
+                        h[1] += 1
+    order = [f"tomoe_{g}" for g in ("hiragana", "katakana", "kanji")] + [
+        f"synth_{g}" for g in ("hiragana", "katakana", "common_kanji", "uncommon_kanji")]
+    rows = [{"hiragana": f, "uncommon_kanji": u, "extra_stroke": e,
+             **{g: got[g][0] / got[g][1] for g in order if g in got}} for (f, u, e), got in sorted(hits.items())]
+    counts = {g: n for g, (_, n) in next(iter(hits.values())).items()}  # drawings per group
     print(table(rows))
-    save_results("ja_prior", rows, model=args.model, threads=1)
+    save_results("ja_prior", rows, model=args.model, threads=1, **{f"n_{g}": counts[g] for g in order if g in counts})
 
 
 if __name__ == "__main__":

@@ -630,6 +630,57 @@ def test_a_script_prior_weighs_the_scripts(tmp_path):
         fude.Recognizer(ja.net, ja.class_map, script_prior={"hiragna": 1.5})  # a typo is not silently ignored
 
 
+def test_extra_strokes_weigh_characters_with_fewer(tmp_path):
+    """`ja` weighs a character by its config's extra_stroke_factor once per stroke drawn beyond the
+    most its KanjiVG forms have (variants included: 嚢 has 18 strokes, 22 in a variant); fewer strokes
+    (joined) are not weighed; bad factors are refused, in a config with its path."""
+    import json
+    import shutil
+
+    import fude
+    from fude.models import ModelError
+    from fude.strokes.kanjivg import most_strokes, stroke_counts
+
+    most = most_strokes()
+    assert most["嚢"] == 22 and stroke_counts()["嚢"] == 18 and most["あ"] == 3 and most["学"] == 8
+    ja = fude.load_model("ja")
+    assert ja.extra_stroke_factor == 0.5
+    plain = fude.Recognizer(ja.net, ja.class_map, ja.box, companion=ja.companion, script_prior=ja.script_prior)
+    drawing = S.read_json(Path(__file__).resolve().parents[1] / "examples" / "strokes-学.json")
+    n = len(drawing.strokes)
+    weighed = {g["char"]: g["probability"] for g in ja.predict_strokes(drawing.strokes, k=6600)}
+    free = {g["char"]: g["probability"] for g in plain.predict_strokes(drawing.strokes, k=6600)}
+    assert next(iter(weighed)) == "学"
+    both = [c for c in weighed if c in free]
+    fewer = [c for c in both if c in most and most[c] < n and free[c] > 1e-6]
+    enough = [c for c in both if c in most and most[c] >= n]
+    assert len(fewer) >= 5 and enough
+    for c in fewer[:5]:  # odds against a character with enough strokes: times 0.5 per missing stroke
+        odds = (weighed[c] / weighed[enough[0]]) / (free[c] / free[enough[0]])
+        assert abs(odds - 0.5 ** (n - most[c])) < 1e-3 * 0.5 ** (n - most[c]), (c, odds)
+    with pytest.raises(ValueError, match=r"'extra_stroke_factor' must be a number in \(0, 1\]"):
+        fude.Recognizer(ja.net, ja.class_map, extra_stroke_factor=2)
+    folder = tmp_path / "one"
+    shutil.copytree(Path(fude.__file__).parent / "pretrained" / "hiragana", folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    (folder / "config.json").write_text(json.dumps({**config, "extra_stroke_factor": 0}), encoding="utf-8")
+    with pytest.raises(ModelError, match="config.json: 'extra_stroke_factor' must be"):
+        fude.load_model(folder)
+
+
+def test_most_strokes_are_the_most_of_any_kanjivg_form():
+    """The shipped most-strokes table (standard counts raised by the variant forms) is what the full
+    KanjiVG set in the data mirror says."""
+    from fude.strokes.kanjivg import load_templates, most_strokes
+
+    folder = MIRROR / "kanjivg" / "kanji"
+    if not folder.is_dir():
+        pytest.skip("the full KanjiVG set is not in the data mirror")
+    templates = load_templates(folder)
+    most = most_strokes()
+    assert {c: max(len(t.strokes) for t in templates[c]) for c in most} == most
+
+
 def test_common_kanji_are_jis_level_one_and_the_prior_weighs_the_rest():
     """common_kanji is JIS X 0208 level 1: 2,965 kanji of the CJK blocks, 学 and 亜 (its first) among
     them, 弌 (level 2's first), 鷗 (outside JIS X 0208) and kana not; the uncommon-kanji factor multiplies

@@ -55,16 +55,23 @@ class Recognizer:
             (り or リ, て or マ, a common kanji or a rare one of nearly the same shape): hiragana are
             most of what people write, and common kanji far more often written than the rest.
             Default: none. Read from a model's config (``"script_prior"``).
+        extra_stroke_factor: in (0, 1]: :meth:`predict_strokes` multiplies the probability of a
+            character by this factor for each stroke the drawing has beyond the most that any of
+            its KanjiVG forms has (:func:`fude.strokes.kanjivg.most_strokes`): a writer often joins
+            strokes (fewer is not weighed) but rarely splits them, so a 12-stroke drawing is
+            unlikely a 4-stroke character. 1 (the default): no weighing; characters KanjiVG does
+            not draw are never weighed. Read from a model's config (``"extra_stroke_factor"``).
 
     Raises:
         ValueError: an unknown precision or backend, a companion with other classes, a weight
-            outside (0, 1), or a script prior that is not positive.
+            outside (0, 1), a script prior that is not positive, or an extra-stroke factor
+            outside (0, 1].
     """
 
     def __init__(self, net: CharClassifier, class_map: ClassMap, box: int = 20, config: dict | None = None,
                  device: str | torch.device = "cpu", precision: str = "auto", backend: str = "auto",
                  companion: Recognizer | None = None, companion_weight: float = 0.5,
-                 script_prior: dict[str, float] | None = None) -> None:
+                 script_prior: dict[str, float] | None = None, extra_stroke_factor: float = 1.0) -> None:
         # channels-last: several times the inference throughput of NCHW for the CNNs on a CPU
         # (bench/evaluate_speed.py)
         self.net = net.eval().to(device).to(memory_format=torch.channels_last)
@@ -79,7 +86,8 @@ class Recognizer:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend = backend
         self._ort = None  # the onnxruntime runner, made on first use
-        problem = companion_problem(companion, class_map, companion_weight) or script_prior_problem(script_prior)
+        problem = (companion_problem(companion, class_map, companion_weight) or script_prior_problem(script_prior)
+                   or extra_stroke_problem(extra_stroke_factor))
         if problem:
             raise ValueError(problem)
         self.companion = companion
@@ -90,6 +98,13 @@ class Recognizer:
             from fude.scripts import prior_factors
 
             self._prior = prior_factors(class_map.chars, self.script_prior)
+        self.extra_stroke_factor = float(extra_stroke_factor)
+        self._most = None  # int (K,) most strokes of each class (0: unknown), or None: no weighing
+        if self.extra_stroke_factor != 1.0:
+            from fude.strokes.kanjivg import most_strokes
+
+            most = most_strokes()
+            self._most = np.array([most.get(c, 0) for c in class_map.chars])
 
     @property
     def input_size(self) -> int:
@@ -175,7 +190,8 @@ class Recognizer:
         probability is split by the drawing's size relative to ``canvas`` (``{"width", "height"}`` in
         the strokes' units) when given (:func:`split_small_kana`), and otherwise leans 70:30 to the
         full-size kana (far more frequent in text). Both are ranked. With a ``companion`` the two
-        networks' probabilities are averaged first; a ``script_prior`` then weighs the scripts.
+        networks' probabilities are averaged first; a ``script_prior`` then weighs the scripts, and
+        an ``extra_stroke_factor`` the characters with fewer strokes than drawn.
 
         Args:
             script: only characters of this script (:data:`fude.scripts.SCRIPT_FILTERS`: ``all``,
@@ -195,6 +211,10 @@ class Recognizer:
         probs = split_small_kana(self.strokes_proba(strokes), self.class_map, strokes, canvas, self._small_kana_pairs())
         if self._prior is not None:
             probs = probs * self._prior
+            probs /= max(float(probs.sum()), 1e-30)
+        if self._most is not None:
+            extra = np.where(self._most > 0, np.maximum(len(strokes) - self._most, 0), 0)
+            probs = (probs * self.extra_stroke_factor ** extra).astype(np.float32)
             probs /= max(float(probs.sum()), 1e-30)
         if keep is not None:
             probs = np.where(keep, probs, 0.0).astype(np.float32)
@@ -354,10 +374,11 @@ def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.de
         if problem:
             raise ModelError(f"{folder / 'config.json'}: companion {name!r}: {problem}")
     prior = config.get("script_prior")
-    problem = script_prior_problem(prior)
+    extra = config.get("extra_stroke_factor", 1.0)
+    problem = script_prior_problem(prior) or extra_stroke_problem(extra)
     if problem:
         raise ModelError(f"{folder / 'config.json'}: {problem}")
-    return Recognizer(net, class_map, box, config, device, precision, backend, companion, weight, prior)
+    return Recognizer(net, class_map, box, config, device, precision, backend, companion, weight, prior, extra)
 
 
 def companion_problem(companion: Recognizer | None, class_map: ClassMap, weight: float) -> str | None:
@@ -387,3 +408,10 @@ def script_prior_problem(prior) -> str | None:
     if unknown:
         return f"'script_prior' names {', '.join(map(repr, unknown))}; it weighs {', '.join(PRIOR_GROUPS)}"
     return None
+
+
+def extra_stroke_problem(factor) -> str | None:
+    """What is wrong with an extra-stroke factor (see :class:`Recognizer`), or None when nothing is."""
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor <= 1:
+        return None
+    return f"'extra_stroke_factor' must be a number in (0, 1] (1: no weighing), got {factor!r}"

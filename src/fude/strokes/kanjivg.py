@@ -252,6 +252,17 @@ def stroke_counts() -> dict[str, int]:
     return json.loads(resources.files("fude.resources").joinpath("stroke_counts.json").read_text("utf-8"))
 
 
+def most_strokes() -> dict[str, int]:
+    """The most strokes any KanjiVG form of a kana or kanji has, its standard form or a variant
+    (``-Kaisho`` and the others): :func:`stroke_counts`, raised for the 15 characters whose
+    variant forms have more strokes (``fude/resources/stroke_counts_most.json``, read from the
+    full KanjiVG set; e.g. 嚢: 18 strokes, 22 in a variant)."""
+    from importlib import resources
+
+    more = json.loads(resources.files("fude.resources").joinpath("stroke_counts_most.json").read_text("utf-8"))
+    return {**stroke_counts(), **more}
+
+
 def stroke_count_warning(strokes: list, char: str, expected: dict[str, int]) -> str | None:
     """A warning when a drawing of ``char`` has a different number of strokes than the standard
     form (``expected``: character -> stroke count, e.g. :func:`stroke_counts`); None if it
