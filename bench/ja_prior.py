@@ -3,13 +3,15 @@ kanji as well (り/リ, て/マ, き/モ), common kanji (JIS X 0208 level 1: ``f
 over the 3,448 others, and characters with at least as many strokes as drawn. Each hiragana factor
 multiplies every hiragana's probability, each uncommon-kanji factor every other kanji's
 (``Recognizer.script_prior``), each extra-stroke factor a character's once per stroke drawn beyond
-the most its KanjiVG forms have (``Recognizer.extra_stroke_factor``), before ranking. Scored on Tomoe's templates (real drawings, never trained on; its
-kanji are all but one level-1 kanji, so they show only what the prior gains) and on synthetic
-drawings (seed 2000, 30% of them in a random stroke order and 10% of strokes reversed: 3 of each
-kana, 1 of each kanji, common and uncommon apart) to see what katakana and uncommon kanji lose;
-twins count as right.
+the most its KanjiVG forms have (``Recognizer.extra_stroke_factor``), before ranking. Scored on
+Tomoe's templates (real drawings, never trained on; its kanji are all but one level-1 kanji, so
+they show only what the common-kanji prior gains) and on synthetic drawings (seed 2000, 30% of
+them in a random stroke order and 10% of strokes reversed: 3 of each kana, 1 of each kanji, common
+and uncommon apart) to see what katakana and uncommon kanji lose; twins count as right. One row
+per combination of factors, top-1 per group; the drawings per group in the summary.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/ja_prior.py [--factors 1 1.5] [--uncommon 1 0.5] [--extra 1 0.5]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/ja_prior.py [--factors 1 1.5] [--uncommon 1 0.5] \
+        [--extra 1 0.5 0.25]
 """
 
 from __future__ import annotations

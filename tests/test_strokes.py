@@ -556,7 +556,8 @@ def test_shipped_ja_model_on_tomoes_kanji_and_kana():
     kanji = [c for c in chars if script(c.label) == "kanji"][:400]
     kana = [c for c in chars if script(c.label) in ("hiragana", "katakana")]
     assert len(kanji) == 400 and len(kana) == 53
-    for group, least_top1, least_top5 in ((kanji, 0.85, 0.97), (kana, 0.75, 0.93)):
+    # measured when shipped (2026-11-30): kanji 98.5% top-1, 100% top-5; kana 96.2%, 100%
+    for group, least_top1, least_top5 in ((kanji, 0.96, 0.99), (kana, 0.9, 0.98)):
         top1 = top5 = 0
         for c in group:
             top = [g["char"] for g in rec.predict_strokes(c.strokes, k=5, canvas=c.canvas)]
