@@ -534,10 +534,15 @@ def test_synth_components_and_cli_options(tmp_path):
     with np.load(tmp_path / "k" / "m-labels.npz") as z:
         assert sorted(np.bincount(z[z.files[0]]).tolist()) == [1, 3]  # more of the kana
     for bad, msg in ((["--set", "nosuch=1"], "expected NAME=NUMBER"), (["--set", "join=much"], "is not a number"),
+                     (["--set", "join=1.5"], "join is a chance: it must lie in [0, 1]"),
+                     (["--set", "elastic=nan"], "elastic must be a finite number >= 0"),
+                     (["--set", "tremor=-0.1"], "tremor must be a finite number >= 0"),
                      (["--kana-per-char", "0"], "--kana-per-char must be >= 1"),
                      (["--chars", "字", "--script", "kana"], "passes script='kana'")):
         r = fude("synth", "--kanjivg", folder, "--per-char", "1", *bad, "--out", tmp_path / "x", check=False)
         assert r.returncode != 0 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+    with pytest.raises(ValueError, match="stroke width must be a range 0 < low <= high"):
+        SynthConfig(width=(3.0, 1.0))
 
 
 def test_shipped_ja_model_on_tomoes_kanji_and_kana():

@@ -53,7 +53,8 @@ def synth_config(args: argparse.Namespace):
     """The :class:`~fude.strokes.synth.SynthConfig` of ``--reorder``, ``--reverse`` and ``--set``.
 
     Raises:
-        ValueError: an unknown variation or a value that is not a number.
+        ValueError: an unknown variation, a value that is not a number, or one out of its range
+            (a chance above 1, a negative or non-finite strength: :class:`~fude.strokes.synth.SynthConfig`).
     """
     from fude.strokes.synth import SynthConfig
 

@@ -46,6 +46,10 @@ from fude.strokes.features import normalise, rasterise, sequence_features, strok
 from fude.strokes.kanjivg import Template
 
 
+# the variations that are chances (in [0, 1]); the others are amounts (>= 0)
+CHANCES = ("join", "swap", "hook", "loop_start", "mark_reverse", "reorder", "reverse")
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """How far each variation goes; angles in degrees, shifts in units of the character's size,
@@ -73,6 +77,21 @@ class SynthConfig:
     reorder: float = 0.0  # chance that all the strokes come in a random order
     reverse: float = 0.0  # chance, per stroke, that it is drawn from its end to its start
     width: tuple[float, float] = (1.4, 3.0)  # stroke width range in pixels at 28x28
+
+    def __post_init__(self) -> None:
+        """Raises ValueError for a strength that is not a finite number >= 0, a chance above 1, or a
+        width range that is not 0 < low <= high."""
+        for f in fields(self):
+            if f.name == "width":
+                continue
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+                raise ValueError(f"synth variation {f.name} must be a finite number >= 0, got {v!r}")
+            if f.name in CHANCES and v > 1:
+                raise ValueError(f"synth variation {f.name} is a chance: it must lie in [0, 1], got {v!r}")
+        lo, hi = self.width
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi):
+            raise ValueError(f"synth stroke width must be a range 0 < low <= high in pixels, got {self.width!r}")
 
     @classmethod
     def names(cls) -> list[str]:
