@@ -10,6 +10,7 @@ export FUDE_DATA_DIR=${FUDE_DATA_DIR:-$(cd .. && pwd)/shared/data}
 run() { echo "=== $*"; "$PY" "$@" || echo "FAILED: $*"; }
 # speed: timings first, while nothing else runs
 run bench/mnist_speed.py --recipe fast fast-wide fast-pool --seeds 5
+run bench/step_profile.py
 run bench/mnist_speed.py --recipe default default-s2d --seeds 2
 run bench/evaluate_speed.py
 run bench/strokes_latency.py --model hiragana
