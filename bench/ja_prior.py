@@ -28,8 +28,8 @@ from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.datasets import default_data_dir  # noqa: E402
-from fude.recognizer import split_small_kana  # noqa: E402
-from fude.scripts import SMALL_KANA, common_kanji, script, twins  # noqa: E402
+from fude.recognizer import extra_strokes, split_small_kana  # noqa: E402
+from fude.scripts import SMALL_KANA, common_kanji, prior_factors, script, twins  # noqa: E402
 from fude.strokes import check_strokes, read_tdic  # noqa: E402
 from fude.strokes.kanjivg import load_templates, most_strokes  # noqa: E402
 from fude.strokes.synth import SynthConfig, _drawing  # noqa: E402
@@ -46,8 +46,8 @@ def main() -> None:
     torch.set_num_threads(1)
     rec = fude.load_model(args.model)
     chars = rec.class_map.chars
-    hira = np.array([script(c) == "hiragana" for c in chars])
-    rare = np.array([script(c) == "kanji" and not common_kanji(c) for c in chars])
+    priors = {(f, u): prior_factors(chars, {"hiragana": f, "uncommon-kanji": u})
+              for f in args.factors for u in args.uncommon}
     most = most_strokes()
     most = np.array([most.get(c, 0) for c in chars])
     data = default_data_dir(args.data_dir)
@@ -64,18 +64,17 @@ def main() -> None:
         for label, strokes, canvas in drawings:
             strokes = check_strokes(strokes)
             base = split_small_kana(rec.strokes_proba(strokes), rec.class_map, strokes, canvas, rec._small_kana_pairs())
-            extra = np.where(most > 0, np.maximum(len(strokes) - most, 0), 0)
+            extra = extra_strokes(most, len(strokes))
             ok = set(twins(label))
             group = script(label) if script(label) != "kanji" else (
                 "kanji" if source == "tomoe" else "common_kanji" if common_kanji(label) else "uncommon_kanji")
-            for f in args.factors:
-                for u in args.uncommon:
-                    for e in args.extra:
-                        probs = base * np.where(hira, f, 1.0) * np.where(rare, u, 1.0) * e ** extra
-                        top = rec.top_k((probs / probs.sum())[None], 1)[0][0]["char"]
-                        h = hits.setdefault((f, u, e), {}).setdefault(f"{source}_{group}", [0, 0])
-                        h[0] += top in ok
-                        h[1] += 1
+            for (f, u), prior in priors.items():
+                for e in args.extra:
+                    probs = base * prior * e ** extra
+                    top = rec.top_k((probs / probs.sum())[None], 1)[0][0]["char"]
+                    h = hits.setdefault((f, u, e), {}).setdefault(f"{source}_{group}", [0, 0])
+                    h[0] += top in ok
+                    h[1] += 1
     order = [f"tomoe_{g}" for g in ("hiragana", "katakana", "kanji")] + [
         f"synth_{g}" for g in ("hiragana", "katakana", "common_kanji", "uncommon_kanji")]
     rows = [{"hiragana": f, "uncommon_kanji": u, "extra_stroke": e,

@@ -209,17 +209,23 @@ class Recognizer:
         keep = allowed(self.class_map.chars, script, chars) if script != "all" or chars is not None else None
         strokes = check_strokes(strokes)
         probs = split_small_kana(self.strokes_proba(strokes), self.class_map, strokes, canvas, self._small_kana_pairs())
-        if self._prior is not None:
-            probs = probs * self._prior
-            probs /= max(float(probs.sum()), 1e-30)
-        if self._most is not None:
-            extra = np.where(self._most > 0, np.maximum(len(strokes) - self._most, 0), 0)
-            probs = (probs * self.extra_stroke_factor ** extra).astype(np.float32)
-            probs /= max(float(probs.sum()), 1e-30)
-        if keep is not None:
-            probs = np.where(keep, probs, 0.0).astype(np.float32)
+        weights = self._weights(len(strokes), keep)
+        if weights is not None:  # the priors and the filter, renormalised once
+            probs = (probs * weights).astype(np.float32)
             probs /= max(float(probs.sum()), 1e-30)
         return self.top_k(probs[None], k, keep)[0]
+
+    def _weights(self, n_strokes: int, keep: np.ndarray | None) -> np.ndarray | None:
+        """What :meth:`predict_strokes` multiplies each class's probability by for a drawing of
+        ``n_strokes`` strokes: the script prior, the extra-stroke factor and 0 outside the filter
+        ``keep``; float ``(K,)``, or None when there is nothing to weigh."""
+        w = self._prior
+        if self._most is not None:
+            f = self.extra_stroke_factor ** extra_strokes(self._most, n_strokes)
+            w = f if w is None else w * f
+        if keep is not None:
+            w = np.where(keep, 1.0 if w is None else w, 0.0)
+        return w
 
     def strokes_proba(self, strokes: list[np.ndarray]) -> np.ndarray:
         """The probabilities float32 ``(K,)`` for one drawing of checked strokes
@@ -401,8 +407,7 @@ def script_prior_problem(prior) -> str | None:
 
     if prior is None:
         return None
-    if not (isinstance(prior, dict) and all(
-            isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in prior.values())):
+    if not (isinstance(prior, dict) and all(_number(f) and f > 0 for f in prior.values())):
         return f"'script_prior' must map script names to positive numbers, got {prior!r}"
     unknown = sorted(set(prior) - set(PRIOR_GROUPS))
     if unknown:
@@ -410,8 +415,20 @@ def script_prior_problem(prior) -> str | None:
     return None
 
 
+def extra_strokes(most: np.ndarray, n_strokes: int) -> np.ndarray:
+    """How many strokes a drawing of ``n_strokes`` has beyond each class's most (``most``: int
+    ``(K,)``, 0 where unknown, :func:`fude.strokes.kanjivg.most_strokes`): int ``(K,)``, 0 for the
+    classes with enough strokes and the unknown ones."""
+    return np.where(most > 0, np.maximum(n_strokes - most, 0), 0)
+
+
 def extra_stroke_problem(factor) -> str | None:
     """What is wrong with an extra-stroke factor (see :class:`Recognizer`), or None when nothing is."""
-    if isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor <= 1:
+    if _number(factor) and 0 < factor <= 1:
         return None
     return f"'extra_stroke_factor' must be a number in (0, 1] (1: no weighing), got {factor!r}"
+
+
+def _number(x) -> bool:
+    """An int or float as a config's JSON gives it (not a bool, which Python counts as an int)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
