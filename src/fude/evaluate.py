@@ -152,7 +152,7 @@ def evaluate_with_probs(rec: Recognizer, data: Dataset | SequenceDataset, tta: i
                         ) -> tuple[dict, np.ndarray]:
     """As :func:`evaluate`, and also the class probabilities ``(N, K)`` float32 behind it."""
     run, probs = _scored(rec, data, tta, batch_size)
-    return {**metrics(data.labels, probs.argmax(1), data.class_map), **run}, probs
+    return {**metrics(data.labels, probs.argmax(1), data.class_map), "tta": tta, **run}, probs
 
 
 def evaluate_scores(rec: Recognizer, data: Dataset | SequenceDataset, batch_size: int = 512) -> dict:
@@ -165,20 +165,19 @@ def evaluate_scores(rec: Recognizer, data: Dataset | SequenceDataset, batch_size
         ValueError: unlabelled data, or class maps that differ.
     """
     run, probs = _scored(rec, data, 0, batch_size)
-    run.pop("tta")
     return {"n": len(data), **scores(data.labels, probs.argmax(1)), **run}
 
 
 def _scored(rec: Recognizer, data: Dataset | SequenceDataset, tta: int, batch_size: int) -> tuple[dict, np.ndarray]:
-    """The probabilities ``(N, K)`` of labelled ``data``, with the run's ``tta``, ``seconds``,
-    ``images_per_s`` and ``overlaps_training_data`` (warned about when true)."""
+    """The probabilities ``(N, K)`` of labelled ``data`` (TTA level ``tta``), with the run's
+    ``seconds``, ``images_per_s`` and ``overlaps_training_data`` (warned about when true)."""
     if data.labels is None:
         raise ValueError("evaluation needs labels; the dataset has none (use fude predict instead)")
     check_class_maps(rec, data)
     t0 = time.perf_counter()
     probs = predict_proba(rec, data.inputs, tta, batch_size)
     seconds = time.perf_counter() - t0
-    result = {"tta": tta, "seconds": seconds, "images_per_s": len(data) / max(seconds, 1e-9),
+    result = {"seconds": seconds, "images_per_s": len(data) / max(seconds, 1e-9),
               "overlaps_training_data": training_overlap(rec, data)}
     if result["overlaps_training_data"]:
         logger.warning(overlap_warning(rec))
