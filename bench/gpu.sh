@@ -37,7 +37,7 @@ TIMEFORMAT='wall %R s'
 for seed in 0 1 2; do
     echo "=== fast recipe, seed $seed"
     time $PY -m fude train --dataset mnist --epochs 1 --lr 0.3 --warmup 0.5 --no-augment --val-split 0 \
-        --model-config '{"space_to_depth": true, "widths": [16, 16, 64]}' --test-split test --quiet --json --seed $seed \
+        --model-config '{"space_to_depth": true, "widths": [16, 16, 64], "first_bn": false}' --test-split test --quiet --json --seed $seed \
         --out /tmp/fast-$seed \
         > "$OUT/fast-$seed.json" || echo "FAILED: fast recipe, seed $seed"
 done

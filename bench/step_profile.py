@@ -1,8 +1,9 @@
 """Where a training step of the fast MNIST recipe spends its time: PyTorch's profiler over fude's
 own ``train_step`` (forward, cross-entropy, backward, Nesterov SGD) on real MNIST batches of 256,
 the operators' self CPU time summed into kinds (convolution, batch norm, max-pool, ReLU, the linear
-head, zero fills, copies and casts, optimizer, the rest), per network. ``fast`` = the recipe's stage widths 16, 16, 64;
-``fast-wide`` = 16, 32, 64 (the recipe before 2026-11-30). Both with ``space_to_depth``, fp32 or
+head, zero fills, copies and casts, optimizer, the rest), per network. ``fast`` = the recipe's stage widths 16, 16, 64
+and no batch norm after the first conv; ``fast-bn`` = the same with it (the recipe before ``first_bn``);
+``fast-wide`` = 16, 32, 64 with it (the recipe before the narrow middle stage). All with ``space_to_depth``, fp32 or
 bf16 as ``fude train`` would choose on this machine, channels-last as training runs.
 
     FUDE_DATA_DIR=../shared/data .venv/bin/python bench/step_profile.py [--steps 40]
@@ -27,7 +28,8 @@ from fude.train.data import model_batch, pixel_mean_std  # noqa: E402
 from fude.train.loop import train_step  # noqa: E402
 from fude.train.optim import make_optimizer  # noqa: E402
 
-NETWORKS = {"fast": [16, 16, 64], "fast-wide": [16, 32, 64]}
+NETWORKS = {  # name: (stage widths, batch norm after the first conv)
+    "fast": ([16, 16, 64], False), "fast-bn": ([16, 16, 64], True), "fast-wide": ([16, 32, 64], True)}
 # operator name fragments -> kind (first match wins; self time, so nested calls are not counted twice)
 KINDS = (("convolution", ("conv",)), ("batch norm", ("batch_norm",)), ("max-pool", ("max_pool",)),
          ("ReLU", ("relu", "threshold_backward", "clamp_min")), ("linear", ("aten::mm", "addmm")),
@@ -50,11 +52,11 @@ def main() -> None:
     device = torch.device("cpu")
     precision = resolve_precision("auto", device)
     rows = []
-    for name, widths in NETWORKS.items():
+    for name, (widths, first_bn) in NETWORKS.items():
         torch.manual_seed(0)
-        cfg = TrainConfig(lr=0.3, model_config={"space_to_depth": True, "widths": widths})
+        cfg = TrainConfig(lr=0.3, model_config={"space_to_depth": True, "widths": widths, "first_bn": first_bn})
         model = create_model("fude-cnn", num_classes=10, mean=mean, std=std, space_to_depth=True,
-                             widths=tuple(widths)).to(memory_format=torch.channels_last).train()
+                             widths=tuple(widths), first_bn=first_bn).to(memory_format=torch.channels_last).train()
         opt = make_optimizer(model, cfg)
 
         def step(i: int) -> None:

@@ -44,6 +44,42 @@ def test_space_to_depth_first_stage_sees_6x6_pixels():
         create_model("fude-cnn", space_to_depth=True, stem=1)
 
 
+@pytest.mark.parametrize("extra", [{}, {"neck": 32, "num_classes": 100}, {"space_to_depth": True, "first_bn": False}])
+def test_channels_last_head_is_the_same_network(extra):
+    """fude-cnn flattens a channels-last map pixel by pixel and reorders the head's weights to
+    match: the same logits and the same weight gradients as head(forward_features(x)), the
+    channel-by-channel order its saved weights keep, in either memory layout, in training."""
+    torch.manual_seed(0)
+    m = create_model("fude-cnn", **extra).train()
+    x = torch.rand(6, 1, 28, 28)
+    for layout in (torch.channels_last, torch.contiguous_format):
+        m = m.to(memory_format=layout)
+        xb = x.contiguous(memory_format=layout)
+        first = m.neck[0] if m.config.neck else m.head
+        outputs, grads = [], []
+        for fn in (m, lambda v: m.head(m.forward_features(v))):
+            m.zero_grad()
+            out = fn(xb)
+            out.square().sum().backward()
+            outputs.append(out.detach())
+            grads.append(first.weight.grad.clone())
+        assert torch.allclose(*outputs, atol=1e-5) and torch.allclose(*grads, atol=1e-4)
+
+
+def test_first_conv_without_batch_norm():
+    """first_bn=False: the conv that reads the image has a bias and no batch norm follows it (the
+    fast recipe); the rest of the network keeps its batch norms; a non-boolean is refused."""
+    m = create_model("fude-cnn", space_to_depth=True, first_bn=False)
+    first = list(m.blocks[0].modules())
+    assert not any(isinstance(layer, torch.nn.BatchNorm2d) for layer in first)
+    assert [c.bias is not None for c in m.modules() if isinstance(c, torch.nn.Conv2d)] == [True, False, False]
+    assert sum(isinstance(layer, torch.nn.BatchNorm2d) for layer in m.modules()) == 2
+    plain = create_model("fude-cnn", first_bn=False, stem=2)  # the first of the full-resolution layers only
+    assert [c.bias is not None for c in plain.modules() if isinstance(c, torch.nn.Conv2d)] == [True, False, False, False, False]
+    with pytest.raises(ModelError, match="first_bn must be true or false"):
+        create_model("fude-cnn", first_bn="no")
+
+
 def test_unknown_arch_and_field():
     with pytest.raises(ModelError, match="unknown model 'resnet'.*fude-cnn"):
         create_model("resnet")
@@ -51,7 +87,8 @@ def test_unknown_arch_and_field():
         create_model("fude-cnn", colour=3)
 
 
-@pytest.mark.parametrize("arch, extra", [(arch, {}) for arch in ARCHS] + [("fude-cnn", {"space_to_depth": True})])
+@pytest.mark.parametrize("arch, extra", [(arch, {}) for arch in ARCHS] + [("fude-cnn", {"space_to_depth": True}),
+                                                                        ("fude-cnn", {"first_bn": False})])
 def test_save_load_roundtrip(tmp_path, arch, extra):
     torch.manual_seed(1)
     m = create_model(arch, num_classes=10, mean=0.2, std=0.3, **extra).eval()
@@ -147,10 +184,16 @@ def test_onnxruntime_backend_gives_pytorchs_answers(mnist_test):
     images = mnist_test.images[:2500]
     torch_rec, ort_rec = load_model("mnist", precision="fp32", backend="torch"), load_model("mnist", precision="fp32")
     a, b = torch_rec.logits(images), ort_rec.logits(images)
-    assert ort_rec._ort is not None and torch_rec._ort is None  # auto chose onnxruntime for 2,500 images
+    assert ort_rec._ort is not None and torch_rec._ort is None  # auto chose onnxruntime: 2,500 x 47 MFLOP
     assert (a.argmax(1) == b.argmax(1)).all() and (a - b).abs().max() < 1e-4
     small = load_model("mnist", precision="fp32")
     small.logits(images[:10])
     assert small._ort is None
+    # the fast recipe's network (2 MFLOP an image): 10,000 images do not repay onnxruntime's set-up
+    fast = Recognizer(create_model("fude-cnn", space_to_depth=True, widths=(16, 16, 64), first_bn=False),
+                      mnist_test.class_map, precision="fp32")
+    assert fast._forward_flops() == 2_043_648  # as `fude summary` counts it
+    fast.logits(mnist_test.images)
+    assert fast._ort is None
     with pytest.raises(ValueError, match="backend must be one of"):
         load_model("mnist", backend="tensorrt")

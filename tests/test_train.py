@@ -101,9 +101,24 @@ def test_pixel_mean_std_equals_numpy_on_real_images(mnist_test):
     assert pixel_mean_std(torch.from_numpy(mnist_test.images[idx])) == (mean, std)  # a tensor
 
 
+def test_pixel_histogram_counted_in_slices_on_threads_is_exact(mnist_test):
+    """Large arrays are counted in one slice per thread at once: every count still exact."""
+    from fude.train.data import pixel_histogram
+
+    expected = np.bincount(mnist_test.images.reshape(-1), minlength=256)  # 7.8 million pixels
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            assert (pixel_histogram(mnist_test.images) == expected).all()
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("arch, extra, freeze", [("fude-cnn-l", {}, 0), ("fude-cnn", {}, 1), ("keras-cnn", {}, 0),
                                                  ("stroke-conv1d", {"length": 64}, 0),
-                                                 ("fude-cnn", {"space_to_depth": True}, 0)])
+                                                 ("fude-cnn", {"space_to_depth": True}, 0),
+                                                 ("fude-cnn", {"space_to_depth": True, "first_bn": False}, 0)])
 def test_flops_per_image_agrees_with_pytorchs_flop_counter(arch, extra, freeze):
     """The shape-based count must equal what torch.utils.flop_counter measures on a real backward
     pass, frozen first block (no weight gradient there, no input gradient into it) included."""
@@ -120,6 +135,9 @@ def test_flops_per_image_agrees_with_pytorchs_flop_counter(arch, extra, freeze):
     with FlopCounterMode(display=False) as counter:
         copy.deepcopy(model)(model.example_input(2)).sum().backward()
     assert flops_per_image(model, torch.device("cpu")) == counter.get_total_flops() // 2 > 1e6
+    with FlopCounterMode(display=False) as forward, torch.no_grad():
+        model(model.example_input(2))
+    assert flops_per_image(model, torch.device("cpu"), training=False) == forward.get_total_flops() // 2 > 1e5
 
 
 def test_nesterov_sgd_is_bitwise_torch_optim_sgd():

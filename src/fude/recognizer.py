@@ -19,7 +19,9 @@ from fude.scripts import SMALL_KANA
 
 SMALL_KANA_SHARE = 0.3  # the small kana's share of a pair's probability when the drawing's size is unknown
 SMALL_KANA_SIDE = 0.35  # a drawing spanning this share of the canvas's longer side is as likely small as full-size
-ORT_MIN_IMAGES = 2048  # smaller calls stay in PyTorch: the third of a second onnxruntime takes to set up costs more
+# a call with less forward work than this (images x forward FLOPs per image) stays in PyTorch: onnxruntime
+# first exports the network, up to 0.2 s, which a small call does not earn back (bench/evaluate_speed.py)
+ORT_MIN_GFLOP = 50
 BACKENDS = ("auto", "torch", "onnxruntime")
 
 
@@ -39,9 +41,11 @@ class Recognizer:
             (:func:`fude.runtime.resolve_precision`); bf16 and fp32 give the same top-1 on the
             shipped models' test images (tested), and ``bench/evaluate_speed.py`` measures both.
         backend: ``"torch"``, ``"onnxruntime"`` (:class:`fude.models.ort.OrtRunner`; image
-            networks in fp32 on the CPU), or ``"auto"`` (the default): onnxruntime for calls of at
-            least :data:`ORT_MIN_IMAGES` images where it applies and is installed, PyTorch otherwise.
-            The two give the same logits to float rounding (tested).
+            networks in fp32 on the CPU), or ``"auto"`` (the default): onnxruntime where it applies
+            and is installed, for calls of at least :data:`ORT_MIN_GFLOP` GFLOP of forward work
+            (e.g. 1,100 images of the shipped ``mnist`` network, 25,000 of the fast recipe's:
+            the up to 0.2 s that onnxruntime needs to set up is then repaid), PyTorch otherwise. The two
+            give the same logits to float rounding (tested).
         companion: a second recognizer of the same classes that reads drawings another way (a
             stroke-sequence network beside an image network), or None. :meth:`predict_strokes`
             averages the two's probabilities, ``companion_weight`` on the companion's: the two
@@ -86,6 +90,7 @@ class Recognizer:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend = backend
         self._ort = None  # the onnxruntime runner, made on first use
+        self._flops = None  # forward FLOPs per input, counted on first use
         problem = (companion_problem(companion, class_map, companion_weight) or script_prior_problem(script_prior)
                    or extra_stroke_problem(extra_stroke_factor))
         if problem:
@@ -142,13 +147,21 @@ class Recognizer:
         return forward_batched(fn, x, batch_size, self.device, self.precision,
                                prepare=lambda xb: xb.contiguous(memory_format=layout), width=width).cpu()
 
+    def _forward_flops(self) -> int:
+        """FLOPs of one input's forward pass (:func:`fude.models.flops.flops_per_image`)."""
+        if self._flops is None:
+            from fude.models.flops import flops_per_image
+
+            self._flops = flops_per_image(self.fused, self.device, training=False)
+        return self._flops
+
     def _onnxruntime(self, n: int) -> bool:
         """Whether a call on ``n`` inputs runs in onnxruntime (see ``backend``)."""
         import importlib.util
 
         if self.backend == "torch" or self.net.input_spec.kind != "image" or self.device.type != "cpu":
             return False
-        if self.backend == "auto" and (self.precision != "fp32" or n < ORT_MIN_IMAGES
+        if self.backend == "auto" and (self.precision != "fp32" or n * self._forward_flops() < ORT_MIN_GFLOP * 1e9
                                        or importlib.util.find_spec("onnxruntime") is None):
             return False
         if self._ort is None:

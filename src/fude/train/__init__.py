@@ -15,7 +15,7 @@ cross-validation, FLOP count and multi-process (``torchrun``) support.
 from fude.train.config import ARCH_LR, MONITORS, TrainConfig, default_lr
 from fude.train.cv import cross_validate, cross_validate_recipe, recipe_folds
 from fude.train.data import model_batch, pixel_mean_std, to_tensors
-from fude.train.flops import flops_per_image
+from fude.models.flops import flops_per_image
 from fude.train.loop import Run, evaluate_tensors, setup, start_from, train, train_step
 from fude.train.optim import NesterovSGD, lr_at, make_optimizer
 from fude.train.run import RunFolderError, read_metrics

@@ -32,7 +32,7 @@ from fude.runtime import AdaptiveThreads, autocast, resolve_device, resolve_prec
 from fude.train import distributed
 from fude.train.config import MONITORS, TrainConfig
 from fude.train.data import mean_std, model_batch, pixel_histogram, to_tensors
-from fude.train.flops import flops_per_image
+from fude.models.flops import flops_per_image
 from fude.train.optim import NesterovSGD, lr_at, make_optimizer
 from fude.train.run import (CHECKPOINT, append_metrics, load_checkpoint, metrics_for_resume, remove_leftovers,
                             save_checkpoint, write_metrics)
