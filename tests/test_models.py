@@ -189,11 +189,15 @@ def test_onnxruntime_backend_gives_pytorchs_answers(mnist_test):
     small = load_model("mnist", precision="fp32")
     small.logits(images[:10])
     assert small._ort is None
-    # the fast recipe's network (2 MFLOP an image): 10,000 images do not repay onnxruntime's set-up
+    # the fast recipe's network (2 MFLOP an image): one call on 10,000 images does not repay
+    # onnxruntime's set-up, nor do two; the third brings the work to 61 GFLOP
     fast = Recognizer(create_model("fude-cnn", space_to_depth=True, widths=(16, 16, 64), first_bn=False),
                       mnist_test.class_map, precision="fp32")
     assert fast._forward_flops() == 2_043_648  # as `fude summary` counts it
-    fast.logits(mnist_test.images)
-    assert fast._ort is None
+    runs_in = []
+    for _ in range(3):
+        fast.logits(mnist_test.images)
+        runs_in.append(fast._ort is not None)
+    assert runs_in == [False, False, True]
     with pytest.raises(ValueError, match="backend must be one of"):
         load_model("mnist", backend="tensorrt")

@@ -19,8 +19,10 @@ from fude.scripts import SMALL_KANA
 
 SMALL_KANA_SHARE = 0.3  # the small kana's share of a pair's probability when the drawing's size is unknown
 SMALL_KANA_SIDE = 0.35  # a drawing spanning this share of the canvas's longer side is as likely small as full-size
-# a call with less forward work than this (images x forward FLOPs per image) stays in PyTorch: onnxruntime
-# first exports the network, up to 0.2 s, which a small call does not earn back (bench/evaluate_speed.py)
+# the automatic backend: calls of fewer images stay in PyTorch (one drawing, a page of them) ...
+ORT_MIN_IMAGES = 2048
+# ... and so do larger ones until their forward work (images x forward FLOPs per image) adds up to this:
+# onnxruntime first exports the network, up to 0.2 s, which less work does not earn back (bench/evaluate_speed.py)
 ORT_MIN_GFLOP = 50
 BACKENDS = ("auto", "torch", "onnxruntime")
 
@@ -41,11 +43,14 @@ class Recognizer:
             (:func:`fude.runtime.resolve_precision`); bf16 and fp32 give the same top-1 on the
             shipped models' test images (tested), and ``bench/evaluate_speed.py`` measures both.
         backend: ``"torch"``, ``"onnxruntime"`` (:class:`fude.models.ort.OrtRunner`; image
-            networks in fp32 on the CPU), or ``"auto"`` (the default): onnxruntime where it applies
-            and is installed, for calls of at least :data:`ORT_MIN_GFLOP` GFLOP of forward work
-            (e.g. 1,100 images of the shipped ``mnist`` network, 25,000 of the fast recipe's:
-            the up to 0.2 s that onnxruntime needs to set up is then repaid), PyTorch otherwise. The two
-            give the same logits to float rounding (tested).
+            networks in fp32 on the CPU), or ``"auto"`` (the default): where onnxruntime applies
+            and is installed, calls of at least :data:`ORT_MIN_IMAGES` images run in it once such
+            calls of this recognizer have added up to :data:`ORT_MIN_GFLOP` GFLOP of forward work,
+            this call's included (e.g. one call on the 10,000 MNIST test images with the shipped
+            ``mnist`` network; with the fast recipe's small network the third such call): the up
+            to 0.2 s onnxruntime needs to set up is then repaid, as skis are bought once their
+            rent has added up to their price; PyTorch otherwise. The two give the same logits to
+            float rounding (tested).
         companion: a second recognizer of the same classes that reads drawings another way (a
             stroke-sequence network beside an image network), or None. :meth:`predict_strokes`
             averages the two's probabilities, ``companion_weight`` on the companion's: the two
@@ -91,6 +96,7 @@ class Recognizer:
         self.backend = backend
         self._ort = None  # the onnxruntime runner, made on first use
         self._flops = None  # forward FLOPs per input, counted on first use
+        self._work = 0.0  # forward FLOPs of the calls large enough for onnxruntime so far
         problem = (companion_problem(companion, class_map, companion_weight) or script_prior_problem(script_prior)
                    or extra_stroke_problem(extra_stroke_factor))
         if problem:
@@ -161,9 +167,12 @@ class Recognizer:
 
         if self.backend == "torch" or self.net.input_spec.kind != "image" or self.device.type != "cpu":
             return False
-        if self.backend == "auto" and (self.precision != "fp32" or n * self._forward_flops() < ORT_MIN_GFLOP * 1e9
-                                       or importlib.util.find_spec("onnxruntime") is None):
-            return False
+        if self.backend == "auto":
+            if self.precision != "fp32" or n < ORT_MIN_IMAGES or importlib.util.find_spec("onnxruntime") is None:
+                return False
+            self._work += n * self._forward_flops()
+            if self._work < ORT_MIN_GFLOP * 1e9:
+                return False
         if self._ort is None:
             from fude.models.ort import OrtRunner
 

@@ -79,8 +79,8 @@ def add_precision_arg(p: argparse.ArgumentParser) -> None:
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
     """``--backend`` of inference (:class:`fude.recognizer.Recognizer`)."""
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
-                   help="what runs the forward passes; auto (default): onnxruntime for fp32 calls of image models "
-                   "with at least 50 GFLOP of work where it is installed (faster there), else PyTorch")
+                   help="what runs the forward passes; auto (default): onnxruntime for large fp32 calls of image "
+                   "models where it is installed, once their work repays its set-up; else PyTorch")
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:

@@ -1,7 +1,8 @@
 """Running an image network in onnxruntime (https://onnxruntime.ai): on CPUs without bf16
-instructions its convolution kernels read fude's networks in fp32 1.5 to 1.7 times as fast as
-PyTorch's (``bench/evaluate_speed.py``), so :class:`fude.recognizer.Recognizer` hands large fp32
-batches to it when the package is installed (``pip install "fude[onnx]"``)."""
+instructions its convolution kernels read most of fude's networks in fp32 1.2 to 2.3 times as fast
+as PyTorch's (``bench/evaluate_speed.py``), so :class:`fude.recognizer.Recognizer` hands large fp32
+batches to it when the package is installed (``pip install "fude[onnx]"``) and the work repays the
+set-up."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ class OrtRunner:
     onnxruntime session on the CPU, with the threads PyTorch has: call it on float32 ``(B, 1, S, S)``
     to get float32 logits ``(B, K)``.
 
-    The export uses PyTorch's TorchScript-based exporter, a third of a second for these networks
-    (the ``torch.export``-based one, which ``fude export`` writes files with, takes seconds).
+    The export uses PyTorch's TorchScript-based exporter: with the session, 0.03 s for these
+    networks, 0.2 s more for the first in a process (imports; ``bench/evaluate_speed.py``). The
+    ``torch.export``-based one, which ``fude export`` writes files with, takes seconds.
 
     Raises:
         ImportError: onnxruntime is not installed. RuntimeError: the export or the session failed.
