@@ -217,12 +217,13 @@ def test_test_split_scores_the_saved_model_without_scikit_learn(tmp_path):
     `fude evaluate` gives the saved model — and without importing scikit-learn (0.8 s of a
     5-second run on a 2-core machine: bench/mnist_speed.py)."""
     run = tmp_path / "run"
-    code = ("import sys; from fude.cli import main; code = main(sys.argv[1:]); "
-            "print('sklearn loaded:', 'sklearn' in sys.modules, file=sys.stderr); sys.exit(code)")
+    code = ("import sys; from fude.cli import main; from fude.cli.args import _AHEAD; code = main(sys.argv[1:]); "
+            "print('sklearn loaded:', 'sklearn' in sys.modules, 'read ahead, not taken:', len(_AHEAD), "
+            "file=sys.stderr); sys.exit(code)")
     p = subprocess.run([sys.executable, "-c", code, "train", *TINY, "--seed", "2", "--val-split", "0",
                         "--test-split", "test", "--json", "--out", str(run)], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    assert "sklearn loaded: False" in p.stderr
+    assert "sklearn loaded: False read ahead, not taken: 0" in p.stderr  # both splits were read ahead and used
     test = json.loads(p.stdout)["test"]
     assert test["split"] == "test" and test["n"] == 300 and test["overlaps_training_data"] is False
     ev = json.loads(fude("evaluate", "--model", run, "--dataset", "kmnist-sample", "--split", "test", "--json").stdout)
@@ -237,3 +238,42 @@ def test_test_split_scores_the_saved_model_without_scikit_learn(tmp_path):
                             "this run reads --images")):
         bad = fude("train", *TINY, *extra, "--out", tmp_path / "bad", check=False)
         assert bad.returncode == 1 and message in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_train_reads_its_data_while_pytorch_loads(tmp_path, mirror, capsys):
+    """`fude train --dataset NAME` starts reading its splits on a thread before PyTorch is imported;
+    load_data takes them, the same data as a plain read. A read that failed (a file not there yet)
+    is done again by load_data; other commands, other sources and options the small parser cannot
+    read start nothing and print nothing."""
+    code = ("import sys; from fude.cli.args import prefetch, _AHEAD; "
+            "prefetch(['train', '--dataset', 'mnist', '--test-split', 'test']); "
+            "print(sorted(_AHEAD), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "FUDE_DATA_DIR": str(mirror)}).stdout
+    assert out.strip() == "[('mnist', 'test', None), ('mnist', 'train', None)] False"
+
+    from fude.cli import args
+    from fude.datasets import load_dataset
+
+    args.prefetch(["train", "--dataset", "mnist", "--split", "test", "--data-dir", str(mirror)])
+    ahead = args._AHEAD[("mnist", "test", str(mirror))].result()
+    data = args.load_data({"dataset": "mnist", "split": "test", "data_dir": str(mirror)}, "train")
+    assert data is ahead and not args._AHEAD
+    plain = load_dataset("mnist", "test", mirror)
+    assert (data.images == plain.images).all() and (data.labels == plain.labels).all()
+
+    empty = tmp_path / "data"
+    args.prefetch(["train", "--dataset", "mnist", "--split", "test", "--data-dir", str(empty)])
+    assert args._AHEAD[("mnist", "test", str(empty))].exception() is not None  # nothing there yet
+    (empty / "mnist").mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (empty / "mnist" / name).write_bytes((mirror / "mnist" / name).read_bytes())
+    again = args.load_data({"dataset": "mnist", "split": "test", "data_dir": str(empty), "no_download": True}, "train")
+    assert (again.labels == plain.labels).all()
+
+    for argv in (["evaluate", "--dataset", "mnist"], ["train", "--resume", "runs/x", "--dataset", "mnist"],
+                 ["train", "--images", "x.npz", "--dataset", "mnist"], ["train", "--dataset"], [],
+                 ["train", "--dataset", "mnist", "--split"]):
+        args.prefetch(argv)
+        assert not args._AHEAD, argv
+    assert capsys.readouterr() == ("", "")

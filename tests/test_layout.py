@@ -74,3 +74,16 @@ def test_the_command_line_starts_without_the_heavy_libraries():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
+
+
+def test_import_fude_is_light_and_every_public_name_resolves():
+    """`import fude` loads no PyTorch (the names load on first use), so `fude train` can read its
+    data while PyTorch loads; every public name and sub-package still resolves."""
+    code = ("import sys, fude; light = 'torch' not in sys.modules; "
+            "names = [getattr(fude, n) for n in fude.__all__] + [fude.models, fude.train.TrainConfig]; "
+            "print(light, 'torch' in sys.modules, all(n is not None for n in names))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True", "True"]
+    code = "import fude; fude.nothing_here"
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stderr
+    assert "module 'fude' has no attribute 'nothing_here'" in err

@@ -104,6 +104,42 @@ def test_threads_follow_a_neighbour_that_comes_and_goes():
         torch.set_num_threads(before)
 
 
+def test_free_cores_leave_out_this_process_own_work():
+    """A thread of this process at work (reading data ahead, say) does not make a core unfree; a
+    busy neighbour does."""
+    import threading
+
+    from fude.runtime import free_cores
+
+    if len(os.sched_getaffinity(0)) != 2 or not os.path.exists("/proc/stat"):
+        pytest.skip("written for a 2-core Linux machine")
+    if free_cores(0.3) < 1.8:
+        pytest.skip("another program is already busy on this machine")
+    stop = threading.Event()
+
+    def work() -> None:  # PyTorch lets go of Python's lock: this keeps a core busy
+        while not stop.is_set():
+            torch.randn(256, 256) @ torch.randn(256, 256)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        assert free_cores(0.3) > 1.7
+    finally:
+        stop.set()
+        worker.join()
+        torch.set_num_threads(before)
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert free_cores(0.3) < 1.3
+    finally:
+        hog.kill()
+        hog.wait()
+
+
 def test_malloc_thresholds_are_set_unless_the_user_set_them():
     code = "from fude.runtime import tune_malloc; print(tune_malloc())"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}

@@ -15,10 +15,28 @@ The package reads as the pipeline, data flowing one way: ``files``, ``runtime``,
 
 __version__ = "0.1.0"
 
-from fude.classmap import ClassMap  # noqa: E402
-from fude.datasets import Dataset, DatasetError, load_csv, load_dataset, load_image_folder, load_pair  # noqa: E402
-from fude.models import ModelError, create_model  # noqa: E402
-from fude.recognizer import Recognizer, load_model  # noqa: E402
+# the public names and the module each lives in: imported on first use (PEP 562), so that `import
+# fude` and the `fude` command start without PyTorch (a second and more), which `fude train` spends
+# reading its data instead (fude.cli.args.prefetch)
+_HOMES = {"ClassMap": "fude.classmap", "Dataset": "fude.datasets", "DatasetError": "fude.datasets",
+          "load_csv": "fude.datasets", "load_dataset": "fude.datasets", "load_image_folder": "fude.datasets",
+          "load_pair": "fude.datasets", "ModelError": "fude.models", "create_model": "fude.models",
+          "Recognizer": "fude.recognizer", "load_model": "fude.recognizer"}
+__all__ = sorted(_HOMES) + ["__version__"]
 
-__all__ = ["ClassMap", "Dataset", "DatasetError", "ModelError", "Recognizer", "create_model", "load_csv",
-           "load_dataset", "load_image_folder", "load_model", "load_pair", "__version__"]
+
+def __getattr__(name: str):
+    import importlib.util
+
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+    elif importlib.util.find_spec(f"fude.{name}") is not None:  # a sub-package: fude.models, fude.train, ...
+        value = importlib.import_module(f"fude.{name}")
+    else:
+        raise AttributeError(f"module 'fude' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

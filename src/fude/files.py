@@ -39,10 +39,11 @@ def atomic_write_json(path: str | os.PathLike, obj, indent: int | None = 1) -> N
 
 
 def md5sum(path: str | os.PathLike) -> str:
-    """Hex md5 of a file's bytes (read in 1 MiB blocks)."""
+    """Hex md5 of a file's bytes (read in 16 MiB blocks: few returns to Python's lock, which reading
+    and hashing let go of, so it runs beside other threads)."""
     h = hashlib.md5()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        for block in iter(lambda: f.read(1 << 24), b""):
             h.update(block)
     return h.hexdigest()
 

@@ -96,14 +96,17 @@ def _core_ticks(cores: list[int]) -> dict[int, tuple[int, int]]:
 
 
 def free_cores(seconds: float = 0.05) -> float:
-    """How many of the cores this process may use are idle, measured over ``seconds`` (``/proc/stat``:
-    idle and I/O-wait time against all time, per core); the count of usable cores where that cannot
-    be read."""
+    """How many of the cores this process may use are not taken by other programs, measured over
+    ``seconds`` (``/proc/stat``: idle and I/O-wait time against all time, per core, plus this
+    process's own CPU time, ``time.process_time``: its threads' work does not make a core
+    unavailable to it); the count of usable cores where that cannot be read."""
     cores = _usable_cores()
     try:
+        own, start = time.process_time(), time.monotonic()
         before = _core_ticks(cores)
         time.sleep(seconds)
         after = _core_ticks(cores)
+        own, elapsed = time.process_time() - own, time.monotonic() - start
     except (OSError, ValueError, IndexError):
         return float(len(cores))
     idle = 0.0
@@ -112,7 +115,7 @@ def free_cores(seconds: float = 0.05) -> float:
             return float(len(cores))
         d_idle, d_all = after[c][0] - before[c][0], after[c][1] - before[c][1]
         idle += d_idle / d_all if d_all > 0 else 1.0
-    return idle
+    return min(float(len(cores)), idle + own / elapsed)
 
 
 class AdaptiveThreads:

@@ -28,7 +28,7 @@ import os
 import sys
 
 from fude.cli import analyse, data, read, train
-from fude.cli.args import EXIT_ERROR, EXIT_INTERRUPTED
+from fude.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, prefetch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,12 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: the command line) and run the sub-command; fude's own errors end in
     one ``error:`` line on stderr and exit code 1, Ctrl-C in 130."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prefetch(argv)  # before PyTorch is imported (by the parser's building and these)
     from fude.datasets import DatasetError
     from fude.datasets.preprocess import ImageError
     from fude.models import ModelError
 
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv  # what was typed: a flag given its default value is still a flag given
     if args.command == "datasets" and args.action == "download" and not args.name:

@@ -8,13 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from fude.models import DEFAULT_STROKE_MODEL
 from fude.scripts import SCRIPT_FILTERS
 from fude.cli.args import (add_backend_arg, add_data_args, add_precision_arg, data_args_dict, guesses, has_data_source,
                            load_data, print_answers)
 
 
 def register(sub) -> None:
+    from fude.models import DEFAULT_STROKE_MODEL
+
     r = sub.add_parser("predict", help="top-k characters for image files (PNG, JPEG, ...) or for a dataset")
     r.add_argument("files", nargs="*", help="image files: photo, scan or drawing of one character each")
     r.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")

@@ -52,7 +52,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     try:
         with open(path, "rb") as f:
             gzipped = f.read(2) == b"\x1f\x8b"
-        data = gzip.open(path).read() if gzipped else path.read_bytes()
+        data = path.read_bytes()
+        if gzipped:  # one call: zlib lets go of Python's lock for all of it (fude.cli.args.prefetch)
+            data = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: cannot read ({e})") from e
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES or data[3] == 0:
