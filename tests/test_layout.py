@@ -84,6 +84,7 @@ def test_import_fude_is_light_and_every_public_name_resolves():
             "print(light, 'torch' in sys.modules, all(n is not None for n in names))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "True", "True"]
-    code = "import fude; fude.nothing_here"
-    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stderr
-    assert "module 'fude' has no attribute 'nothing_here'" in err
+    code = "import fude; print([hasattr(fude, n) for n in ('__main__', 'a.b', 'models')]); fude.nothing_here"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.stdout.strip() == "[False, False, True]"  # fude.__main__ would run the command
+    assert "module 'fude' has no attribute 'nothing_here'" in p.stderr

@@ -30,7 +30,8 @@ def __getattr__(name: str):
 
     if name in _HOMES:
         value = getattr(importlib.import_module(_HOMES[name]), name)
-    elif importlib.util.find_spec(f"fude.{name}") is not None:  # a sub-package: fude.models, fude.train, ...
+    elif name.isidentifier() and not name.startswith("_") and importlib.util.find_spec(f"fude.{name}") is not None:
+        # a sub-package or module: fude.models, fude.train, ... (not __main__, which runs the command)
         value = importlib.import_module(f"fude.{name}")
     else:
         raise AttributeError(f"module 'fude' has no attribute {name!r}")
