@@ -10,6 +10,7 @@ from dataclasses import MISSING, fields
 
 EXIT_ERROR = 1  # bad input or a failed file
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
+FILE_SOURCES = ("images", "sequences", "csv", "image_folder")  # the data sources other than a --dataset
 DATA_KEYS = ("dataset", "split", "images", "sequences", "labels", "csv", "image_folder", "box", "classmap", "data_dir",
              "no_download")
 
@@ -63,14 +64,13 @@ def prefetch(argv: list[str]) -> None:
     if not argv or argv[0] != "train":
         return
     pre = _PreParser(add_help=False, allow_abbrev=False)
-    for flag in ("--dataset", "--split", "--data-dir", "--test-split", "--resume", "--images", "--csv",
-                 "--sequences", "--image-folder"):
-        pre.add_argument(flag)
+    for key in ("dataset", "split", "data_dir", "test_split", "resume", *FILE_SOURCES):
+        pre.add_argument("--" + key.replace("_", "-"))
     try:
         known, _ = pre.parse_known_args(argv[1:])
     except ValueError:
         return
-    if not known.dataset or known.resume or known.images or known.csv or known.sequences or known.image_folder:
+    if not known.dataset or known.resume or any(getattr(known, k) for k in FILE_SOURCES):
         return
     from concurrent.futures import ThreadPoolExecutor
 

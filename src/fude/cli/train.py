@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from fude.cli.args import (EXIT_INTERRUPTED, add_config_args, add_data_args, add_threads_arg,
+from fude.cli.args import (EXIT_INTERRUPTED, FILE_SOURCES, add_config_args, add_data_args, add_threads_arg,
                            configure_logging, data_args_dict, json_option, load_data)
 
 LR_HELP = "0.2; 0.05 for stroke-conv1d"  # fude.train.config.ARCH_LR
@@ -183,7 +183,7 @@ def _check_test_split(data_args: dict, split: str, folds: int) -> None:
     """Refuse a ``--test-split`` that could not be scored, before any training."""
     from fude.datasets.registry import DATASETS
 
-    files = [f"--{k.replace('_', '-')}" for k in ("images", "sequences", "csv", "image_folder") if data_args.get(k)]
+    files = [f"--{k.replace('_', '-')}" for k in FILE_SOURCES if data_args.get(k)]
     if files or not data_args.get("dataset"):
         raise ValueError("--test-split scores on a split of a registered --dataset; this run reads "
                          + (files[0] if files else "no dataset") + " (score it with fude evaluate --model RUN ...)")

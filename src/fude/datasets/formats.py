@@ -50,11 +50,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (the MNIST format: http://yann.lecun.com/exdb/mnist/), ``.gz`` or raw."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            gzipped = f.read(2) == b"\x1f\x8b"
         data = path.read_bytes()
-        if gzipped:  # one call: zlib lets go of Python's lock for all of it (fude.cli.args.prefetch)
-            data = gzip.decompress(data)
+        if data[:2] == b"\x1f\x8b":  # gzip: in one call, for which zlib lets go of Python's lock
+            data = gzip.decompress(data)  # (fude.cli.args.prefetch reads beside PyTorch's import)
     except (OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: cannot read ({e})") from e
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES or data[3] == 0:

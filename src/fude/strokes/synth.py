@@ -137,12 +137,16 @@ def _elastic(strokes: list[np.ndarray], rng: np.random.Generator, amount: float)
     return [s + field(s) for s in strokes]
 
 
+def _along(s: np.ndarray) -> np.ndarray:
+    """The pen's travel from the stroke's start to each of its points: float ``(len(s),)``, 0 first."""
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(s, axis=0), axis=1))])
+
+
 def _respace(stroke: np.ndarray, rng: np.random.Generator, unevenness: float) -> np.ndarray:
     """Re-sample a stroke at uneven steps along its length (a pen speeding up and slowing down)."""
     if len(stroke) < 3 or unevenness <= 0:
         return stroke
-    seg = np.linalg.norm(np.diff(stroke, axis=0), axis=1)
-    along = np.concatenate([[0.0], np.cumsum(seg)])
+    along = _along(stroke)
     if along[-1] == 0:
         return stroke
     steps = rng.uniform(1 - unevenness, 1 + unevenness, size=len(stroke) - 1).clip(0.05)
@@ -198,9 +202,7 @@ def _drop_hook(s: np.ndarray, rng: np.random.Generator, chance: float) -> np.nda
     with what follows it, with probability ``chance``."""
     if len(s) < 6 or not chance:
         return s
-    d = np.diff(s, axis=0)
-    seg = np.linalg.norm(d, axis=1)
-    along = np.concatenate([[0.0], np.cumsum(seg)])
+    along = _along(s)
     if along[-1] == 0:
         return s
     # direction over a window of a few points before and after each point
@@ -243,8 +245,7 @@ def _tremor(strokes: list[np.ndarray], rng: np.random.Generator, amount: float) 
     amp = rng.uniform(0, amount / 2, size=(2, 2))
     out, travelled = [], 0.0
     for s in strokes:
-        seg = np.linalg.norm(np.diff(s, axis=0), axis=1) if len(s) > 1 else np.zeros(0)
-        along = travelled + np.concatenate([[0.0], np.cumsum(seg)])
+        along = travelled + _along(s)
         travelled = float(along[-1])
         wave = np.sin(2 * np.pi * along[:, None, None] * freq + phase) * amp  # (n, axis, wave)
         out.append(s + wave.sum(2))
