@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,9 +38,19 @@ def matmul_peak(dtype: torch.dtype, seconds: float = 1.0) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t0)
 
 
-def peak_rss_mib(children: bool = False) -> float:
-    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
-    return resource.getrusage(who).ru_maxrss / 1024
+def run_child(cmd: list[str]) -> tuple[str, float, float]:
+    """Run ``cmd``; its stdout, wall seconds (start to exit) and its own peak RSS in MiB (from
+    ``wait4``: this process, not the largest of all children so far). Exits when it fails."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = p.stdout.read()
+    p.stdout.close()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    if p.returncode:
+        raise SystemExit(f"{' '.join(cmd)} exited {p.returncode}")
+    return out, wall, usage.ru_maxrss / 1024
 
 
 def table(rows: list[dict]) -> str:

@@ -39,7 +39,7 @@ except ImportError:
     pass
 NETS = {  # row name: (architecture, model config)
     "fude-cnn": ("fude-cnn", {}), "fude-cnn space_to_depth": ("fude-cnn", {"space_to_depth": True}),
-    "fast recipe's": ("fude-cnn", {"space_to_depth": True, "widths": (16, 16, 64), "first_bn": False}),
+    "fast recipe's": ("fude-cnn", {"space_to_depth": True, "widths": (16, 16, 48), "first_bn": False, "crop": 2}),
     "fude-cnn-l": ("fude-cnn-l", {}), "keras-cnn": ("keras-cnn", {}),
 }
 

@@ -36,8 +36,8 @@ step() { echo "=== $*"; timeout 300 "$@" || echo "FAILED ($?): $*"; }
 TIMEFORMAT='wall %R s'
 for seed in 0 1 2; do
     echo "=== fast recipe, seed $seed"
-    time $PY -m fude train --dataset mnist --epochs 1 --lr 0.3 --warmup 0.5 --no-augment --val-split 0 \
-        --model-config '{"space_to_depth": true, "widths": [16, 16, 64], "first_bn": false}' --test-split test --quiet --json --seed $seed \
+    time $PY -m fude train --dataset mnist --epochs 1 --lr 0.4 --label-smoothing 0.02 --warmup 0.5 --no-augment \
+        --val-split 0 --model-config '{"space_to_depth": true, "widths": [16, 16, 48], "first_bn": false, "crop": 2}' --test-split test --quiet --json --seed $seed \
         --out /tmp/fast-$seed \
         > "$OUT/fast-$seed.json" || echo "FAILED: fast recipe, seed $seed"
 done

@@ -9,7 +9,7 @@ PY=${1:-.venv/bin/python}
 export FUDE_DATA_DIR=${FUDE_DATA_DIR:-$(cd .. && pwd)/shared/data}
 run() { echo "=== $*"; "$PY" "$@" || echo "FAILED: $*"; }
 # speed: timings first, while nothing else runs
-run bench/mnist_speed.py --recipe fast fast-bn fast-wide fast-pool --seeds 5
+run bench/mnist_speed.py --recipe fast fast-28 fast-bn fast-wide fast-pool --seeds 5
 run bench/step_profile.py
 run bench/mnist_speed.py --recipe default default-s2d --seeds 2
 run bench/evaluate_speed.py

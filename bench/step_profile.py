@@ -1,10 +1,12 @@
 """Where a training step of the fast MNIST recipe spends its time: PyTorch's profiler over fude's
 own ``train_step`` (forward, cross-entropy, backward, Nesterov SGD) on real MNIST batches of 256,
 the operators' self CPU time summed into kinds (convolution, batch norm, max-pool, ReLU, the linear
-head, zero fills, copies and casts, optimizer, the rest), per network. ``fast`` = the recipe's stage widths 16, 16, 64
-and no batch norm after the first conv; ``fast-bn`` = the same with it (the recipe before ``first_bn``);
-``fast-wide`` = 16, 32, 64 with it (the recipe before the narrow middle stage). All with ``space_to_depth``, fp32 or
-bf16 as ``fude train`` would choose on this machine, channels-last as training runs.
+head, zero fills, copies and casts, optimizer, the rest), per network. ``fast`` = the recipe's network:
+a 2-pixel border cropped, stage widths 16, 16, 48, no batch norm after the first conv; ``fast-28`` =
+widths 16, 16, 64 reading all 28 x 28 pixels (the recipe before ``crop``); ``fast-bn`` = that with
+the first batch norm (the recipe before ``first_bn``); ``fast-wide`` = that with widths
+16, 32, 64 (the recipe before the narrow middle stage). All with ``space_to_depth``, fp32 or bf16 as
+``fude train`` would choose on this machine, channels-last as training runs.
 
     FUDE_DATA_DIR=../shared/data .venv/bin/python bench/step_profile.py [--steps 40]
 """
@@ -28,8 +30,9 @@ from fude.train.data import model_batch, pixel_mean_std  # noqa: E402
 from fude.train.loop import train_step  # noqa: E402
 from fude.train.optim import make_optimizer  # noqa: E402
 
-NETWORKS = {  # name: (stage widths, batch norm after the first conv)
-    "fast": ([16, 16, 64], False), "fast-bn": ([16, 16, 64], True), "fast-wide": ([16, 32, 64], True)}
+FAST = {"space_to_depth": True, "widths": [16, 16, 64], "first_bn": False}
+NETWORKS = {"fast": {**FAST, "widths": [16, 16, 48], "crop": 2}, "fast-28": FAST, "fast-bn": {**FAST, "first_bn": True},
+            "fast-wide": {**FAST, "first_bn": True, "widths": [16, 32, 64]}}  # name: fude-cnn config
 # operator name fragments -> kind (first match wins; self time, so nested calls are not counted twice)
 KINDS = (("convolution", ("conv",)), ("batch norm", ("batch_norm",)), ("max-pool", ("max_pool",)),
          ("ReLU", ("relu", "threshold_backward", "clamp_min")), ("linear", ("aten::mm", "addmm")),
@@ -52,11 +55,11 @@ def main() -> None:
     device = torch.device("cpu")
     precision = resolve_precision("auto", device)
     rows = []
-    for name, (widths, first_bn) in NETWORKS.items():
+    for name, config in NETWORKS.items():
         torch.manual_seed(0)
-        cfg = TrainConfig(lr=0.3, model_config={"space_to_depth": True, "widths": widths, "first_bn": first_bn})
-        model = create_model("fude-cnn", num_classes=10, mean=mean, std=std, space_to_depth=True,
-                             widths=tuple(widths), first_bn=first_bn).to(memory_format=torch.channels_last).train()
+        cfg = TrainConfig(lr=0.3, model_config=config)
+        model = create_model("fude-cnn", num_classes=10, mean=mean, std=std, **config)
+        model = model.to(memory_format=torch.channels_last).train()
         opt = make_optimizer(model, cfg)
 
         def step(i: int) -> None:
@@ -72,7 +75,8 @@ def main() -> None:
         for e in prof.key_averages():
             totals[kind(e.key)] = totals.get(kind(e.key), 0.0) + e.self_cpu_time_total
         whole = sum(totals.values())
-        row = {"network": name, "widths": "-".join(map(str, widths)), "precision": precision,
+        row = {"network": name, "widths": "-".join(map(str, config["widths"])), "crop": config.get("crop", 0),
+               "first_bn": config["first_bn"], "precision": precision,
                "ms_per_step": whole / args.steps / 1000}
         row.update({k: f"{totals.get(k, 0.0) / whole:.0%}" for k, _ in KINDS})
         row["other"] = f"{totals.get('other', 0.0) / whole:.0%}"

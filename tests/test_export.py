@@ -30,8 +30,8 @@ def test_onnx_export_matches_pytorch(tmp_path):
 
 
 def test_space_to_depth_network_exports(tmp_path):
-    """PixelUnshuffle and the first conv without batch norm (the fast recipe's first stage) have an
-    ONNX form that onnxruntime runs."""
+    """The crop, PixelUnshuffle and the first conv without batch norm (the fast recipe's first
+    stage) have an ONNX form that onnxruntime runs."""
     import torch
 
     from fude.classmap import ClassMap
@@ -39,7 +39,7 @@ def test_space_to_depth_network_exports(tmp_path):
     from fude.models import create_model, save_model
 
     torch.manual_seed(0)
-    net = create_model("fude-cnn", space_to_depth=True, widths=(16, 16, 64), first_bn=False, mean=0.2, std=0.3)
+    net = create_model("fude-cnn", space_to_depth=True, widths=(16, 16, 48), first_bn=False, crop=2, mean=0.2, std=0.3)
     save_model(net, tmp_path / "m", ClassMap.packaged("kmnist"))
     rec = fude.load_model(tmp_path / "m")
     check = check_onnx(rec, export_onnx(rec, tmp_path / "m.onnx"), fude.load_dataset("kmnist-sample", "test").images)

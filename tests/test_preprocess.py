@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from fude.datasets.preprocess import ImageError, ink_box, load_image, to_dataset_image
+from fude.datasets.stats import ink_sides
 
 
 def _as_file(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -57,6 +58,7 @@ def test_ink_box_is_the_median_of_per_image_bounding_boxes(mnist_test):
         ys, xs = np.nonzero(img > 64)
         sides.append(max(np.ptp(ys) + 1, np.ptp(xs) + 1) if len(ys) else 28)
     assert sides[:2] == [28, 7]
+    assert ink_sides(images).tolist() == sides
     assert ink_box(images) == int(np.median(sides)) == ink_box(torch.from_numpy(images))
     assert ink_box(images[1:2]) == 7 and ink_box(images[:1]) == 28
 

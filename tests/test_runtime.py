@@ -109,7 +109,7 @@ def test_free_cores_leave_out_this_process_own_work():
     busy neighbour does."""
     import threading
 
-    from fude.runtime import free_cores
+    from fude.cores import free_cores
 
     if len(os.sched_getaffinity(0)) != 2 or not os.path.exists("/proc/stat"):
         pytest.skip("written for a 2-core Linux machine")
@@ -149,3 +149,34 @@ def test_malloc_thresholds_are_set_unless_the_user_set_them():
     out = subprocess.run([sys.executable, "-c", code], env={**env, "MALLOC_TRIM_THRESHOLD_": "131072"},
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # the user's own setting stands
+
+
+def test_free_cores_from_the_reading_at_start_up(monkeypatch):
+    """The command's reading at start-up (fude.cores.sample, before PyTorch is imported) is what
+    the free cores are measured from: nothing more to wait for once that long has passed, and a
+    neighbour busy since then shows; without a readable /proc/stat, every usable core counts."""
+    from fude import cores
+
+    if len(os.sched_getaffinity(0)) != 2 or not os.path.exists("/proc/stat"):
+        pytest.skip("written for a 2-core Linux machine")
+    if cores.free_cores(0.3) < 1.8:
+        pytest.skip("another program is already busy on this machine")
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        start = cores.sample()
+        time.sleep(0.4)
+        slept = []
+        monkeypatch.setattr(cores.time, "sleep", slept.append)
+        assert cores.free_cores(0.3, since=start) < 1.3 and slept == [0.0]
+    finally:
+        hog.kill()
+        hog.wait()
+    cores.free_cores(0.3, since=cores.sample())
+    assert 0.29 < slept[1] <= 0.3  # a reading just taken: it waits out the rest of the 0.3 s
+
+    def unreadable(_):
+        raise OSError("no /proc/stat")
+
+    monkeypatch.setattr(cores, "core_ticks", unreadable)
+    assert cores.sample() is None and cores.free_cores(0.3) == 2.0

@@ -101,24 +101,38 @@ def test_pixel_mean_std_equals_numpy_on_real_images(mnist_test):
     assert pixel_mean_std(torch.from_numpy(mnist_test.images[idx])) == (mean, std)  # a tensor
 
 
-def test_pixel_histogram_counted_in_slices_on_threads_is_exact(mnist_test):
-    """Large arrays are counted in one slice per thread at once: every count still exact."""
-    from fude.train.data import pixel_histogram
+def test_image_stats_are_exact_on_any_thread_count_and_subtract(mnist_test):
+    """Pixel moments are exact integer sums, the same on 1-3 threads (slices of the images at
+    once); the moments of a split are all images' less the others'; ink sides equal the plain
+    per-image bounding boxes; a Dataset computes them once and keeps them."""
+    from fude.datasets import Dataset
+    from fude.datasets.stats import PixelMoments, ink_sides, pixel_moments
 
-    expected = np.bincount(mnist_test.images.reshape(-1), minlength=256)  # 7.8 million pixels
-    before = torch.get_num_threads()
-    try:
-        for threads in (1, 2, 3):
-            torch.set_num_threads(threads)
-            assert (pixel_histogram(mnist_test.images) == expected).all()
-    finally:
-        torch.set_num_threads(before)
+    images = mnist_test.images  # 7.8 million pixels
+    flat = images.reshape(-1).astype(np.int64)
+    exact = PixelMoments(flat.size, int(flat.sum()), int((flat * flat).sum()))
+    sides = []
+    for img in images[:300]:
+        ys, xs = np.nonzero(img > 64)
+        sides.append(max(np.ptp(ys) + 1, np.ptp(xs) + 1) if len(ys) else 28)
+    for threads in (1, 2, 3):
+        assert pixel_moments(images, threads) == exact
+        assert ink_sides(images[:300], threads=threads).tolist() == sides
+    assert pixel_moments(images[:4000]) + pixel_moments(images[4000:]) == exact
+    assert exact - pixel_moments(images[4000:]) == pixel_moments(images[:4000])
+    with pytest.raises(ValueError, match="no pixels"):
+        PixelMoments(0, 0, 0).mean_std()
+    with pytest.raises(ValueError, match="uint8"):
+        pixel_moments(images.astype(np.float32))
+    data = Dataset(images[:500], mnist_test.labels[:500], mnist_test.class_map)
+    assert data.image_stats(2) is data.image_stats() and data.image_stats().sides.tolist()[:300] == sides[:300]
 
 
 @pytest.mark.parametrize("arch, extra, freeze", [("fude-cnn-l", {}, 0), ("fude-cnn", {}, 1), ("keras-cnn", {}, 0),
                                                  ("stroke-conv1d", {"length": 64}, 0),
                                                  ("fude-cnn", {"space_to_depth": True}, 0),
-                                                 ("fude-cnn", {"space_to_depth": True, "first_bn": False}, 0)])
+                                                 ("fude-cnn", {"space_to_depth": True, "first_bn": False}, 0),
+                                                 ("fude-cnn", {"space_to_depth": True, "first_bn": False, "crop": 2}, 0)])
 def test_flops_per_image_agrees_with_pytorchs_flop_counter(arch, extra, freeze):
     """The shape-based count must equal what torch.utils.flop_counter measures on a real backward
     pass, frozen first block (no weight gradient there, no input gradient into it) included."""

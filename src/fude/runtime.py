@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from fude.cores import CoreSample, core_ticks, free_cores, usable_cores
+
 
 @lru_cache(maxsize=1)
 def cpu_has_fast_bf16() -> bool:
@@ -56,9 +58,11 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def set_threads(threads: int = 0, processes: int = 1) -> int:
-    """Use ``threads`` intra-op threads; 0: the cores free right now (:func:`free_cores`), shared
-    out among ``processes`` processes on this machine, at least 1 each. Returns the count.
+def set_threads(threads: int = 0, processes: int = 1, since: CoreSample | None = None) -> int:
+    """Use ``threads`` intra-op threads; 0: the cores free right now (:func:`fude.cores.free_cores`,
+    measured from ``since`` when given: the ``fude`` command's reading at start-up, so that the
+    import of PyTorch is the time measured over and nothing waits for it), shared out among
+    ``processes`` processes on this machine, at least 1 each. Returns the count.
 
     Why not simply one per core: PyTorch's OpenMP threads wait for each other at every operation,
     spinning; when another program keeps a core busy, the thread on that core is descheduled and the
@@ -70,52 +74,9 @@ def set_threads(threads: int = 0, processes: int = 1) -> int:
     """
     if threads < 0:
         raise ValueError(f"--threads must be 0 (one per free core) or a positive count, got {threads}")
-    n = threads or max(1, round(free_cores()) // processes)
+    n = threads or max(1, round(free_cores(since=since)) // processes)
     torch.set_num_threads(n)
     return n
-
-
-def _usable_cores() -> list[int]:
-    """The cores this process may run on."""
-    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-
-
-def _core_ticks(cores: list[int]) -> dict[int, tuple[int, int]]:
-    """{core: (idle + I/O-wait ticks, all ticks)} since boot for ``cores``, from ``/proc/stat``.
-
-    Raises:
-        OSError, ValueError, IndexError: no readable ``/proc/stat``.
-    """
-    out = {}
-    for line in Path("/proc/stat").read_text().splitlines():
-        name, *values = line.split()
-        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
-            ticks = [int(v) for v in values[:8]]
-            out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))  # idle + iowait, all
-    return out
-
-
-def free_cores(seconds: float = 0.05) -> float:
-    """How many of the cores this process may use are not taken by other programs, measured over
-    ``seconds`` (``/proc/stat``: idle and I/O-wait time against all time, per core, plus this
-    process's own CPU time, ``time.process_time``: its threads' work does not make a core
-    unavailable to it); the count of usable cores where that cannot be read."""
-    cores = _usable_cores()
-    try:
-        own, start = time.process_time(), time.monotonic()
-        before = _core_ticks(cores)
-        time.sleep(seconds)
-        after = _core_ticks(cores)
-        own, elapsed = time.process_time() - own, time.monotonic() - start
-    except (OSError, ValueError, IndexError):
-        return float(len(cores))
-    idle = 0.0
-    for c in cores:
-        if c not in before or c not in after:
-            return float(len(cores))
-        d_idle, d_all = after[c][0] - before[c][0], after[c][1] - before[c][1]
-        idle += d_idle / d_all if d_all > 0 else 1.0
-    return min(float(len(cores)), idle + own / elapsed)
 
 
 class AdaptiveThreads:
@@ -134,14 +95,14 @@ class AdaptiveThreads:
 
     def __init__(self, interval: float = 2.0):
         self.interval = interval
-        self.cores = _usable_cores()
+        self.cores = usable_cores()
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._last = self._sample()
 
     def _sample(self) -> tuple[float, float, float] | None:
         """(monotonic seconds, busy CPU seconds of the cores, this process's CPU seconds), or None."""
         try:
-            ticks = _core_ticks(self.cores)
+            ticks = core_ticks(self.cores)
         except (OSError, ValueError, IndexError):
             return None
         busy = sum(every - idle for idle, every in ticks.values())

@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import NoReturn
 
+from fude.cores import sample as sample_cores
 from fude.cli import analyse, data, read, train
 from fude.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, prefetch
 
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: the command line) and run the sub-command; fude's own errors end in
     one ``error:`` line on stderr and exit code 1, Ctrl-C in 130."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    started = sample_cores()  # the thread count is measured from here, over PyTorch's import
     prefetch(argv)  # before PyTorch is imported (by the parser's building and these)
     from fude.datasets import DatasetError
     from fude.datasets.preprocess import ImageError
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv  # what was typed: a flag given its default value is still a flag given
+    args.started = started
     if args.command == "datasets" and args.action == "download" and not args.name:
         parser.error("datasets download needs a dataset name")
     try:
@@ -73,23 +77,41 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def run() -> int:
-    """The ``fude`` command and ``python -m fude``: :func:`main`, then an exit without the
-    interpreter's last garbage collection, which walks every object PyTorch created (a noticeable
-    share of the quickest commands; ``bench/mnist_speed.py``). Objects are still freed by reference
-    counting and files closed as usual (``gc.freeze``)."""
-    import gc
-
+def run() -> NoReturn:
+    """The ``fude`` command and ``python -m fude``: :func:`main`, then the interpreter's exit
+    without its teardown. Python's exit joins the threads, runs the ``atexit`` functions (logging's
+    flush among them) and flushes stdout and stderr, which :func:`leave` does too; then it takes
+    apart every module and object, and the C++ libraries theirs, which after PyTorch was loaded is
+    0.1-0.3 s of nothing the user sees (``bench/mnist_speed.py``): the operating system frees all of
+    it at once. Files fude writes are closed when written."""
     try:
         code = main()
-        sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
-        return code
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_ERROR
-    finally:  # --help, --version and usage errors leave main() by SystemExit
-        gc.freeze()
+    except SystemExit as e:  # --help, --version and usage errors leave main() this way
+        code = e.code
+    leave(code)
+
+
+def leave(code: int | str | None) -> NoReturn:
+    """End the process as ``sys.exit(code)`` would, less the interpreter's teardown (see
+    :func:`run`); where this Python lacks the pieces used here, by ``sys.exit`` itself."""
+    import atexit
+    import threading
+
+    shutdown, exitfuncs = getattr(threading, "_shutdown", None), getattr(atexit, "_run_exitfuncs", None)
+    if shutdown is None or exitfuncs is None:
+        sys.exit(code)
+    if code is not None and not isinstance(code, int):  # sys.exit's rule: a message, then status 1
+        print(code, file=sys.stderr)
+        code = 1
+    shutdown()  # non-daemon threads finish, as at any exit
+    exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # the reader went away, or the stream was closed
+            code = code or EXIT_ERROR
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    run()

@@ -102,7 +102,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fude.runtime import set_threads
 
     configure_logging(sys.stderr)  # the warning that the data overlap the model's training data
-    set_threads(args.threads)
+    set_threads(args.threads, since=args.started)
     rec = load_model(args.model, precision=args.precision, backend=args.backend)
     data = load_data(data_args_dict(args), "test", class_map=rec.class_map)
     result, probs = evaluate_with_probs(rec, data, tta=args.tta, batch_size=args.batch_size)
@@ -157,7 +157,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from fude.runtime import set_threads
 
     configure_logging(sys.stderr)
-    set_threads(args.threads)
+    set_threads(args.threads, since=args.started)
     a = _analysis(args)
     _warn_overlap(a)
     tag = f"{a.data.source.get('name', 'data')}-{a.data.source.get('split', '')}".rstrip("-")

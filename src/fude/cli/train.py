@@ -142,7 +142,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.resume:
         check_new_run(out, args.overwrite)
     distributed.barrier(world)  # every process has checked the folder before rank 0 changes it
-    threads = set_threads(args.threads, world.local_size if resolve_device(cfg.device).type == "cpu" else 1)
+    threads = set_threads(args.threads, world.local_size if resolve_device(cfg.device).type == "cpu" else 1,
+                          since=args.started)
     data = load_data(data_args, "train")
     extra_config = {"command": command, "data": data.source, "threads": threads}
     new_folder = not out.exists()
@@ -236,7 +237,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _term_as_interrupt)
     configure_logging(sys.stderr)
-    set_threads(args.threads)
+    set_threads(args.threads, since=args.started)
     if args.model in BASELINES or args.model in ARCHS:  # the older spelling: --model for all three
         args.method, args.arch = (args.model, None) if args.model in BASELINES else (None, args.model)
     if args.method and args.method not in BASELINES:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fude.classmap import ClassMap
+from fude.datasets.stats import ImageStats, image_stats
 
 IMAGE_SIZE = 28  # pixels per side of every dataset image (MNIST, Kuzushiji-MNIST, Kuzushiji-49)
 SEQUENCE_FEATURES = 7  # values per point of a stroke sequence: x, y, dx, dy, pen_up, sin, cos
@@ -40,6 +41,7 @@ class Dataset:
     labels: np.ndarray | None
     class_map: ClassMap
     source: dict = field(default_factory=dict)
+    _stats: ImageStats | None = field(default=None, init=False, repr=False, compare=False)
 
     kind = "image"  # what a model reads from it: images (see SequenceDataset)
 
@@ -58,6 +60,15 @@ class Dataset:
         """The images (and labels) at ``index``, an int array; same class map and source."""
         labels = None if self.labels is None else self.labels[index]
         return Dataset(self.images[index], labels, self.class_map, dict(self.source))
+
+    def image_stats(self, threads: int = 1) -> ImageStats:
+        """The images' pixel moments and ink sides (:mod:`fude.datasets.stats`), computed on
+        ``threads`` threads the first time and kept: fude never changes a dataset's images in
+        place (a caller that does should make a new ``Dataset``). The ``fude`` command's
+        read-ahead computes them while PyTorch loads."""
+        if self._stats is None:
+            self._stats = image_stats(self.images, threads)
+        return self._stats
 
 
 @dataclass

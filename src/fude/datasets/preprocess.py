@@ -19,6 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fude.datasets.base import IMAGE_SIZE
+from fude.datasets.stats import ink_sides
 
 WORK_SIDE = 512  # pixels: larger inputs are reduced to this before finding the ink
 BACKGROUND_SIDE = 64  # pixels: side of the thumbnail on which the paper brightness is estimated
@@ -187,21 +188,6 @@ def to_dataset_image(img: Image.Image, box: int = 20, frame: int = IMAGE_SIZE) -
 def ink_box(images: np.ndarray | torch.Tensor, threshold: int = 64) -> int:
     """The median longer side (pixels) of the ink's bounding box over uint8 ``(N, S, S)`` dataset
     images (a numpy array or a tensor on any device): the ``box`` :func:`to_dataset_image` should
-    fit new images into. An image without ink counts as the full side (:func:`ink_sides`)."""
-    return int(np.median(ink_sides(images, threshold).cpu().numpy()))
-
-
-def ink_sides(images: np.ndarray | torch.Tensor, threshold: int = 64) -> torch.Tensor:
-    """Each image's ink bounding box, its longer side in pixels: int64 ``(N,)`` on the images'
-    device, for uint8 ``(N, S, S)`` images (ink: pixels above ``threshold``; none: the full side).
-    Row and column maxima in torch, no per-image loop and no copy of the images."""
-    x = torch.as_tensor(images)
-    side = x.shape[-1]
-    at = torch.arange(side, device=x.device)
-
-    def extent(ink: torch.Tensor) -> torch.Tensor:  # (N, side) bool -> (N,) last - first + 1
-        first = torch.where(ink, at, side).amin(1)
-        last = torch.where(ink, at, -1).amax(1)
-        return torch.where(ink.any(1), last - first + 1, side)
-
-    return torch.maximum(extent(x.amax(2) > threshold), extent(x.amax(1) > threshold))
+    fit new images into. An image without ink counts as the full side
+    (:func:`fude.datasets.stats.ink_sides`)."""
+    return int(np.median(ink_sides(images, threshold)))

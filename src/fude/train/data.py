@@ -8,6 +8,7 @@ import torch
 
 from fude.datasets import Dataset, SequenceDataset
 from fude.datasets.augment import AugmentConfig, augment
+from fude.datasets.stats import pixel_moments
 
 
 def to_tensors(data: Dataset | SequenceDataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,32 +35,7 @@ def model_batch(x: torch.Tensor, aug_cfg: AugmentConfig | None = None, gen: torc
 
 def pixel_mean_std(images: np.ndarray | torch.Tensor) -> tuple[float, float]:
     """Mean and standard deviation of the pixels of uint8 ``images`` (a numpy array or a tensor
-    on any device, any shape) scaled to [0, 1], exact, from a 256-bin histogram
-    (:func:`pixel_histogram`): no float copy of the pixels, unlike ``.mean()`` and ``.std()``."""
-    return mean_std(pixel_histogram(images))
-
-
-def pixel_histogram(images: np.ndarray | torch.Tensor) -> np.ndarray:
-    """How many pixels take each value 0..255: float64 ``(256,)`` (``torch.bincount``). Histograms
-    add and subtract: the training images' is all images' less the held-out ones'.
-
-    ``torch.bincount`` runs on one thread on the CPU; there the pixels are counted in one slice per
-    thread of ``torch.get_num_threads()``, at once (the 47 million pixels of MNIST's training set:
-    0.10 s on one thread of a 2-core machine, 0.05 s on two)."""
-    x = torch.as_tensor(images).reshape(-1)
-    threads = torch.get_num_threads() if x.device.type == "cpu" and len(x) >= 1 << 22 else 1
-    if threads == 1:
-        return torch.bincount(x, minlength=256).cpu().double().numpy()
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(threads) as pool:  # PyTorch lets go of Python's lock while it counts
-        counts = pool.map(lambda part: torch.bincount(part, minlength=256), x.chunk(threads))
-        return sum(counts).double().numpy()
-
-
-def mean_std(counts: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation, in [0, 1], of pixels with the histogram ``counts`` ``(256,)``."""
-    values = np.arange(256) / 255
-    n = counts.sum()
-    mean = float(counts @ values / n)
-    return mean, float(np.sqrt(max(0.0, counts @ (values - mean) ** 2 / n)))
+    on any device, any shape) scaled to [0, 1], from exact integer sums
+    (:class:`fude.datasets.stats.PixelMoments`): no float copy of the pixels, unlike ``.mean()``
+    and ``.std()``. Training takes them from :meth:`fude.datasets.Dataset.image_stats`."""
+    return pixel_moments(images, torch.get_num_threads()).mean_std()

@@ -26,12 +26,12 @@ import torch.nn.functional as F
 import fude
 from fude.datasets import IMAGE_SIZE, Dataset, SequenceDataset
 from fude.datasets.augment import AugmentConfig
-from fude.datasets.preprocess import ink_sides
+from fude.datasets.stats import pixel_moments
 from fude.models import CharClassifier, arch_spec, create_model, forward_batched, load_weights, save_model
 from fude.runtime import AdaptiveThreads, autocast, resolve_device, resolve_precision, tune_malloc
 from fude.train import distributed
 from fude.train.config import MONITORS, TrainConfig
-from fude.train.data import mean_std, model_batch, pixel_histogram, to_tensors
+from fude.train.data import model_batch, to_tensors
 from fude.models.flops import flops_per_image
 from fude.train.optim import NesterovSGD, lr_at, make_optimizer
 from fude.train.run import (CHECKPOINT, append_metrics, load_checkpoint, metrics_for_resume, remove_leftovers,
@@ -85,8 +85,10 @@ class Run:
         return len(self.y_tr)
 
     def train_inputs(self, idx: torch.Tensor) -> torch.Tensor:
-        """The stored inputs of training images ``idx`` (positions among the training images)."""
-        return self.x_all[self.train_idx[idx] if self.train_idx is not None else idx]
+        """The stored inputs of training images ``idx`` (positions among the training images);
+        ``index_select``, which copies whole rows: a tenth of the time of ``x_all[idx]``'s general
+        indexing on a CPU (18 against 160 us for a batch of 256 MNIST images)."""
+        return self.x_all.index_select(0, self.train_idx[idx] if self.train_idx is not None else idx)
 
     def log(self, message: str) -> None:
         if self.world.main:  # rank 0 speaks for all
@@ -157,9 +159,10 @@ def setup(cfg: TrainConfig, data: Dataset | SequenceDataset, out: Path, resume: 
     y_tr, x_va, y_va = (y_all[tr] if tr is not None else y_all), x_all[va], y_all[va]
     mean, std, box = 0.0, 1.0, None
     if data.kind == "image":  # the training images' statistics, from all images' less the held-out ones'
-        mean, std = mean_std(pixel_histogram(x_all) - (pixel_histogram(x_va) if len(va) else 0))
-        sides = ink_sides(x_all[:, 0])
-        box = int(np.median((sides[tr] if tr is not None else sides).cpu().numpy()))
+        stats = data.image_stats(torch.get_num_threads())  # ready when the fude command read the data ahead
+        moments = stats.moments - pixel_moments(data.images[val_idx]) if len(val_idx) else stats.moments
+        mean, std = moments.mean_std()
+        box = int(np.median(stats.sides[train_idx]))
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data, mean, std).to(device)
