@@ -28,9 +28,9 @@ import os
 import sys
 from typing import NoReturn
 
-from fude.cores import sample as sample_cores
 from fude.cli import analyse, data, read, train
 from fude.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, prefetch
+from fude.cores import sample as sample_cores
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,8 +82,9 @@ def run() -> NoReturn:
     without its teardown. Python's exit joins the threads, runs the ``atexit`` functions (logging's
     flush among them) and flushes stdout and stderr, which :func:`leave` does too; then it takes
     apart every module and object, and the C++ libraries theirs, which after PyTorch was loaded is
-    0.1-0.3 s of nothing the user sees (``bench/mnist_speed.py``): the operating system frees all of
-    it at once. Files fude writes are closed when written."""
+    a noticeable share of the quickest commands that the user gains nothing from (README
+    "Benchmarks"): the operating system frees all of it at once. Files fude writes are closed when
+    written."""
     try:
         code = main()
     except SystemExit as e:  # --help, --version and usage errors leave main() this way

@@ -55,11 +55,11 @@ class _PreParser(argparse.ArgumentParser):
 
 def prefetch(argv: list[str]) -> None:
     """``fude train --dataset NAME``: start reading the training split (and the ``--test-split``)
-    on a thread, before the full parser is built. Building it imports PyTorch, 1.3 s on a 2-core
-    CPU, while the md5 checks, the decompression of the files and the training split's pixel
+    on a thread, before the full parser is built. Building it imports PyTorch, about a second on a
+    small CPU, while the md5 checks, the decompression of the files and the training split's pixel
     statistics (:meth:`fude.datasets.Dataset.image_stats`), which let go of Python's lock, run
-    beside it (0.3-0.4 s for MNIST). The options are read by a small parser of their
-    own; only files already on disk are read (no download); :func:`load_data` takes a split read
+    beside it. The options are read by a small parser of their own; only files already on disk
+    are read (no download); :func:`load_data` takes a split read
     this way when it asks for the same one, and reads it again itself when the read failed (a
     missing file it may download, a damaged one it reports), so this only ever saves time."""
     if not argv or argv[0] != "train":

@@ -4,8 +4,8 @@ bounding box (the ``box`` that new pictures are fitted into, :func:`fude.dataset
 
 NumPy lets go of Python's lock in these loops, so the ``fude`` command computes them on its
 read-ahead thread while PyTorch is still loading (:func:`fude.cli.args.prefetch`); training then
-finds them ready (:meth:`fude.datasets.Dataset.image_stats`). Elsewhere they take one pass per
-thread over the images (MNIST's 47 million pixels: ~0.09 s on two threads of a 2-core machine).
+finds them ready (:meth:`fude.datasets.Dataset.image_stats`). Elsewhere the images are split
+among threads, one pass over each share.
 """
 
 from __future__ import annotations

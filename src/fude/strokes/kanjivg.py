@@ -216,7 +216,7 @@ def load_templates(folder: str | os.PathLike, chars=None, variants: bool = True,
         if len(files) > 200 and workers != 1:
             from concurrent.futures import ProcessPoolExecutor
 
-            from fude.runtime import free_cores
+            from fude.cores import free_cores
 
             with ProcessPoolExecutor(workers or max(1, int(free_cores()))) as pool:
                 templates = list(pool.map(read_template, files, chunksize=64))

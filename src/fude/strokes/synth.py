@@ -432,7 +432,7 @@ def synth_to_disk(chars: dict, per_char: int | Mapping[str, int], folder: str | 
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    from fude.runtime import free_cores
+    from fude.cores import free_cores
 
     if kind not in ("images", "sequences"):
         raise ValueError(f"kind must be images or sequences, got {kind!r}")

@@ -86,8 +86,8 @@ class Run:
 
     def train_inputs(self, idx: torch.Tensor) -> torch.Tensor:
         """The stored inputs of training images ``idx`` (positions among the training images);
-        ``index_select``, which copies whole rows: a tenth of the time of ``x_all[idx]``'s general
-        indexing on a CPU (18 against 160 us for a batch of 256 MNIST images)."""
+        ``index_select``, which copies whole rows, several times quicker on a CPU than the general
+        indexing of ``x_all[idx]`` (README "Benchmarks")."""
         return self.x_all.index_select(0, self.train_idx[idx] if self.train_idx is not None else idx)
 
     def log(self, message: str) -> None:
