@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BLOCK = 1 << 20  # pixels squared at a time: a 2 MiB uint16 buffer, not a copy of the images
+BLOCK = 1 << 20  # pixels at a time: small temporaries (a 2 MiB uint16 buffer of squares), not copies of the images
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,13 @@ def ink_sides(images: np.ndarray, threshold: int = 64, threads: int = 1) -> np.n
         raise ValueError(f"ink_sides reads square images (N, S, S), got shape {images.shape}")
     if threads > 1 and len(images) >= 2 * threads:
         return np.concatenate(list(_threaded(lambda part: ink_sides(part, threshold), images, threads)))
-    side = images.shape[-1]
-    ink = np.stack([images.max(2), images.max(1)], 1) > threshold  # (N, 2, S): inked rows, inked columns
-    first, last = ink.argmax(2), side - 1 - ink[:, :, ::-1].argmax(2)
-    return np.where(ink.any(2), last - first + 1, side).max(1).astype(np.int64)
+    side, sides = images.shape[-1], np.empty(len(images), np.int64)
+    for i in range(0, len(images), BLOCK // side ** 2):  # a block of images at a time: small temporaries
+        block = images[i: i + BLOCK // side ** 2]
+        ink = np.stack([block.max(2), block.max(1)], 1) > threshold  # (n, 2, S): inked rows, inked columns
+        first, last = ink.argmax(2), side - 1 - ink[:, :, ::-1].argmax(2)
+        sides[i: i + len(block)] = np.where(ink.any(2), last - first + 1, side).max(1)
+    return sides
 
 
 def image_stats(images: np.ndarray, threads: int = 1) -> ImageStats:
