@@ -11,6 +11,7 @@ background, as in MNIST), int64 labels ``(N,)`` (or ``None`` for unlabelled data
     registry.py    DATASETS and load_dataset
     formats.py     npz, IDX, CSV, image folders; save_pair
     preprocess.py  a photo, scan or drawing -> a 28x28 dataset image
+    stats.py       pixel moments and ink boxes, the statistics training takes from images
     augment.py     random affine, elastic distortion, random erasing on whole batches
 """
 
