@@ -64,7 +64,8 @@ def test_channels_last_head_is_the_same_network(extra):
             out.square().sum().backward()
             outputs.append(out.detach())
             grads.append(first.weight.grad.clone())
-        assert torch.allclose(*outputs, atol=1e-5) and torch.allclose(*grads, atol=1e-4)
+        scale = float(grads[0].abs().max())  # float rounding, by summation order: relative to the gradients' size
+        assert torch.allclose(*outputs, atol=1e-5) and torch.allclose(*grads, atol=1e-5 * scale)
 
 
 def test_first_conv_without_batch_norm():

@@ -215,3 +215,25 @@ def test_ema_run_saves_and_validates_the_moving_average(tmp_path):
                            torch.device("cpu"), "fp32")
     last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["val_accuracy"] == pytest.approx(val["accuracy"]) and 0.3 < val["accuracy"]
+
+
+def test_a_crop_that_drops_ink_is_warned_about(tmp_path, caplog, mnist_test, kmnist_dev):
+    """border_ink: MNIST's 2-pixel border holds a fraction of a percent of its ink, Kuzushiji-MNIST's
+    a tenth; training a network with that crop warns on the second and not on the first."""
+    import logging
+
+    from fude.datasets.stats import border_ink
+
+    assert 0.001 < border_ink(mnist_test.images, 2) < 0.005 and border_ink(mnist_test.images, 0) == 0.0
+    assert 0.05 < border_ink(kmnist_dev.images, 2) < 0.2
+    assert border_ink(np.zeros((2, 28, 28), np.uint8), 2) == 0.0
+    with pytest.raises(ValueError, match="leave pixels inside"):
+        border_ink(mnist_test.images, 14)
+    torch.set_num_threads(1)
+    cfg = TrainConfig(epochs=1, batch_size=64, val_split=0, augment=NO_AUG,
+                      model_config={"space_to_depth": True, "crop": 2})
+    for data, warned in ((mnist_test.subset(np.arange(256)), False), (kmnist_dev.subset(np.arange(256)), True)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="fude"):
+            train(cfg, data, tmp_path / str(warned), progress=False)
+        assert any("crop of 2 pixels drops" in r.message for r in caplog.records) == warned

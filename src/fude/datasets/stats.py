@@ -86,6 +86,24 @@ def ink_sides(images: np.ndarray, threshold: int = 64, threads: int = 1) -> np.n
     return sides
 
 
+def border_ink(images: np.ndarray, border: int) -> float:
+    """The share of uint8 ``(N, S, S)`` images' ink (the sum of their pixel values) that lies in the
+    ``border`` pixels along each side: what a network with ``crop=border`` never sees (MNIST's
+    training images: 0.24% at 2 pixels; Kuzushiji-MNIST's, whose characters fill the frame, 10%).
+    0.0 for images without ink.
+
+    Raises:
+        ValueError: a negative border, or one that leaves nothing inside.
+    """
+    images = _uint8(images)
+    side = images.shape[-1]
+    if border < 0 or 2 * border >= side:
+        raise ValueError(f"a border of {border} pixels must be >= 0 and leave pixels inside {side} x {side}")
+    total = int(images.sum(dtype=np.uint64))
+    inner = int(images[:, border: side - border, border: side - border].sum(dtype=np.uint64))
+    return (total - inner) / total if total else 0.0
+
+
 def image_stats(images: np.ndarray, threads: int = 1) -> ImageStats:
     """:class:`ImageStats` of uint8 ``(N, S, S)`` images, on ``threads`` threads."""
     return ImageStats(pixel_moments(images, threads), ink_sides(images, threads=threads))

@@ -49,7 +49,8 @@ class FudeCNNConfig:
     of 2 makes the maps 12 x 12, 6 x 6 and 3 x 3 instead of 14, 7 and 3: a quarter fewer FLOPs for
     the first two stages. With it and a 48-channel last stage the fast recipe trains about a fifth
     quicker, to the same test accuracy (``bench/mnist_speed.py``, ``fast`` against ``fast-28``).
-    Not for Kuzushiji-MNIST or Kuzushiji-49, whose characters fill the frame.
+    Not for Kuzushiji-MNIST or Kuzushiji-49, whose characters fill the frame (10% of the ink in that
+    border; training warns above 1%, :func:`fude.datasets.stats.border_ink`).
     """
 
     num_classes: int = 10

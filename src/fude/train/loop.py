@@ -26,7 +26,7 @@ import torch.nn.functional as F
 import fude
 from fude.datasets import IMAGE_SIZE, Dataset, SequenceDataset
 from fude.datasets.augment import AugmentConfig
-from fude.datasets.stats import pixel_moments
+from fude.datasets.stats import border_ink, pixel_moments
 from fude.models import CharClassifier, arch_spec, create_model, forward_batched, load_weights, save_model
 from fude.runtime import AdaptiveThreads, autocast, resolve_device, resolve_precision, tune_malloc
 from fude.train import distributed
@@ -39,6 +39,8 @@ from fude.train.run import (CHECKPOINT, append_metrics, load_checkpoint, metrics
 from fude.train.sampling import balanced_order, class_weights, stratified_split
 
 logger = logging.getLogger(__name__)
+CROP_WARN_SHARE = 0.01  # share of the ink a model's crop may drop before training warns
+CROP_CHECK_STRIDE = 8  # the crop check reads every 8th training image
 
 
 @dataclass
@@ -167,6 +169,12 @@ def setup(cfg: TrainConfig, data: Dataset | SequenceDataset, out: Path, resume: 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data, mean, std).to(device)
     mean, std = float(model.config.mean), float(model.config.std)  # a fine-tuned network keeps its own
+    if world.main and data.kind == "image" and (crop := getattr(model.config, "crop", 0)):
+        lost = border_ink(data.images[::CROP_CHECK_STRIDE], crop)  # a warning, not a figure: every 8th image
+        if lost > CROP_WARN_SHARE:
+            logger.warning(f"the network's crop of {crop} pixels drops {lost:.1%} of the training images' ink: crop "
+                           "suits images with empty borders, such as MNIST's (0.2% at 2 pixels), not characters "
+                           "that fill the frame (Kuzushiji-MNIST: 10%)")
     model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
     ema = None  # the moving average of the weights (Polyak & Juditsky 1992), batch-norm statistics included
