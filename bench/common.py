@@ -38,6 +38,12 @@ def matmul_peak(dtype: torch.dtype, seconds: float = 1.0) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t0)
 
 
+# the fast MNIST recipe's network (bench/mnist_speed.py --recipe fast) and the one before its crop
+# (fast-28), as fude-cnn configs: one definition for the benchmarks that train or time them
+FAST_28_NETWORK = {"space_to_depth": True, "widths": [16, 16, 64], "first_bn": False}
+FAST_NETWORK = {**FAST_28_NETWORK, "widths": [16, 16, 48], "crop": 2}
+
+
 def run_child(cmd: list[str]) -> tuple[str, float, float]:
     """Run ``cmd``; its stdout, wall seconds (start to exit) and its own peak RSS in MiB (from
     ``wait4``: this process, not the largest of all children so far). Exits when it fails."""

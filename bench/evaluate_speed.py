@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save_results, table  # noqa: E402
+from common import FAST_NETWORK, save_results, table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.models import create_model  # noqa: E402
@@ -39,7 +39,7 @@ except ImportError:
     pass
 NETS = {  # row name: (architecture, model config)
     "fude-cnn": ("fude-cnn", {}), "fude-cnn space_to_depth": ("fude-cnn", {"space_to_depth": True}),
-    "fast recipe's": ("fude-cnn", {"space_to_depth": True, "widths": (16, 16, 48), "first_bn": False, "crop": 2}),
+    "fast recipe's": ("fude-cnn", FAST_NETWORK),
     "fude-cnn-l": ("fude-cnn-l", {}), "keras-cnn": ("keras-cnn", {}),
 }
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save_results, table  # noqa: E402
+from common import FAST_28_NETWORK, FAST_NETWORK, save_results, table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.models import create_model  # noqa: E402
@@ -30,9 +30,8 @@ from fude.train.data import model_batch, pixel_mean_std  # noqa: E402
 from fude.train.loop import train_step  # noqa: E402
 from fude.train.optim import make_optimizer  # noqa: E402
 
-FAST = {"space_to_depth": True, "widths": [16, 16, 64], "first_bn": False}
-NETWORKS = {"fast": {**FAST, "widths": [16, 16, 48], "crop": 2}, "fast-28": FAST, "fast-bn": {**FAST, "first_bn": True},
-            "fast-wide": {**FAST, "first_bn": True, "widths": [16, 32, 64]}}  # name: fude-cnn config
+NETWORKS = {"fast": FAST_NETWORK, "fast-28": FAST_28_NETWORK, "fast-bn": {**FAST_28_NETWORK, "first_bn": True},
+            "fast-wide": {**FAST_28_NETWORK, "first_bn": True, "widths": [16, 32, 64]}}  # name: fude-cnn config
 # operator name fragments -> kind (first match wins; self time, so nested calls are not counted twice)
 KINDS = (("convolution", ("conv",)), ("batch norm", ("batch_norm",)), ("max-pool", ("max_pool",)),
          ("ReLU", ("relu", "threshold_backward", "clamp_min")), ("linear", ("aten::mm", "addmm")),

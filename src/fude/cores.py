@@ -18,6 +18,10 @@ class CoreSample(NamedTuple):
     ticks: dict[int, tuple[int, int]]
     process_time: float
 
+    def busy_ticks(self) -> int:
+        """The cores' busy ticks since boot (all time less idle and I/O wait), summed."""
+        return sum(every - idle for idle, every in self.ticks.values())
+
 
 def usable_cores() -> list[int]:
     """The cores this process may run on."""
@@ -39,10 +43,11 @@ def core_ticks(cores: list[int]) -> dict[int, tuple[int, int]]:
     return out
 
 
-def sample() -> CoreSample | None:
-    """A reading of the usable cores now (None where ``/proc/stat`` cannot be read)."""
+def sample(cores: list[int] | None = None) -> CoreSample | None:
+    """A reading of ``cores`` (default: the usable cores) now (None where ``/proc/stat`` cannot be
+    read)."""
     try:
-        ticks = core_ticks(usable_cores())
+        ticks = core_ticks(usable_cores() if cores is None else cores)
     except (OSError, ValueError, IndexError):
         return None
     return CoreSample(time.monotonic(), ticks, time.process_time())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from fude.cores import CoreSample, core_ticks, free_cores, usable_cores
+from fude.cores import CoreSample, free_cores, sample, usable_cores
 
 
 @lru_cache(maxsize=1)
@@ -97,29 +97,21 @@ class AdaptiveThreads:
         self.interval = interval
         self.cores = usable_cores()
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self._last = self._sample()
-
-    def _sample(self) -> tuple[float, float, float] | None:
-        """(monotonic seconds, busy CPU seconds of the cores, this process's CPU seconds), or None."""
-        try:
-            ticks = core_ticks(self.cores)
-        except (OSError, ValueError, IndexError):
-            return None
-        busy = sum(every - idle for idle, every in ticks.values())
-        return time.monotonic(), busy / self._tick, time.process_time()
+        self._last = sample(self.cores)
 
     def others_busy(self) -> float | None:
         """Cores' worth of CPU time other programs used since the last reading (None: unreadable)."""
-        now = self._sample()
+        now = sample(self.cores)
         last, self._last = self._last, now
-        if now is None or last is None or now[0] <= last[0]:
+        if now is None or last is None or now.monotonic <= last.monotonic:
             return None
-        return max(0.0, ((now[1] - last[1]) - (now[2] - last[2])) / (now[0] - last[0]))
+        busy = (now.busy_ticks() - last.busy_ticks()) / self._tick
+        return max(0.0, (busy - (now.process_time - last.process_time)) / (now.monotonic - last.monotonic))
 
     def check(self) -> int | None:
         """Re-size the pool if ``interval`` seconds have passed and the free cores changed; returns
         the new thread count, or None when nothing changed."""
-        if self._last is None or time.monotonic() - self._last[0] < self.interval:
+        if self._last is None or time.monotonic() - self._last.monotonic < self.interval:
             return None
         others = self.others_busy()
         if others is None:

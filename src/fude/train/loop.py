@@ -162,7 +162,7 @@ def setup(cfg: TrainConfig, data: Dataset | SequenceDataset, out: Path, resume: 
     mean, std, box = 0.0, 1.0, None
     if data.kind == "image":  # the training images' statistics, from all images' less the held-out ones'
         stats = data.image_stats(torch.get_num_threads())  # ready when the fude command read the data ahead
-        moments = stats.moments - pixel_moments(data.images[val_idx]) if len(val_idx) else stats.moments
+        moments = stats.moments - pixel_moments(x_va) if len(val_idx) else stats.moments
         mean, std = moments.mean_std()
         box = int(np.median(stats.sides[train_idx]))
 
