@@ -317,3 +317,36 @@ def test_the_command_exits_as_python_does_less_the_teardown():
     assert fude("--version").stdout.startswith("fude ")
     usage = fude("no-such-command", check=False)
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_each_command_parses_as_with_the_whole_parser(capsys):
+    """`fude CMD` builds only CMD's options; every command's help, and the list of commands, read as
+    with the whole parser (each module's COMMANDS names what its register() adds, in order)."""
+    from fude.cli import COMMAND_MODULES, build_parser
+
+    def help_text(parser, argv):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        return capsys.readouterr().out
+
+    whole = build_parser()
+    names = [name for module in COMMAND_MODULES for name in module.COMMANDS]
+    assert help_text(build_parser(""), ["--help"]) == help_text(whole, ["--help"])
+    assert " ".join(names) in help_text(whole, ["--help"]).replace(",", " ")
+    for name in names:
+        assert help_text(build_parser(name), [name, "--help"]) == help_text(whole, [name, "--help"]), name
+    args = build_parser("predict").parse_args(["predict", "a.png", "--top-k", "3"])
+    assert args.func.__name__ == "cmd_predict" and args.top_k == 3 and args.files == ["a.png"]
+
+
+def test_version_help_and_a_mistyped_command_answer_without_pytorch():
+    code = ("import sys, fude.cli\n"
+            "for argv in (['--version'], ['--help'], ['trian'], []):\n"
+            "    try:\n"
+            "        fude.cli.main(argv)\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "print('torch' in sys.modules, file=sys.stderr)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.stderr.splitlines()[-1] == "False", p.stderr
+    assert p.stdout.startswith("fude ") and "predict-strokes" in p.stdout and "invalid choice: 'trian'" in p.stderr

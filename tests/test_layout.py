@@ -11,7 +11,7 @@ from conftest import REPO
 SRC = REPO / "src" / "fude"
 # the pipeline, upstream first: a module may import from its own layer or any layer above it
 LAYERS = [
-    ("fude.files", "fude.cores", "fude.runtime", "fude.scripts", "fude.classmap", "fude.resources", "fude.pretrained"),
+    ("fude.files", "fude.errors", "fude.cores", "fude.runtime", "fude.scripts", "fude.classmap", "fude.resources", "fude.pretrained"),
     ("fude.datasets",),
     ("fude.strokes",),
     ("fude.models",),
@@ -66,7 +66,7 @@ def test_readme_benchmark_figures_are_the_results_files():
 
 
 def test_the_command_line_starts_without_the_heavy_libraries():
-    """Every `fude` command builds the whole parser first: it must not pull in matplotlib (plots),
+    """Every `fude` command builds its parser first: even the whole one must not pull in matplotlib (plots),
     scikit-learn, SciPy or torch._dynamo, each a second or more of start-up on a small CPU, which the
     quickest training runs cannot spare."""
     code = ("import sys, fude.cli; fude.cli.build_parser(); "

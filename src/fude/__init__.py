@@ -8,7 +8,7 @@ evaluation and recognition from image files and drawings. Quick start::
     model = fude.load_model("mnist")                      # a shipped, pretrained model
     model.predict(test.images[:3], k=3)                   # top-3 guesses per image
 
-The package reads as the pipeline, data flowing one way: ``files``, ``runtime``, ``scripts``,
+The package reads as the pipeline, data flowing one way: ``errors``, ``files``, ``runtime``, ``scripts``,
 ``classmap`` -> ``datasets`` and ``strokes`` -> ``models`` -> ``recognizer`` -> ``train`` ->
 ``evaluate``, ``baselines``, ``plots``, ``report``, ``summary``, ``export`` -> ``serve`` and ``cli``.
 """

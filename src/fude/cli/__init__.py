@@ -31,16 +31,28 @@ from typing import NoReturn
 from fude.cli import analyse, data, read, train
 from fude.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, prefetch
 from fude.cores import sample as sample_cores
+from fude.errors import DatasetError, ImageError, ModelError
+
+COMMAND_MODULES = (train, analyse, read, data)  # each: COMMANDS (name -> help line) and register(sub)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``fude`` parser, with every sub-command's options (``command`` None), or with only
+    ``command``'s (any other string: the rest are listed by name and help line alone). Building a
+    sub-command's options reads the package's registries (architectures, recipe fields), which
+    imports PyTorch: ``fude --version``, ``fude --help`` and a mistyped command then answer in a
+    fraction of the time."""
     from fude import __version__
 
     p = argparse.ArgumentParser(prog="fude", description="Read handwritten Japanese characters and digits.")
     p.add_argument("--version", action="version", version=f"fude {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for module in (train, analyse, read, data):
-        module.register(sub)
+    for module in COMMAND_MODULES:
+        if command is None or command in module.COMMANDS:
+            module.register(sub)
+        else:
+            for name, line in module.COMMANDS.items():
+                sub.add_parser(name, help=line)
     return p
 
 
@@ -49,12 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     one ``error:`` line on stderr and exit code 1, Ctrl-C in 130."""
     argv = list(sys.argv[1:] if argv is None else argv)
     started = sample_cores()  # the thread count is measured from here, over PyTorch's import
-    prefetch(argv)  # before PyTorch is imported (by the parser's building and these)
-    from fude.datasets import DatasetError
-    from fude.datasets.preprocess import ImageError
-    from fude.models import ModelError
-
-    parser = build_parser()
+    prefetch(argv)  # before PyTorch is imported (by the parser's building)
+    parser = build_parser(argv[0] if argv else "")
     args = parser.parse_args(argv)
     args.argv = argv  # what was typed: a flag given its default value is still a flag given
     args.started = started

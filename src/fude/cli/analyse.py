@@ -13,13 +13,22 @@ from fude.cli.args import (add_backend_arg, add_data_args, add_precision_arg, ad
 
 MODEL_HELP = "shipped model (mnist, kmnist, hiragana, hiragana-seq) or run folder (default: kmnist)"
 
+COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
+    "evaluate": "accuracy, per-class report and confusion matrix of a model",
+    "report": "one self-contained HTML report with every figure, and the figures as PNG",
+    "plot": "draw one figure as PNG (or SVG, PDF: by the --out suffix)",
+    "baseline": "a classical baseline (scikit-learn), with fude evaluate's metrics",
+    "summary": "layer table, parameter counts and FLOPs per image of a model",
+    "export": "write a model as ONNX and check it against PyTorch with onnxruntime",
+}
+
 
 def register(sub) -> None:
     from fude.baselines import BASELINES
     from fude.models import ARCHS
     from fude.report import FIGURES
 
-    e = sub.add_parser("evaluate", help="accuracy, per-class report and confusion matrix of a model")
+    e = sub.add_parser("evaluate", help=COMMANDS["evaluate"])
     e.add_argument("--model", default="kmnist", help=MODEL_HELP)
     add_data_args(e)
     e.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (pixel shifts)")
@@ -34,7 +43,7 @@ def register(sub) -> None:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_evaluate)
 
-    rp = sub.add_parser("report", help="one self-contained HTML report with every figure, and the figures as PNG")
+    rp = sub.add_parser("report", help=COMMANDS["report"])
     rp.add_argument("--model", default="kmnist", help=MODEL_HELP)
     add_data_args(rp)
     rp.add_argument("--out", help="folder for report.html and the PNGs (default: <run>/report-<data>, or "
@@ -47,7 +56,7 @@ def register(sub) -> None:
     add_threads_arg(rp)
     rp.set_defaults(func=cmd_report)
 
-    pl = sub.add_parser("plot", help="draw one figure as PNG (or SVG, PDF: by the --out suffix)")
+    pl = sub.add_parser("plot", help=COMMANDS["plot"])
     pl.add_argument("kind", choices=list(FIGURES), help="the figure")
     pl.add_argument("--model", default="kmnist", help=MODEL_HELP)
     add_data_args(pl)
@@ -57,7 +66,7 @@ def register(sub) -> None:
     pl.add_argument("--compare", metavar="MODEL:DATASET", help="umap: a second map beside, e.g. mnist:mnist")
     pl.set_defaults(func=cmd_plot)
 
-    b = sub.add_parser("baseline", help="a classical baseline (scikit-learn), with fude evaluate's metrics")
+    b = sub.add_parser("baseline", help=COMMANDS["baseline"])
     b.add_argument("--method", required=True, choices=list(BASELINES), help="dummy (most frequent class), knn "
                    "(4-NN on pixels), pca-knn (4-NN on principal components), svm (RBF kernel)")
     add_data_args(b, default_dataset="mnist")
@@ -68,7 +77,7 @@ def register(sub) -> None:
     b.add_argument("--json", action="store_true", help="print one JSON object, as fude evaluate --json")
     b.set_defaults(func=cmd_baseline)
 
-    m = sub.add_parser("summary", help="layer table, parameter counts and FLOPs per image of a model")
+    m = sub.add_parser("summary", help=COMMANDS["summary"])
     m.add_argument("--model", default="kmnist", help=MODEL_HELP)
     m.add_argument("--arch", choices=list(ARCHS), help="an untrained architecture instead of --model")
     m.add_argument("--model-config", help="with --arch: JSON of model config fields")
@@ -76,7 +85,7 @@ def register(sub) -> None:
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(func=cmd_summary)
 
-    x = sub.add_parser("export", help="write a model as ONNX and check it against PyTorch with onnxruntime")
+    x = sub.add_parser("export", help=COMMANDS["export"])
     x.add_argument("--model", default="kmnist", help=MODEL_HELP)
     x.add_argument("--format", default="onnx", choices=["onnx"], help="output format")
     x.add_argument("--out", help="output file (default: <model>.onnx)")

@@ -8,12 +8,17 @@ import sys
 import time
 from pathlib import Path
 
+COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
+    "synth": "generate varied training drawings from KanjiVG strokes",
+    "datasets": "list the registered datasets, or download one",
+}
+
 
 def register(sub) -> None:
     from fude.datasets.base import IMAGE_SIZE
     from fude.scripts import SCRIPT_FILTERS
 
-    sy = sub.add_parser("synth", help="generate varied training drawings from KanjiVG strokes")
+    sy = sub.add_parser("synth", help=COMMANDS["synth"])
     sy.add_argument("--kanjivg", help="folder of KanjiVG SVGs (default: <data dir>/kanjivg/kanji, else "
                     "<data dir>/kanjivg_hiragana)")
     sy.add_argument("--data-dir", help="data directory (default: $FUDE_DATA_DIR or ~/.cache/fude)")
@@ -42,7 +47,7 @@ def register(sub) -> None:
                     "interrupted run continues where it stopped)")
     sy.set_defaults(func=cmd_synth)
 
-    d = sub.add_parser("datasets", help="list the registered datasets, or download one")
+    d = sub.add_parser("datasets", help=COMMANDS["datasets"])
     d.add_argument("action", nargs="?", default="list", choices=["list", "download"])
     d.add_argument("name", nargs="?", help="dataset to download")
     d.add_argument("--data-dir", help="dataset cache and local mirror (default: $FUDE_DATA_DIR or ~/.cache/fude)")

@@ -12,11 +12,18 @@ from fude.scripts import SCRIPT_FILTERS
 from fude.cli.args import (add_backend_arg, add_data_args, add_precision_arg, data_args_dict, guesses, has_data_source,
                            load_data, print_answers)
 
+COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
+    "predict": "top-k characters for image files (PNG, JPEG, ...) or for a dataset",
+    "predict-strokes": "top-k characters for drawings stored as strokes (JSON or npz)",
+    "serve": "the drawing page (GET /) and HTTP API (/docs) with uvicorn",
+    "samples": "the drawings people confirmed on the page: counts, or export",
+}
+
 
 def register(sub) -> None:
     from fude.models import DEFAULT_STROKE_MODEL
 
-    r = sub.add_parser("predict", help="top-k characters for image files (PNG, JPEG, ...) or for a dataset")
+    r = sub.add_parser("predict", help=COMMANDS["predict"])
     r.add_argument("files", nargs="*", help="image files: photo, scan or drawing of one character each")
     r.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")
     add_data_args(r)
@@ -29,7 +36,7 @@ def register(sub) -> None:
     r.add_argument("--json", action="store_true", help="print a JSON list, one object per file or image")
     r.set_defaults(func=cmd_predict)
 
-    ps = sub.add_parser("predict-strokes", help="top-k characters for drawings stored as strokes (JSON or npz)")
+    ps = sub.add_parser("predict-strokes", help=COMMANDS["predict-strokes"])
     ps.add_argument("files", nargs="+", help='stroke files: {"strokes": [[[x, y], ...], ...]} JSON, or the app\'s '
                     '{"1": [[x, y], ...]} layout as JSON or npz')
     ps.add_argument("--model", default=DEFAULT_STROKE_MODEL, help="shipped model (ja: every kana and kanji; hiragana, "
@@ -41,7 +48,7 @@ def register(sub) -> None:
     ps.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
     ps.set_defaults(func=cmd_predict_strokes)
 
-    sv = sub.add_parser("serve", help="the drawing page (GET /) and HTTP API (/docs) with uvicorn")
+    sv = sub.add_parser("serve", help=COMMANDS["serve"])
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     sv.add_argument("--workers", type=int, default=1, help="server processes, each with its own copy of the models "
@@ -53,7 +60,7 @@ def register(sub) -> None:
                     "a request's headers and body before its connection is closed (default: 10)")
     sv.set_defaults(func=cmd_serve)
 
-    sm = sub.add_parser("samples", help="the drawings people confirmed on the page: counts, or export")
+    sm = sub.add_parser("samples", help=COMMANDS["samples"])
     sm.add_argument("action", nargs="?", default="stats", choices=["stats", "export"])
     sm.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")
     sm.add_argument("--out", help="export: output folder")

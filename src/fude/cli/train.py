@@ -16,6 +16,11 @@ from fude.cli.args import (EXIT_INTERRUPTED, FILE_SOURCES, add_config_args, add_
 
 LR_HELP = "0.2; 0.05 for stroke-conv1d"  # fude.train.config.ARCH_LR
 RESUME_FLAGS = {"resume", "threads", "quiet", "json", "test_split", "help"}  # what --resume may be given with
+COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
+    "train": "train a model; writes a run folder",
+    "finetune": "fine-tune a trained model to new data or a new class set",
+    "cv": "stratified k-fold cross-validation of a training recipe or a baseline",
+}
 
 
 def _term_as_interrupt(signum, frame):
@@ -50,15 +55,15 @@ def add_train_args(t: argparse.ArgumentParser, finetune: bool = False) -> None:
 
 
 def register(sub) -> None:
-    t = sub.add_parser("train", help="train a model; writes a run folder")
+    t = sub.add_parser("train", help=COMMANDS["train"])
     add_train_args(t)
-    ft = sub.add_parser("finetune", help="fine-tune a trained model to new data or a new class set")
+    ft = sub.add_parser("finetune", help=COMMANDS["finetune"])
     ft.add_argument("--from", dest="init_from", required=True, help="shipped model or run folder to start from")
     ft.add_argument("--freeze", type=int, default=0, help="keep the first N blocks fixed (the new head always "
                     "trains; default: 0)")
     add_train_args(ft, finetune=True)
 
-    c = sub.add_parser("cv", help="stratified k-fold cross-validation of a training recipe or a baseline")
+    c = sub.add_parser("cv", help=COMMANDS["cv"])
     what = c.add_mutually_exclusive_group(required=True)
     what.add_argument("--arch", help="an architecture, trained with the default recipe (fude-cnn, fude-cnn-l, ...)")
     what.add_argument("--model", help="a run folder or shipped model: its recipe")

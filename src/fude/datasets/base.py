@@ -14,13 +14,10 @@ import numpy as np
 
 from fude.classmap import ClassMap
 from fude.datasets.stats import ImageStats, image_stats
+from fude.errors import DatasetError
 
 IMAGE_SIZE = 28  # pixels per side of every dataset image (MNIST, Kuzushiji-MNIST, Kuzushiji-49)
 SEQUENCE_FEATURES = 7  # values per point of a stroke sequence: x, y, dx, dy, pen_up, sin, cos
-
-
-class DatasetError(Exception):
-    """A dataset file is missing, corrupt, or holds data of the wrong shape, dtype or range."""
 
 
 @dataclass

@@ -20,16 +20,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fude.datasets.base import IMAGE_SIZE
 from fude.datasets.stats import ink_sides
+from fude.errors import ImageError
 
 WORK_SIDE = 512  # pixels: larger inputs are reduced to this before finding the ink
 BACKGROUND_SIDE = 64  # pixels: side of the thumbnail on which the paper brightness is estimated
 MIN_CONTRAST = 0.08  # ink must differ from the paper by this much (of the 0..1 range)
 NOISE_FLOOR = 0.2  # ink below this share of the ink's peak contrast is treated as paper
 MIN_BLOB_SHARE = 0.005  # connected ink blobs below this share of all ink are specks, dropped
-
-
-class ImageError(ValueError):
-    """A file is not a readable image, or holds no ink to read."""
 
 
 def load_image(source: str | os.PathLike | bytes) -> Image.Image:

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-
-class ModelError(Exception):
-    """A model name, folder, config or weights file is unknown, missing or invalid."""
+from fude.errors import ModelError
 
 
 @dataclass(frozen=True)
