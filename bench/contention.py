@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save_results  # noqa: E402
+from common import FAST_RECIPE, save_results  # noqa: E402
 
-FAST = ["--dataset", "mnist", "--epochs", "1", "--lr", "0.3", "--warmup", "0.5", "--no-augment", "--val-split", "0",
-        "--model-config", '{"space_to_depth": true}', "--quiet"]
+FAST = ["--dataset", "mnist", *FAST_RECIPE, "--quiet"]
 
 
 def hog() -> subprocess.Popen:
@@ -75,8 +74,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--hogs", type=int, default=1, help="busy processes beside the training")
-    p.add_argument("--at", type=float, default=4.0, help="seconds into the run when the neighbour arrives or "
-                   "leaves, in the settings where it comes or goes mid-run (default: 4)")
+    p.add_argument("--at", type=float, default=2.5, help="seconds into the run when the neighbour arrives or "
+                   "leaves, in the settings where it comes or goes mid-run (default: 2.5, within the epoch)")
     args = p.parse_args()
     cores = len(os.sched_getaffinity(0))
     h, all_, one = f"{args.hogs} hog", ["--threads", str(cores)], ["--threads", "1"]
@@ -100,7 +99,7 @@ def main() -> None:
                      "wall_s": float(np.mean(wall))})
     for row in rows:
         print(row)
-    save_results(f"contention-hogs{args.hogs}", rows, rounds=args.rounds, cores=cores)
+    save_results(f"contention-hogs{args.hogs}", rows, rounds=args.rounds, cores=cores, recipe=FAST)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Does training cost the same per image at Kuzushiji-49's size as at MNIST's? One epoch of the fast
-recipe's network (fude-cnn with space-to-depth, batch 256, no augmentation) on the 60,000 MNIST
-training images tiled 1, 2 and 4 times (240,000 images: Kuzushiji-49 has 232,365), each in a fresh
-process; samples/s of the epoch, minor page faults, and the process's peak RSS against the bytes of
-the images. ``--malloc both`` alternates fude's malloc thresholds with glibc's own.
+recipe (bench/common.py FAST_CONFIG: batch 256, no augmentation) on the 60,000 MNIST training
+images tiled 1, 2 and 4 times (240,000 images: Kuzushiji-49 has 232,365), each in a fresh process;
+samples/s of the epoch, minor page faults, and the process's peak RSS against the bytes of the
+images. ``--malloc both`` alternates fude's malloc thresholds with glibc's own.
 
     FUDE_DATA_DIR=../shared/data .venv/bin/python bench/scale.py [--tiles 1 2 4] [--rounds 2] [--malloc both]
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save_results  # noqa: E402
+from common import FAST_CONFIG, save_results  # noqa: E402
 
 CHILD = """
 import json, resource, sys, tempfile
@@ -32,7 +32,7 @@ if malloc == "glibc":  # glibc's own thresholds: what fude does without fude.run
 d = fude.load_dataset("mnist", "train")
 data = fude.Dataset(np.tile(d.images, (tiles, 1, 1)), np.tile(d.labels, tiles), d.class_map, d.source)
 del d
-cfg = TrainConfig(epochs=1, lr=0.3, warmup=0.5, val_split=val, model_config={"space_to_depth": True},
+cfg = TrainConfig(**json.loads(sys.argv[4]), val_split=val,
                   augment={"rotate": 0, "scale": 0, "shift": 0, "shear": 0, "erase": 0, "erase_side": 0, "elastic": 0})
 with tempfile.TemporaryDirectory() as tmp:
     result = train(cfg, data, tmp, progress=False)
@@ -55,8 +55,8 @@ def main() -> None:
     for _ in range(args.rounds):  # alternated: these machines drift
         for t in args.tiles:
             for m in mallocs:
-                out = subprocess.run([sys.executable, "-c", CHILD, str(t), str(args.val_split), m], check=True,
-                                     capture_output=True, text=True).stdout
+                cmd = [sys.executable, "-c", CHILD, str(t), str(args.val_split), m, json.dumps(FAST_CONFIG)]
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
                 runs[m, t].append(json.loads(out.splitlines()[-1]))
                 print(m, t, runs[m, t][-1], flush=True)
     rows = []
@@ -73,7 +73,7 @@ def main() -> None:
     for r in rows:
         print(r)
     suffix = "" if args.malloc == "fude" else f"-{args.malloc}"
-    save_results(f"scale-val{args.val_split:g}{suffix}", rows, rounds=args.rounds)
+    save_results(f"scale-val{args.val_split:g}{suffix}", rows, rounds=args.rounds, recipe=FAST_CONFIG)
 
 
 if __name__ == "__main__":
