@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fude on a lent GPU machine, in one call of under 8 minutes (device tool; see its README):
 #   the fast MNIST recipe (train + test in one command), `fude evaluate` throughput, one KMNIST
-#   cross-validation fold of the shipped recipe and a short stroke-model training, then one table.
+#   cross-validation fold of the shipped recipe and a short stroke-model training; where the host's
+#   CPU has AMX, the fast recipe in bf16 on the CPU and its step profile; then one table.
 # The machine has python3 with PyTorch (CUDA), NumPy, SciPy, scikit-learn, safetensors, Pillow, tqdm,
 # onnxruntime; nothing can be fetched there. What fude needs beyond that travels as wheels in .whl/
 # (svg.path, for KanjiVG strokes) and the data in .gpu-data/ (the mirror does not travel):
@@ -32,19 +33,26 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))"
 step() { echo "=== $*"; timeout 300 "$@" || echo "FAILED ($?): $*"; }
-# 1. raw MNIST files -> 99% test accuracy, train + test in one command, 3 seeds
+# 1. raw MNIST files -> 99% test accuracy, train + test in one command, 3 seeds (bench/common.py FAST_RECIPE)
+mapfile -t FAST < <($PY -c 'import sys; sys.path.insert(0, "bench"); from common import FAST_RECIPE; print(*FAST_RECIPE, sep="\n")')
 TIMEFORMAT='wall %R s'
 for seed in 0 1 2; do
     echo "=== fast recipe, seed $seed"
-    time $PY -m fude train --dataset mnist --epochs 1 --lr 0.4 --label-smoothing 0.02 --warmup 0.5 --no-augment \
-        --val-split 0 --model-config '{"space_to_depth": true, "widths": [16, 16, 48], "first_bn": false, "crop": 2}' --test-split test --quiet --json --seed $seed \
-        --out /tmp/fast-$seed \
-        > "$OUT/fast-$seed.json" || echo "FAILED: fast recipe, seed $seed"
+    time $PY -m fude train --dataset mnist "${FAST[@]}" --test-split test --quiet --json --seed $seed \
+        --out /tmp/fast-$seed > "$OUT/fast-$seed.json" || echo "FAILED: fast recipe, seed $seed"
 done
 # 2. inference throughput, 3. one fold of the shipped KMNIST recipe, 4. a short stroke-model training
 step $PY bench/evaluate_speed.py
 step $PY bench/kmnist_cv.py --methods fude --max-folds 1
 step $PY bench/stroke_models.py --per-char 100 --test-per-char 10 --epochs 3 --archs stroke-conv1d,fude-cnn-l
+# 5. where the host's CPU has AMX: the fast recipe trained in bf16 on the CPU (its share of the
+#    measured bf16 matmul peak) and the training step's profile
+if grep -qw amx_bf16 /proc/cpuinfo; then
+    CUDA_VISIBLE_DEVICES= step $PY bench/mnist_speed.py --recipe fast --seeds 2
+    CUDA_VISIBLE_DEVICES= step $PY bench/step_profile.py --steps 20
+else
+    echo "=== no AMX on this CPU: the bf16 CPU check skipped"
+fi
 cp bench/results/*.json "$OUT"/ 2>/dev/null
 $PY - "$OUT" <<'PY'
 import json, pathlib, sys
@@ -56,7 +64,7 @@ for f in sorted(out.glob("fast-*.json")):
         print(f"| fast recipe {f.stem}: training s, test accuracy | {r['seconds']:.2f}, {r['test']['accuracy']:.4f} |")
     except (ValueError, KeyError):
         print(f"| {f.stem} | failed |")
-for name in ("evaluate_speed", "kmnist_cv-fude-first1", "stroke_models"):
+for name in ("evaluate_speed", "kmnist_cv-fude-first1", "stroke_models", "mnist_speed-fast", "step_profile"):
     f = out / f"{name}.json"
     if f.exists():
         for row in json.loads(f.read_text())["rows"]:
