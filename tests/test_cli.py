@@ -350,3 +350,50 @@ def test_version_help_and_a_mistyped_command_answer_without_pytorch():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.stderr.splitlines()[-1] == "False", p.stderr
     assert p.stdout.startswith("fude ") and "predict-strokes" in p.stdout and "invalid choice: 'trian'" in p.stderr
+
+
+def _train_config(*argv):
+    from fude.cli import build_parser
+    from fude.cli.train import config_from_args
+
+    argv = ["train", "--dataset", "mnist", *map(str, argv)]
+    args = build_parser("train").parse_args(argv)
+    args.argv = argv  # as fude.cli.main sets it
+    return config_from_args(args)
+
+
+def test_a_named_recipe_is_the_benchmarked_one_and_the_flags_given_win():
+    """`--recipe fast` is the flags bench/mnist_speed.py times (bench/common.py FAST_RECIPE), and
+    TrainConfig.from_recipe; a flag given wins however it is spelt; --model-config adds to the
+    recipe's network; --elastic adds elastic distortion to the recipe's --no-augment."""
+    from fude.train import TrainConfig
+
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from common import FAST_RECIPE
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    fast = _train_config("--recipe", "fast")
+    assert fast == _train_config(*FAST_RECIPE) == TrainConfig.from_recipe("fast")
+    assert fast != TrainConfig() and fast.epochs == 1 and fast.model_config["crop"] == 2
+    mine = _train_config("--lr=0.3", "--recipe", "fast", "--label-smooth", "0.1", "--epochs", "1", "--elastic", "10",
+                         "--model-config", '{"widths": [16, 32, 64]}')
+    assert (mine.lr, mine.label_smoothing, mine.epochs, mine.val_split, mine.warmup) == (0.3, 0.1, 1, 0, 0.5)
+    assert mine.model_config == {**fast.model_config, "widths": [16, 32, 64]}
+    assert mine.augment == {**fast.augment, "elastic": 10.0}
+    assert _train_config("--no-augment", "--elastic", "34").augment["elastic"] == 34  # it used to be dropped
+    with pytest.raises(ValueError, match=r"give a val_split above 0.* \(--recipe fast stands for --epochs 1 "):
+        _train_config("--recipe", "fast", "--early-stopping", "3")
+    with pytest.raises(ValueError, match="unknown recipe 'quick'; known: fast"):
+        TrainConfig.from_recipe("quick")
+    bad = fude("finetune", "--from", "mnist", "--dataset", "mnist", "--recipe", "fast", check=False)
+    assert bad.returncode == 2 and "unrecognized arguments: --recipe fast" in bad.stderr
+
+
+def test_the_fast_recipe_reaches_99_percent_on_mnist(tmp_path):
+    """The README's quickest route, from the raw MNIST files to the official test set in one
+    command (the mirror's gzipped IDX files; seeds 0-31 gave 99.05-99.25% here)."""
+    p = fude("train", "--dataset", "mnist", "--recipe", "fast", "--test-split", "test", "--json", "--quiet",
+             "--out", tmp_path / "run")
+    result = json.loads(p.stdout)
+    assert result["test"]["n"] == 10_000 and result["test"]["accuracy"] >= 0.99, result["test"]

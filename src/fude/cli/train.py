@@ -35,8 +35,15 @@ def add_train_args(t: argparse.ArgumentParser, finetune: bool = False) -> None:
     g = t.add_argument_group("recipe (fude.train.TrainConfig)")
     add_config_args(g, TrainConfig, {"arch": {"choices": list(ARCHS)}, "lr": {"default": None, "default_help": LR_HELP}},
                     skip=("arch",) if finetune else ())  # fine-tuning keeps the source model's architecture
+    if not finetune:
+        from fude.train import RECIPES
+
+        recipes = "; ".join(f"{name}: {recipe_flags(name)}" for name in RECIPES)
+        g.add_argument("--recipe", choices=list(RECIPES), help="start from a named recipe instead of the defaults "
+                       "(the flags given still win, and --model-config adds to its network): " + recipes)
     g.add_argument("--model-config", help='JSON of model config fields, e.g. \'{"widths": [32, 64, 128]}\'')
-    g.add_argument("--no-augment", action="store_true", help="turn off random affine and random erasing")
+    g.add_argument("--no-augment", action="store_true", help="turn off random affine and random erasing (not "
+                   "--elastic)")
     g.add_argument("--elastic", type=float, default=0.0, metavar="ALPHA", help="add elastic distortion of this "
                    "strength in pixels (Simard et al. 2003 used 34, with a Gaussian of 4 pixels; default: 0, off)")
     g.add_argument("--folds", type=int, default=0, help="stratified K-fold cross-validation instead (K >= 2; "
@@ -86,27 +93,64 @@ def config_from_args(args: argparse.Namespace):
     Raises:
         ValueError: a value the config refuses, or a ``--model-config`` that is not a JSON object.
     """
-    from dataclasses import asdict, fields
+    from dataclasses import asdict, fields, replace
 
     from fude.datasets.augment import AugmentConfig
     from fude.models import arch_spec
-    from fude.train import TrainConfig, default_lr
+    from fude.train import RECIPES, TrainConfig, default_lr
 
     init_from, freeze = getattr(args, "init_from", ""), getattr(args, "freeze", 0)
     if init_from:  # fine-tuning: the architecture is the source model's
         from fude.recognizer import load_model
 
         args.arch = load_model(init_from).net.arch
+    model_config = json_option(args.model_config, "--model-config")
+    if getattr(args, "recipe", None):
+        args, model_config = _with_recipe(args), {**RECIPES[args.recipe].get("model_config", {}), **model_config}
     flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    augment = AugmentConfig.off() if args.no_augment else AugmentConfig(elastic=args.elastic)
-    cfg = TrainConfig(**{**flags, "lr": args.lr or default_lr(args.arch), "init_from": init_from, "freeze": freeze,
-                         "model_config": json_option(args.model_config, "--model-config"), "augment": asdict(augment)})
+    augment = replace(AugmentConfig.off() if args.no_augment else AugmentConfig(), elastic=args.elastic)
+    try:
+        cfg = TrainConfig(**{**flags, "lr": args.lr or default_lr(args.arch), "init_from": init_from,
+                             "freeze": freeze, "model_config": model_config, "augment": asdict(augment)})
+    except ValueError as e:
+        if not getattr(args, "recipe", None):
+            raise
+        raise ValueError(f"{e} (--recipe {args.recipe} stands for {recipe_flags(args.recipe)})") from None
     if not init_from:  # a config the network refuses fails now, before any folder is touched
         from fude.models import create_model
 
         arch_spec(cfg.arch)
         create_model(cfg.arch, **{k: v for k, v in cfg.model_config.items() if k not in ("num_classes",)})
     return cfg
+
+
+def recipe_flags(name: str) -> str:
+    """The ``fude train`` flags that the recipe ``name`` (:data:`fude.train.RECIPES`) stands for."""
+    from fude.train import RECIPES
+
+    flags = []
+    for key, value in RECIPES[name].items():
+        if key == "augment":
+            flags.append("--no-augment")
+        elif key == "model_config":
+            flags.append(f"--model-config '{json.dumps(value)}'")
+        else:
+            flags.append(f"--{key.replace('_', '-')} {value:g}")
+    return " ".join(flags)
+
+
+def _with_recipe(args: argparse.Namespace) -> argparse.Namespace:
+    """``fude train``'s command line (``args.argv``) read again with the ``--recipe``'s values as the
+    defaults: a flag given on it still wins, however it is spelt (``--lr=0.3``, ``--label-smoothing``
+    abbreviated). The recipe's ``model_config`` is merged by :func:`config_from_args`."""
+    from fude.train import RECIPES
+
+    recipe = RECIPES[args.recipe]
+    again = argparse.ArgumentParser(prog="fude train")
+    add_train_args(again)
+    again.set_defaults(**{k: v for k, v in recipe.items() if k not in ("augment", "model_config")},
+                       no_augment=recipe.get("augment") == "off")
+    return again.parse_args(args.argv[1:])
 
 
 def _given(args: argparse.Namespace) -> list[str]:

@@ -12,7 +12,7 @@ cross-validation, FLOP count and multi-process (``torchrun``) support.
     distributed.py  torchrun's processes (DistributedDataParallel)
 """
 
-from fude.train.config import ARCH_LR, MONITORS, TrainConfig, default_lr
+from fude.train.config import ARCH_LR, MONITORS, RECIPES, TrainConfig, default_lr
 from fude.train.cv import cross_validate, cross_validate_recipe, recipe_folds
 from fude.train.data import model_batch, pixel_mean_std, to_tensors
 from fude.models.flops import flops_per_image
@@ -21,7 +21,7 @@ from fude.train.optim import NesterovSGD, lr_at, make_optimizer
 from fude.train.run import RunFolderError, read_metrics
 from fude.train.sampling import balanced_order, class_weights, cv_folds, stratified_sample, stratified_split
 
-__all__ = ["ARCH_LR", "MONITORS", "NesterovSGD", "Run", "RunFolderError", "TrainConfig", "balanced_order",
+__all__ = ["ARCH_LR", "MONITORS", "NesterovSGD", "RECIPES", "Run", "RunFolderError", "TrainConfig", "balanced_order",
            "class_weights", "cross_validate", "cross_validate_recipe", "cv_folds", "default_lr", "evaluate_tensors",
            "flops_per_image", "lr_at", "make_optimizer", "model_batch", "pixel_mean_std", "read_metrics",
            "recipe_folds", "setup", "start_from", "stratified_sample", "stratified_split", "to_tensors", "train",
