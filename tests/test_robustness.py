@@ -96,6 +96,9 @@ def test_training_killed_again_and_again_ends_as_if_never_stopped(tmp_path):
     args = ("train", *TINY, "--out", run)
     for sig, after_epoch, delay in kills:
         p = subprocess.Popen(fude_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        # its first line comes once the command runs (its SIGTERM handler set): a run that an earlier one
+        # took past this kill's epoch is cut in its training, not in Python's start-up
+        assert p.stdout.readline().startswith("run folder: "), p.communicate()
         deadline = time.time() + 120
         while ((not (run / "run.json").exists() or checkpoint_epoch(run) < after_epoch) and p.poll() is None
                and time.time() < deadline):

@@ -191,9 +191,57 @@ def test_training_a_cnn_never_imports_torch_dynamo(tmp_path):
     code = ("import sys, fude; from fude.train import TrainConfig, train; "
             "d = fude.load_dataset('kmnist-sample', 'train'); "
             f"train(TrainConfig(epochs=1, batch_size=64, val_split=0.2), d, {str(tmp_path)!r}, progress=False); "
-            "print('dynamo' if 'torch._dynamo' in sys.modules else 'clean')")
+            "print('dynamo' if 'torch._dynamo' in sys.modules else 'clean', "
+            "'sklearn' if 'sklearn' in sys.modules else 'clean')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines()[-1] == "clean" and (tmp_path / "model.safetensors").exists()
+    assert out.splitlines()[-1] == "clean clean" and (tmp_path / "model.safetensors").exists()
+
+
+def test_stratified_split_holds_out_each_class_in_proportion():
+    """As scikit-learn's stratified train_test_split: ceil(share * N) held out, each class within
+    one image of its share, a partition of the indices; the same seed, the same split."""
+    from sklearn.model_selection import train_test_split
+
+    from fude.train import stratified_split
+
+    rng = np.random.default_rng(0)
+    for n, k, share in [(60_000, 10, 0.1), (23_236, 49, 0.1), (1_500, 10, 0.2), (45, 7, 0.5)]:
+        labels = np.concatenate([np.repeat(np.arange(k), 2), rng.choice(k, n - 2 * k, p=rng.dirichlet(np.ones(k)))])
+        rest, held = stratified_split(labels, share, seed=3)
+        assert len(held) == int(np.ceil(share * n)) and np.array_equal(np.sort(np.r_[rest, held]), np.arange(n))
+        assert np.all(np.diff(rest) > 0) and np.all(np.diff(held) > 0)
+        _, theirs = train_test_split(np.arange(n), test_size=share, stratify=labels, random_state=3)
+        assert np.abs(np.bincount(labels[held], minlength=k) - np.bincount(labels[theirs], minlength=k)).max() <= 1
+        assert np.array_equal(held, stratified_split(labels, share, seed=3)[1])
+        assert not np.array_equal(held, stratified_split(labels, share, seed=4)[1])
+    assert len(stratified_split(labels, 0, seed=3)[1]) == 0
+    with pytest.raises(ValueError, match="needs at least 2 images of every class"):
+        stratified_split(np.array([0, 0, 1]), 0.5, seed=0)
+
+
+def test_resume_refuses_a_checkpoint_trained_beside_other_held_out_images(tmp_path):
+    """The held-out images are drawn again from the seed on --resume; a checkpoint written beside
+    others (the data changed, or an earlier fude drew them differently and wrote no fingerprint)
+    is refused: validation would score images the network learnt. Nothing in the run is touched."""
+    from safetensors.torch import load_file as load_torch, save_file
+
+    d = fude.load_dataset("kmnist-sample", "train")
+    cfg = TrainConfig(epochs=1, batch_size=64, val_split=0.2, augment=NO_AUG)
+    train(cfg, d, tmp_path, progress=False)
+    held_out = json.loads((tmp_path / "config.json").read_text())["held_out"]
+    assert held_out["images"] == 240 and len(held_out["sha256"]) == 16
+    ckpt = tmp_path / "checkpoint.safetensors"
+    train(cfg.replace(epochs=2), d, tmp_path, resume=True, progress=False)  # the same images: resumes
+    assert [json.loads(line)["epoch"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    fewer = fude.Dataset(d.images[:-10], d.labels[:-10], d.class_map, d.source)
+    with pytest.raises(ValueError, match="other held-out images than this run would hold out now"):
+        train(cfg.replace(epochs=3), fewer, tmp_path, resume=True, progress=False)
+    state = load_torch(ckpt)
+    save_file(state, ckpt, metadata={"epoch": "2", "step": "32"})  # an earlier fude's: no fingerprint
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match="an earlier fude, which drew them differently"):
+        train(cfg.replace(epochs=3), d, tmp_path, resume=True, progress=False)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
 def test_ema_run_saves_and_validates_the_moving_average(tmp_path):

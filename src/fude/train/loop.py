@@ -13,6 +13,7 @@ early stopping as in Prechelt, "Early Stopping — But When?", 1998.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import time
@@ -34,8 +35,8 @@ from fude.train.config import MONITORS, TrainConfig
 from fude.train.data import model_batch, to_tensors
 from fude.models.flops import flops_per_image
 from fude.train.optim import NesterovSGD, lr_at, make_optimizer
-from fude.train.run import (CHECKPOINT, append_metrics, load_checkpoint, metrics_for_resume, remove_leftovers,
-                            save_checkpoint, write_metrics)
+from fude.train.run import (CHECKPOINT, append_metrics, checkpoint_metadata, load_checkpoint, metrics_for_resume,
+                            remove_leftovers, save_checkpoint, write_metrics)
 from fude.train.sampling import balanced_order, class_weights, stratified_split
 
 logger = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ def setup(cfg: TrainConfig, data: Dataset | SequenceDataset, out: Path, resume: 
     preprocess = {"box": box} if data.kind == "image" else {"length": int(x_all.shape[1])}
     saved_config = {"data": data.source, **(extra_config or {}), "fude_version": fude.__version__, "train": asdict(cfg),
                     "preprocess": preprocess, "normalisation": {"mean": mean, "std": std},
+                    "held_out": held_out_fingerprint(val_idx),
                     "device": str(device), "precision": precision, "processes": world.size}
     run = Run(cfg, out, data, world, device, precision, x_all, tr, y_tr, x_va, y_va, model, net, opt, ema, batch,
               len(y_tr) // batch,  # drop the last partial batch: batch norm wants full batches
@@ -264,6 +266,11 @@ def restore(run: Run, resume: bool) -> None:
     if resume and not (run.out / CHECKPOINT).exists():  # stopped before the first epoch ended
         run.log(f"{run.out} has no finished epoch to resume from; starting it from the beginning")
     elif resume:
+        if checkpoint_metadata(run.out).get("held_out", "") != run.saved_config["held_out"]["sha256"]:
+            raise ValueError(f"cannot resume {run.out}: its checkpoint was trained beside other held-out images than "
+                             "this run would hold out now (the data changed, or an earlier fude, which drew them "
+                             "differently, started the run), so validation would score images the network learnt; "
+                             "start again with --overwrite, or finish the run with the fude that started it")
         run.start_epoch, run.step = load_checkpoint(run.out, run.model, run.opt, run.ema)
         run.history, bad = metrics_for_resume(run.out, run.start_epoch)
         if bad:
@@ -272,6 +279,13 @@ def restore(run: Run, resume: bool) -> None:
         run.log(f"resuming {run.out} after epoch {run.start_epoch}/{run.cfg.epochs}")
     if run.world.main:
         write_metrics(run.out, run.history)
+
+
+def held_out_fingerprint(val_idx: np.ndarray) -> dict:
+    """Which images a run holds out: their count and the first 16 hex digits of the SHA-256 of
+    their indices (int64); an empty ``sha256`` when none are."""
+    digest = hashlib.sha256(np.asarray(val_idx, dtype=np.int64).tobytes()).hexdigest()[:16] if len(val_idx) else ""
+    return {"images": int(len(val_idx)), "sha256": digest}
 
 
 def describe(run: Run) -> str:
@@ -369,8 +383,13 @@ def train_epoch(run: Run, epoch: int, progress: bool = True) -> dict:
             "batch_loss": [round(v, 5) for v in torch.stack(batch_losses).tolist()]}  # rank 0's share
 
 
+# inputs per forward pass of validation: as `fude evaluate`'s default; 2048 held ~50 MiB more at the
+# peak on a CPU for no speed (bench/scale.py --val-split 0.1)
+VAL_BATCH = 512
+
+
 @torch.inference_mode()
-def validate(run: Run, batch_size: int = 2048) -> dict:
+def validate(run: Run, batch_size: int = VAL_BATCH) -> dict:
     """Mean cross-entropy (``loss``), ``accuracy`` and ``balanced_accuracy`` of the run's model on
     its held-out data (:func:`evaluate_tensors`)."""
     return evaluate_tensors(run.result_model, run.x_va, run.y_va, run.device, run.precision, batch_size)
@@ -378,7 +397,7 @@ def validate(run: Run, batch_size: int = 2048) -> dict:
 
 @torch.inference_mode()
 def evaluate_tensors(model: CharClassifier, x: torch.Tensor, y: torch.Tensor, device: torch.device,
-                     precision: str, batch_size: int = 2048) -> dict:
+                     precision: str, batch_size: int = VAL_BATCH) -> dict:
     """Mean cross-entropy (``loss``), ``accuracy`` and ``balanced_accuracy`` (mean recall over the
     classes present; :func:`fude.evaluate.scores`) of ``model`` on stored inputs ``x`` (uint8
     ``(N, 1, S, S)`` or float32 sequences ``(N, T, 7)``) and int64 labels ``y`` ``(N,)``."""
@@ -422,7 +441,7 @@ def record_epoch(run: Run, row: dict) -> None:
         # kill between the two repeats this epoch on resume rather than losing its weights
         save_model(run.result_model, run.out / "best", run.data.class_map,
                    {**run.saved_config, "result": {k: v for k, v in row.items() if k != "batch_loss"}})
-    save_checkpoint(run.out, run.model, run.opt, epoch, run.step, run.ema)
+    save_checkpoint(run.out, run.model, run.opt, epoch, run.step, run.ema, run.saved_config["held_out"]["sha256"])
     val = f" val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f}" if len(run.x_va) else ""
     run.log(f"epoch {epoch}/{run.cfg.epochs} loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}{val} "
             f"| {row['seconds']:.1f} s, {row['samples_per_s']:,.0f} samples/s, {row['tflops'] * 1000:.1f} GFLOP/s")

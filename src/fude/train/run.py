@@ -91,6 +91,23 @@ def checkpoint_counters(out: Path) -> tuple[int, int]:
     Raises:
         FileNotFoundError: no checkpoint. ValueError: one without readable counters.
     """
+    meta = checkpoint_metadata(out)
+    try:
+        if "epoch" not in meta:
+            meta = json.loads((out / "checkpoint.json").read_text())
+        return int(meta["epoch"]), int(meta["step"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"cannot resume from the checkpoint in {out}: its epoch counter is unreadable "
+                         f"({str(e).splitlines()[0]}); start again with --overwrite") from e
+
+
+def checkpoint_metadata(out: Path) -> dict[str, str]:
+    """The metadata of the checkpoint in ``out``: ``epoch``, ``step`` and ``held_out`` (see
+    :func:`save_checkpoint`).
+
+    Raises:
+        FileNotFoundError: no checkpoint. ValueError: an unreadable one.
+    """
     from safetensors import SafetensorError, safe_open
 
     path = out / CHECKPOINT
@@ -98,13 +115,10 @@ def checkpoint_counters(out: Path) -> tuple[int, int]:
         raise FileNotFoundError(path)
     try:
         with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        if "epoch" not in meta:
-            meta = json.loads((out / "checkpoint.json").read_text())
-        return int(meta["epoch"]), int(meta["step"])
-    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:
-        raise ValueError(f"cannot resume from the checkpoint in {out}: its epoch counter is unreadable "
-                         f"({str(e).splitlines()[0]}); start again with --overwrite") from e
+            return f.metadata() or {}
+    except (OSError, SafetensorError) as e:
+        raise ValueError(f"cannot resume from the checkpoint in {out}: it is damaged ({str(e).splitlines()[0]}); "
+                         "start again with --overwrite") from e
 
 
 def remove_leftovers(out: Path) -> list[Path]:
@@ -171,11 +185,12 @@ def append_metrics(out: Path, row: dict) -> None:
 
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD, epoch: int, step: int,
-                    ema: torch.nn.Module | None = None) -> None:
+                    ema: torch.nn.Module | None = None, held_out: str = "") -> None:
     """Weights, momentum buffers (and the weights' moving average) as one safetensors file, written
     atomically, with the epoch and step counters in its metadata: the checkpoint is one unit, never
     weights of one epoch labelled with another. (Randomness needs no state: every epoch reseeds from
-    the run's seed and its number.)"""
+    the run's seed and its number.) ``held_out``: the fingerprint of the run's held-out images
+    (``config.json``'s ``held_out``), which a resumed run must find again."""
     from safetensors.torch import save
 
     state = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -185,7 +200,8 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD, epoc
         buf = opt.state.get(p, {}).get("momentum_buffer")
         if buf is not None:
             state[f"optim.{i}.momentum_buffer"] = buf.detach().cpu().contiguous()
-    atomic_write(folder / CHECKPOINT, save(state, metadata={"epoch": str(epoch), "step": str(step)}))
+    atomic_write(folder / CHECKPOINT, save(state, metadata={"epoch": str(epoch), "step": str(step),
+                                                            "held_out": held_out}))
     (folder / "checkpoint.json").unlink(missing_ok=True)  # an older fude's counters: the metadata rules now
 
 

@@ -8,17 +8,19 @@ import torch
 
 
 def stratified_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (rest, held out), sorted, with ``share`` of each class held out (scikit-learn
-    ``train_test_split``); ``share=0`` holds out nothing.
+    """Indices (rest, held out), sorted, with ``share`` of each class held out; ``share=0`` holds
+    out nothing. As scikit-learn's stratified ``train_test_split``: ``ceil(share * N)`` images held
+    out, shared among the classes in proportion to their sizes (the rounding left over going to the
+    largest remainders, ties in random order), each class's drawn at random (NumPy's generator from
+    ``seed``; a different draw from scikit-learn's, whose import would add most of a second and
+    ~70 MiB to every run with a validation split).
 
     Raises:
         ValueError: too few images to hold out one of every class and keep one for training.
     """
     idx = np.arange(len(labels))
-    if share == 0:  # no hold-out: and no scikit-learn import (a second of start-up)
+    if share == 0:
         return idx, idx[:0]
-    from sklearn.model_selection import train_test_split
-
     counts = np.bincount(labels)
     classes, held = int((counts > 0).sum()), int(np.ceil(share * len(labels)))
     if counts[counts > 0].min() < 2 or held < classes or len(labels) - held < classes:
@@ -27,9 +29,17 @@ def stratified_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.nd
                          f"and train on the rest: it needs at least 2 images of every class and {need:,} in all "
                          f"(there are {len(labels):,}, the fewest in a class {counts[counts > 0].min()}); give more "
                          f"images, or train without validation: --val-split 0")
-
-    tr, va = train_test_split(idx, test_size=share, stratify=labels, random_state=seed)
-    return np.sort(tr), np.sort(va)
+    rng = np.random.default_rng(seed)
+    exact = counts * (held / len(labels))  # each class's share of the held-out images
+    take = np.floor(exact).astype(np.int64)
+    by_remainder = np.lexsort((rng.random(len(counts)), take - exact))  # largest remainder first, ties at random
+    take[by_remainder[: held - int(take.sum())]] += 1
+    by_class = np.argsort(labels, kind="stable")  # the indices grouped by class, classes in order
+    starts = np.cumsum(counts) - counts
+    out = np.concatenate([rng.permutation(by_class[a: a + n])[:k] for a, n, k in zip(starts, counts, take) if k])
+    held_out = np.zeros(len(labels), bool)
+    held_out[out] = True
+    return idx[~held_out], idx[held_out]
 
 
 def stratified_sample(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
