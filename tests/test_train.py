@@ -20,7 +20,7 @@ def test_class_weights_match_scikit_learn():
     y = np.repeat([0, 1, 2, 4], [600, 60, 6, 30])  # class 3 has no images
     w = class_weights(y, 5)
     present = np.array([0, 1, 2, 4])
-    assert np.allclose(w[present], compute_class_weight("balanced", classes=present, y=y))
+    assert np.array_equal(w[present], compute_class_weight("balanced", classes=present, y=y).astype(np.float32))
     assert w[3] == 0 and w.dtype == np.float32
     assert np.isclose((w[y]).sum(), len(y))  # the weighted count equals the image count, as scikit-learn's formula
 
@@ -184,13 +184,15 @@ def test_nesterov_sgd_is_bitwise_torch_optim_sgd():
 
 def test_training_a_cnn_never_imports_torch_dynamo(tmp_path):
     """torch._dynamo takes about 1.8 s to import on a 2-core CPU: a quarter of the time budget for
-    99% on MNIST. Nothing in a CNN's training run (FLOP count, optimizer step, checkpoints) may pull it in."""
+    99% on MNIST. Nothing in a CNN's training run (FLOP count, optimizer step, checkpoints) may pull it in;
+    nor scikit-learn (most of a second and ~70 MiB) for the validation split or the class weights."""
     import subprocess
     import sys
 
     code = ("import sys, fude; from fude.train import TrainConfig, train; "
             "d = fude.load_dataset('kmnist-sample', 'train'); "
-            f"train(TrainConfig(epochs=1, batch_size=64, val_split=0.2), d, {str(tmp_path)!r}, progress=False); "
+            f"train(TrainConfig(epochs=1, batch_size=64, val_split=0.2, class_weights='balanced'), d, "
+            f"{str(tmp_path)!r}, progress=False); "
             "print('dynamo' if 'torch._dynamo' in sys.modules else 'clean', "
             "'sklearn' if 'sklearn' in sys.modules else 'clean')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
