@@ -397,3 +397,14 @@ def test_the_fast_recipe_reaches_99_percent_on_mnist(tmp_path):
              "--out", tmp_path / "run")
     result = json.loads(p.stdout)
     assert result["test"]["n"] == 10_000 and result["test"]["accuracy"] >= 0.99, result["test"]
+
+
+def test_evaluate_answers_without_scikit_learn():
+    """`fude evaluate`'s per-class report and confusion matrix are counted with NumPy: scikit-learn's
+    import alone was most of a second of the command (README "Benchmarks")."""
+    code = ("import sys; from fude.cli import main; code = main(sys.argv[1:]); "
+            "print('sklearn loaded:', 'sklearn' in sys.modules, file=sys.stderr); sys.exit(code)")
+    p = subprocess.run([sys.executable, "-c", code, "evaluate", "--model", "kmnist", "--dataset", "kmnist-sample",
+                        "--split", "test"], capture_output=True, text=True)
+    assert p.returncode == 0 and "sklearn loaded: False" in p.stderr, p.stderr
+    assert "balanced accuracy" in p.stdout and " お    U+304A " in p.stdout  # the per-class report, with characters

@@ -28,6 +28,29 @@ def test_metrics_against_direct_counts():
     assert csv_lines[1].split(",")[1:] == [str(v) for v in cm[0]]
 
 
+def test_per_class_scores_are_scikit_learns():
+    """The NumPy confusion matrix and per-class scores equal scikit-learn's, absent classes and
+    classes never predicted (zero_division=0) included; indices out of range are refused."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    from fude.evaluate import confusion, per_class_scores
+
+    rng = np.random.default_rng(1)
+    for k, n in ((10, 10_000), (49, 3_000), (6, 9)):
+        y = rng.integers(0, k - 1, n)  # the last class has no images
+        pred = np.where(rng.random(n) < 0.7, y, rng.integers(0, k - 2, n))  # nor, often, predictions
+        ours = per_class_scores(y, pred, k)
+        theirs = precision_recall_fscore_support(y, pred, labels=np.arange(k), zero_division=0)
+        for name, value in zip(("precision", "recall", "f1", "support"), theirs):
+            assert np.allclose(ours[name], value, rtol=1e-12, atol=0), (k, name)
+        assert np.array_equal(confusion(y, pred, k), confusion_matrix(y, pred, labels=np.arange(k)))
+    assert per_class_scores(y[:0], pred[:0], 3)["f1"].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="a predicted class index outside 0..4: 0..5"):
+        confusion(np.array([0, 1]), np.array([0, 5]), 5)
+    with pytest.raises(ValueError, match="2 true classes but 1 predictions"):
+        confusion(np.array([0, 1]), np.array([0]), 5)
+
+
 @pytest.mark.parametrize("dy,dx", [(1, 0), (0, -1), (-1, 1), (2, 2)])
 def test_shift_matches_roll_with_zero_fill(dy, dx):
     x = torch.rand(3, 1, 28, 28)

@@ -1,6 +1,6 @@
 """Evaluation: accuracy, balanced accuracy, per-class precision/recall/F1 with each class's
-character and code point, and the confusion matrix (scikit-learn metrics), with optional
-test-time augmentation."""
+character and code point, and the confusion matrix (scikit-learn's definitions, computed with
+NumPy), with optional test-time augmentation."""
 
 from __future__ import annotations
 
@@ -71,13 +71,36 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     return {"accuracy": float(hit.mean()), "balanced_accuracy": float(recall.mean())}
 
 
-def per_class_scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
-    """Precision, recall, F1 and support per class, each ``(num_classes,)`` (scikit-learn's
-    ``precision_recall_fscore_support``; 0 where undefined)."""
-    from sklearn.metrics import precision_recall_fscore_support
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """The confusion matrix: int64 ``(K, K)`` counts, rows the true class and columns the predicted
+    one (scikit-learn's ``confusion_matrix`` with ``labels=range(K)``), of int class indices ``(N,)``.
 
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=np.arange(num_classes), zero_division=0)
-    return {"precision": p, "recall": r, "f1": f, "support": s}
+    Raises:
+        ValueError: an index outside ``[0, K)``, or arrays of different lengths.
+    """
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{len(y_true)} true classes but {len(y_pred)} predictions")
+    for name, y in (("true", y_true), ("predicted", y_pred)):
+        if len(y) and (y.min() < 0 or y.max() >= num_classes):
+            raise ValueError(f"a {name} class index outside 0..{num_classes - 1}: {int(y.min())}..{int(y.max())}")
+    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def per_class_scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
+                     cm: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 (``2 TP / (2 TP + FP + FN)``) and support per class, each
+    ``(num_classes,)``, 0 where undefined: scikit-learn's ``precision_recall_fscore_support(...,
+    zero_division=0)``, from the confusion matrix (``cm``, when it is already counted). NumPy only:
+    scikit-learn's import alone is most of a second of ``fude evaluate``."""
+    cm = confusion(y_true, y_pred, num_classes) if cm is None else cm
+    tp, support, predicted = np.diag(cm).astype(np.float64), cm.sum(1), cm.sum(0)
+
+    def share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.divide(a, b, out=np.zeros(len(a)), where=b > 0)
+
+    return {"precision": share(tp, predicted), "recall": share(tp, support),
+            "f1": share(2 * tp, support + predicted), "support": support}
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> dict:
@@ -90,17 +113,15 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> dict
         ``{"n", "accuracy", "balanced_accuracy", "per_class": [{index, char, codepoint,
         precision, recall, f1, support}], "confusion_matrix": K x K list (rows: true class)}``.
     """
-    from sklearn.metrics import confusion_matrix
-
-    labels = np.arange(len(class_map))
-    s = per_class_scores(y_true, y_pred, len(class_map))
+    cm = confusion(y_true, y_pred, len(class_map))
+    s = per_class_scores(y_true, y_pred, len(class_map), cm)
     return {
         "n": int(len(y_true)),
         **scores(y_true, y_pred),
-        "per_class": [{"index": int(i), "char": class_map.char(i), "codepoint": class_map.codepoint(i),
+        "per_class": [{"index": i, "char": class_map.char(i), "codepoint": class_map.codepoint(i),
                        "precision": float(s["precision"][i]), "recall": float(s["recall"][i]),
-                       "f1": float(s["f1"][i]), "support": int(s["support"][i])} for i in labels],
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+                       "f1": float(s["f1"][i]), "support": int(s["support"][i])} for i in range(len(class_map))],
+        "confusion_matrix": cm.tolist(),
     }
 
 
