@@ -30,6 +30,7 @@ fi
 export PYTHONPATH=$PWD/src:${PYTHONPATH:-} FUDE_DATA_DIR=${FUDE_DATA_DIR:-$PWD/.gpu-data} PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/fude-gpu}
 mkdir -p "$OUT"
+touch /tmp/fude-gpu-started  # the results files written after this are this run's (the tree holds older ones)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))"
 step() { echo "=== $*"; timeout 300 "$@" || echo "FAILED ($?): $*"; }
@@ -53,7 +54,7 @@ if grep -qw amx_bf16 /proc/cpuinfo; then
 else
     echo "=== no AMX on this CPU: the bf16 CPU check skipped"
 fi
-cp bench/results/*.json "$OUT"/ 2>/dev/null
+find bench/results -name '*.json' -newer /tmp/fude-gpu-started -exec cp {} "$OUT"/ \;
 $PY - "$OUT" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
