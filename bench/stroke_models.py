@@ -52,7 +52,7 @@ train_cfg = replace(base, reorder=args.reorder, reverse=args.reverse)
 train_img = Dataset(*synth_images(chars, args.per_char, seed=0, cfg=train_cfg), cmap, {"name": "synth-0"})
 train_seq = SequenceDataset(*synth_sequences(chars, args.per_char, seed=0, length=args.length, cfg=train_cfg), cmap,
                             {"name": "synth-0"})
-tests = {kind: [(_drawing(s, seed, i, j, cfg)[0], i) for i, s in _drawn(chars) for j in range(args.test_per_char)]
+tests = {kind: [(_drawing(s, seed, i, j, cfg)[0], i) for i, s, _ in _drawn(chars, 1) for j in range(args.test_per_char)]
          for kind, seed, cfg in (("synthetic", 1, base), ("harder", 2, harder))}
 rng = np.random.default_rng(3)
 tests["reordered"] = [([s if rng.random() < 0.5 else s[::-1] for s in (d[k] for k in rng.permutation(len(d)))], i)
