@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from fude.train import RECIPES
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -38,16 +40,14 @@ def matmul_peak(dtype: torch.dtype, seconds: float = 1.0) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t0)
 
 
-# the fast MNIST recipe's network (bench/mnist_speed.py --recipe fast) and the one before its crop
-# (fast-28), as fude-cnn configs: one definition for the benchmarks that train or time them
+# the fast MNIST recipe's network (`fude train --recipe fast`, fude.train.RECIPES) and the one before
+# its crop (fast-28), as fude-cnn configs, for the benchmarks that train or time them
+FAST_NETWORK = RECIPES["fast"]["model_config"]
 FAST_28_NETWORK = {"space_to_depth": True, "widths": [16, 16, 64], "first_bn": False}
-FAST_NETWORK = {**FAST_28_NETWORK, "widths": [16, 16, 48], "crop": 2}
-# the fast recipe: `fude train`'s options past the data source (and as a TrainConfig, for the benchmarks
-# that train in-process: bench/scale.py)
+# the fast recipe spelt out as `fude train`'s options past the data source, as the results files
+# record it (tests/test_cli.py checks it is `--recipe fast`)
 FAST_RECIPE = ["--epochs", "1", "--batch-size", "256", "--warmup", "0.5", "--no-augment", "--val-split", "0",
                "--lr", "0.4", "--label-smoothing", "0.02", "--model-config", json.dumps(FAST_NETWORK)]
-FAST_CONFIG = {"epochs": 1, "batch_size": 256, "warmup": 0.5, "lr": 0.4, "label_smoothing": 0.02,
-               "model_config": FAST_NETWORK}
 
 
 def run_child(cmd: list[str]) -> tuple[str, float, float]:

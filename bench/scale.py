@@ -1,5 +1,5 @@
 """Does training cost the same per image at Kuzushiji-49's size as at MNIST's? One epoch of the fast
-recipe (bench/common.py FAST_CONFIG: batch 256, no augmentation) on the 60,000 MNIST training
+recipe (`fude train --recipe fast`: batch 256, no augmentation) on the 60,000 MNIST training
 images tiled 1, 2 and 4 times (240,000 images: Kuzushiji-49 has 232,365), each in a fresh process;
 samples/s of the epoch, minor page faults, and the process's peak RSS against the bytes of the
 images. ``--malloc both`` alternates fude's malloc thresholds with glibc's own.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import FAST_CONFIG, save_results  # noqa: E402
+from common import save_results  # noqa: E402
 
 CHILD = """
 import json, resource, sys, tempfile
@@ -32,8 +32,7 @@ if malloc == "glibc":  # glibc's own thresholds: what fude does without fude.run
 d = fude.load_dataset("mnist", "train")
 data = fude.Dataset(np.tile(d.images, (tiles, 1, 1)), np.tile(d.labels, tiles), d.class_map, d.source)
 del d
-cfg = TrainConfig(**json.loads(sys.argv[4]), val_split=val,
-                  augment={"rotate": 0, "scale": 0, "shift": 0, "shear": 0, "erase": 0, "erase_side": 0, "elastic": 0})
+cfg = TrainConfig.from_recipe("fast", val_split=val)
 with tempfile.TemporaryDirectory() as tmp:
     result = train(cfg, data, tmp, progress=False)
 print(json.dumps({"samples_per_s": result["samples_per_s"], "data_mib": data.images.nbytes / 2**20,
@@ -55,7 +54,7 @@ def main() -> None:
     for _ in range(args.rounds):  # alternated: these machines drift
         for t in args.tiles:
             for m in mallocs:
-                cmd = [sys.executable, "-c", CHILD, str(t), str(args.val_split), m, json.dumps(FAST_CONFIG)]
+                cmd = [sys.executable, "-c", CHILD, str(t), str(args.val_split), m]
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
                 runs[m, t].append(json.loads(out.splitlines()[-1]))
                 print(m, t, runs[m, t][-1], flush=True)
@@ -73,7 +72,7 @@ def main() -> None:
     for r in rows:
         print(r)
     suffix = "" if args.malloc == "fude" else f"-{args.malloc}"
-    save_results(f"scale-val{args.val_split:g}{suffix}", rows, rounds=args.rounds, recipe=FAST_CONFIG)
+    save_results(f"scale-val{args.val_split:g}{suffix}", rows, rounds=args.rounds, recipe="fast")
 
 
 if __name__ == "__main__":

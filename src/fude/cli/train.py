@@ -97,25 +97,26 @@ def config_from_args(args: argparse.Namespace):
 
     from fude.datasets.augment import AugmentConfig
     from fude.models import arch_spec
-    from fude.train import RECIPES, TrainConfig, default_lr
+    from fude.train import TrainConfig, default_lr
 
     init_from, freeze = getattr(args, "init_from", ""), getattr(args, "freeze", 0)
     if init_from:  # fine-tuning: the architecture is the source model's
         from fude.recognizer import load_model
 
         args.arch = load_model(init_from).net.arch
-    model_config = json_option(args.model_config, "--model-config")
-    if getattr(args, "recipe", None):
-        args, model_config = _with_recipe(args), {**RECIPES[args.recipe].get("model_config", {}), **model_config}
+    recipe = getattr(args, "recipe", None)
+    if recipe:
+        args = _with_recipe(args)
     flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     augment = replace(AugmentConfig.off() if args.no_augment else AugmentConfig(), elastic=args.elastic)
-    try:
-        cfg = TrainConfig(**{**flags, "lr": args.lr or default_lr(args.arch), "init_from": init_from,
-                             "freeze": freeze, "model_config": model_config, "augment": asdict(augment)})
+    changes = {**flags, "lr": args.lr or default_lr(args.arch), "init_from": init_from, "freeze": freeze,
+               "model_config": json_option(args.model_config, "--model-config"), "augment": asdict(augment)}
+    try:  # a recipe's model_config takes --model-config's fields on top (TrainConfig.from_recipe)
+        cfg = TrainConfig.from_recipe(recipe, **changes) if recipe else TrainConfig(**changes)
     except ValueError as e:
-        if not getattr(args, "recipe", None):
+        if not recipe:
             raise
-        raise ValueError(f"{e} (--recipe {args.recipe} stands for {recipe_flags(args.recipe)})") from None
+        raise ValueError(f"{e} (--recipe {recipe} stands for {recipe_flags(recipe)})") from None
     if not init_from:  # a config the network refuses fails now, before any folder is touched
         from fude.models import create_model
 
