@@ -104,6 +104,16 @@ def test_threads_follow_a_neighbour_that_comes_and_goes():
         torch.set_num_threads(before)
 
 
+def _two_idle_cores() -> None:
+    """Skip the test unless this is a 2-core Linux machine with nothing else busy on it."""
+    from fude.cores import free_cores
+
+    if len(os.sched_getaffinity(0)) != 2 or not os.path.exists("/proc/stat"):
+        pytest.skip("written for a 2-core Linux machine")
+    if free_cores(0.3) < 1.8:
+        pytest.skip("another program is already busy on this machine")
+
+
 def test_free_cores_leave_out_this_process_own_work():
     """A thread of this process at work (reading data ahead, say) does not make a core unfree; a
     busy neighbour does."""
@@ -111,10 +121,7 @@ def test_free_cores_leave_out_this_process_own_work():
 
     from fude.cores import free_cores
 
-    if len(os.sched_getaffinity(0)) != 2 or not os.path.exists("/proc/stat"):
-        pytest.skip("written for a 2-core Linux machine")
-    if free_cores(0.3) < 1.8:
-        pytest.skip("another program is already busy on this machine")
+    _two_idle_cores()
     stop = threading.Event()
 
     def work() -> None:  # PyTorch lets go of Python's lock: this keeps a core busy
@@ -157,10 +164,7 @@ def test_free_cores_from_the_reading_at_start_up(monkeypatch):
     neighbour busy since then shows; without a readable /proc/stat, every usable core counts."""
     from fude import cores
 
-    if len(os.sched_getaffinity(0)) != 2 or not os.path.exists("/proc/stat"):
-        pytest.skip("written for a 2-core Linux machine")
-    if cores.free_cores(0.3) < 1.8:
-        pytest.skip("another program is already busy on this machine")
+    _two_idle_cores()
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.2)
