@@ -56,7 +56,7 @@ def main() -> None:
         ran = []
         for _ in range(3):  # the automatic backend moves to onnxruntime once the calls' work repays its set-up
             auto.logits(test.images)
-            ran.append("ort" if auto._ort is not None else "torch")
+            ran.append("ort" if auto.runs_onnxruntime else "torch")
         picks = ", ".join(ran)
         for backend in ("torch", "onnxruntime"):
             rec = recognizer(name, backend, test)
@@ -66,7 +66,7 @@ def main() -> None:
                 rec.logits(test.images)
                 times.append(time.perf_counter() - t0)
             first, best = times[0], min(times[1:])
-            rows.append({"model": name, "forward_MFLOP": auto._forward_flops() / 1e6, "backend": backend,
+            rows.append({"model": name, "forward_MFLOP": auto.forward_flops() / 1e6, "backend": backend,
                          "images_per_s": len(test) / best, "first_call_s": first, "auto_calls_1_2_3": picks,
                          "threads": torch.get_num_threads()})
 
@@ -90,7 +90,7 @@ def main() -> None:
                     for i in range(0, len(x), batch):
                         session.run(["logits"], {"images": x[i: i + batch]})
                     times.append(time.perf_counter() - t0)
-                rows.append({"model": f"shipped mnist, batch {batch}", "forward_MFLOP": rec._forward_flops() / 1e6,
+                rows.append({"model": f"shipped mnist, batch {batch}", "forward_MFLOP": rec.forward_flops() / 1e6,
                              "backend": "fude export file in onnxruntime", "images_per_s": len(x) / min(times[1:]),
                              "first_call_s": times[0], "auto_calls_1_2_3": "",
                              "threads": session.get_session_options().intra_op_num_threads})

@@ -33,7 +33,7 @@ from fude.scripts import script, twins  # noqa: E402
 from fude.strokes import read_tdic  # noqa: E402
 from fude.strokes.kanjivg import load_templates  # noqa: E402
 from fude.scripts import SMALL_KANA  # noqa: E402
-from fude.strokes.synth import SynthConfig, _drawing  # noqa: E402
+from fude.strokes.synth import SynthConfig, drawing  # noqa: E402
 
 SCRIPTS = ("hiragana", "katakana", "kanji")
 
@@ -78,7 +78,7 @@ def main() -> None:
             for i, c in enumerate(rec.class_map.chars):
                 if c in templates and c not in SMALL_KANA:  # a small kana is its full-size form, smaller
                     for j in range(args.per_char):
-                        strokes, _ = _drawing(templates[c], 1000, i, j, SynthConfig())
+                        strokes, _ = drawing(templates[c], 1000, i, j, SynthConfig())
                         synth.append((c, [s * 300 for s in strokes], None))
             on_synth = score(rec, synth)
         kanji = [d for d in tomoe if script(d[0]) == "kanji"][: args.latency] or tomoe[: args.latency]

@@ -1,42 +1,48 @@
 #!/usr/bin/env bash
 # The training recipe of the shipped `ja` model (every kana and kanji KanjiVG draws: 6,600 classes)
-# and its companion `ja-seq`, end to end: synthetic drawings from the KanjiVG templates (standard
-# and variant forms; 30 of each kanji, 300 of each kana: kana are most of what people write, and the
-# drawings they most confuse), then
-#   - `ja`: a 32-pixel fude-cnn-l with a 384-wide neck, on the drawings as images;
-#   - `ja-seq`: a stroke-conv1d on the same characters as 128-point sequences, half of them in a
-#     random stroke order and a quarter of the strokes reversed;
-# and `ja`'s config names `ja-seq` its companion (predict_strokes averages the two, weight 0.5).
-# Run from the repository root with the data mirror:
-#     FUDE_DATA_DIR=../shared/data bash bench/ja_recipe.sh [runs/ja]      (EPOCHS=N to change the 6 epochs)
+# and its companion `ja-seq`, end to end, nothing set by hand:
+#   1. drawings generated from the KanjiVG templates (standard and variant forms; 40 of each kanji,
+#      300 of each kana), neat and casual mixed: each casual variation of fude.strokes.synth.SynthConfig
+#      on with a small chance (strokes joined, merged and split, dots simplified, components
+#      squeezed, slanted, running-script corners, sparse points, finger drawing);
+#   2. glyphs of five handwriting fonts (Klee, Seto, Kiloji, Kouzan gyōsho and brush), thinned to a
+#      pen's width, 2 of each character per font (Aoyagi Sōseki is held out to validate);
+#   3. `ja`: a 32-pixel fude-cnn-l with a 384-wide neck on 1 and 2 as images;
+#   4. `ja-seq`: a stroke-conv1d on the drawings of 1 as 128-point sequences, half of them in a
+#      random stroke order and a quarter of the strokes reversed;
+#   5. `fude configure` writes the reading settings into `ja`'s config.json: the companion, its weight
+#      per script, the frequency prior, the hiragana factor and the stroke-count weighing, the values
+#      bench/ja_tune.py chose on the tuning halves of its validation sources (bench/results/ja_tune.json).
+# Run from the repository root with the data mirror and Debian's fonts (apt-get install fonts-klee
+# fonts-seto fonts-kiloji fonts-kouzan-mouhitsu):
+#     FUDE_DATA_DIR=../shared/data bash bench/ja_recipe.sh [runs/ja]      (EPOCHS=N to change the 8 epochs)
 # Writes runs/ja-data and runs/ja-seq-data (drawings; resumable), the model folders runs/ja and
 # runs/ja-seq, and the seconds each step took to runs/ja/recipe_seconds.txt.
 set -euo pipefail
 OUT=${1:-runs/ja}
 FUDE=${FUDE:-.venv/bin/fude}
-PY=${PY:-.venv/bin/python}
+FONTS=${FONTS:-/usr/share/fonts/truetype}
+CASUAL=(--set join=0.25 --set split=0.1 --set merge=0.2 --set dots=0.3 --set squeeze=0.2 --set slant=10
+        --set cursive=0.2 --set quick=0.15 --set finger=0.15 --set part_scale=0.2 --set part_shift=0.04)
 mkdir -p "$OUT"
 t0=$(date +%s)
-$FUDE synth --script all --per-char 30 --kana-per-char 300 --size 32 --seed 0 --name ja --out "$OUT-data"
+$FUDE synth --script all --per-char 40 --kana-per-char 300 --size 32 --seed 0 --name ja --out "$OUT-data" "${CASUAL[@]}" \
+    --font "$FONTS/klee/KleeOne-Regular.ttf" --font "$FONTS/seto/setofont.ttf" --font "$FONTS/kiloji/kiloji.ttf" \
+    --font "$FONTS/kouzan-mouhitsu/kouzan-mouhitsu-gyosho.ttf" --font "$FONTS/kouzan-mouhitsu/kouzan-mouhitsu.ttf" \
+    --per-font 2
 t1=$(date +%s)
 $FUDE train --images "$OUT-data/ja-imgs.npz" --labels "$OUT-data/ja-labels.npz" --classmap "$OUT-data/ja_classmap.csv" \
-    --arch fude-cnn-l --model-config '{"neck": 384}' --epochs "${EPOCHS:-6}" --val-split 0.05 --seed 0 --out "$OUT" --overwrite
+    --arch fude-cnn-l --model-config '{"neck": 384}' --epochs "${EPOCHS:-8}" --val-split 0.03 --seed 0 --out "$OUT" --overwrite
 t2=$(date +%s)
-$FUDE synth --script all --per-char 30 --kana-per-char 300 --sequences 128 --reorder 0.5 --reverse 0.25 --seed 0 \
-    --name jaseq --out "$OUT-seq-data"
+$FUDE synth --script all --per-char 40 --kana-per-char 300 --sequences 128 --reorder 0.5 --reverse 0.25 --seed 0 \
+    --name jaseq --out "$OUT-seq-data" "${CASUAL[@]}"
 t3=$(date +%s)
 $FUDE train --sequences "$OUT-seq-data/jaseq-seqs.npz" --labels "$OUT-seq-data/jaseq-labels.npz" \
-    --classmap "$OUT-seq-data/jaseq_classmap.csv" --arch stroke-conv1d --epochs "${EPOCHS:-6}" --val-split 0.05 --seed 0 \
+    --classmap "$OUT-seq-data/jaseq_classmap.csv" --arch stroke-conv1d --epochs "${EPOCHS:-8}" --val-split 0.03 --seed 0 \
     --out "$OUT-seq" --overwrite
 t4=$(date +%s)
-# the companion: a folder name relative to the model's own folder, or a shipped model's name
-$PY - "$OUT" "$(basename "$OUT-seq")" <<'PYEOF'
-import json, sys
-from pathlib import Path
-config = Path(sys.argv[1]) / "config.json"
-c = json.loads(config.read_text(encoding="utf-8"))
-c["companion"] = {"model": "../" + sys.argv[2], "weight": 0.5}
-config.write_text(json.dumps(c, indent=1, ensure_ascii=False), encoding="utf-8")
-PYEOF
+# the reading settings, as bench/ja_tune.py chose them on the tuning halves (the companion: a folder
+# name relative to the model's own folder, or a shipped model's name)
+$FUDE configure "$OUT" --companion "../$(basename "$OUT-seq")" SETTINGS_FROM_TUNE
 echo "synth_s $((t1 - t0)) train_s $((t2 - t1)) synth_seq_s $((t3 - t2)) train_seq_s $((t4 - t3)) total_s $((t4 - t0))" \
     | tee "$OUT/recipe_seconds.txt"

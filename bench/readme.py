@@ -1,11 +1,12 @@
-"""The README's benchmark figures, written from the results files the benchmarks wrote.
+"""The benchmark figures of the README and of docs/ (docs/benchmarks.md above all), written from the
+results files the benchmarks wrote.
 
-The README marks each quoted result with ``<!-- bench: NAME -->`` ... ``<!-- /bench -->``, NAME a
+A page marks each quoted result with ``<!-- bench: NAME -->`` ... ``<!-- /bench -->``, NAME a
 file ``bench/results/NAME.json``; this script rewrites what lies between the marks from the file
 (the command, the machine and date, then the figures as a table), so no figure is copied by hand.
 
-    .venv/bin/python bench/readme.py            # rewrite README.md
-    .venv/bin/python bench/readme.py --check    # exit 1 if README.md differs from the files (a test runs this)
+    .venv/bin/python bench/readme.py            # rewrite README.md and docs/*.md
+    .venv/bin/python bench/readme.py --check    # exit 1 if a page differs from the files (a test runs this)
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, table  # noqa: E402
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- bench: (?P<name>[\w.+-]+) -->\n)(?P<body>.*?)(<!-- /bench -->)", re.S)
 META = ("benchmark", "command", "fude_version", "torch_version", "machine", "date", "rows")
 
@@ -60,21 +62,25 @@ def rewrite(text: str) -> tuple[str, list[str]]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="only compare; exit 1 if README.md is out of date")
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 if a page is out of date")
     args = p.parse_args()
-    text = README.read_text(encoding="utf-8")
-    new, missing = rewrite(text)
-    for name in missing:
-        print(f"no results file bench/results/{name}.json for a block in README.md", file=sys.stderr)
-    if args.check:
-        stale = [m["name"] for m, n in zip(BLOCK.finditer(text), BLOCK.finditer(new)) if m.group(0) != n.group(0)]
-        for name in stale:
-            print(f"README.md's block {name} differs from bench/results/{name}.json: run bench/readme.py",
-                  file=sys.stderr)
-        return 1 if missing or stale else 0
-    README.write_text(new, encoding="utf-8")
-    print(f"{len(BLOCK.findall(new))} blocks written to README.md")
-    return 1 if missing else 0
+    failed = False
+    for page in PAGES:
+        name = page.relative_to(ROOT)
+        text = page.read_text(encoding="utf-8")
+        new, missing = rewrite(text)
+        for m in missing:
+            print(f"no results file bench/results/{m}.json for a block in {name}", file=sys.stderr)
+        failed |= bool(missing)
+        if args.check:
+            stale = [m["name"] for m, n in zip(BLOCK.finditer(text), BLOCK.finditer(new)) if m.group(0) != n.group(0)]
+            for b in stale:
+                print(f"{name}'s block {b} differs from bench/results/{b}.json: run bench/readme.py", file=sys.stderr)
+            failed |= bool(stale)
+        elif new != text:
+            page.write_text(new, encoding="utf-8")
+            print(f"{len(BLOCK.findall(new))} blocks written to {name}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from fude.classmap import ClassMap
 from fude.datasets import Dataset, SequenceDataset, default_data_dir
 from fude.strokes.kanjivg import load_kanjivg
 from fude.recognizer import load_model
-from fude.strokes.synth import SynthConfig, _drawing, _drawn, synth_images, synth_sequences
+from fude.strokes.synth import SynthConfig, drawing, drawn, synth_images, synth_sequences
 from fude.train import TrainConfig, default_lr, train
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -52,7 +52,7 @@ train_cfg = replace(base, reorder=args.reorder, reverse=args.reverse)
 train_img = Dataset(*synth_images(chars, args.per_char, seed=0, cfg=train_cfg), cmap, {"name": "synth-0"})
 train_seq = SequenceDataset(*synth_sequences(chars, args.per_char, seed=0, length=args.length, cfg=train_cfg), cmap,
                             {"name": "synth-0"})
-tests = {kind: [(_drawing(s, seed, i, j, cfg)[0], i) for i, s, _ in _drawn(chars, 1) for j in range(args.test_per_char)]
+tests = {kind: [(drawing(s, seed, i, j, cfg)[0], i) for i, s, _ in drawn(chars, 1) for j in range(args.test_per_char)]
          for kind, seed, cfg in (("synthetic", 1, base), ("harder", 2, harder))}
 rng = np.random.default_rng(3)
 tests["reordered"] = [([s if rng.random() < 0.5 else s[::-1] for s in (d[k] for k in rng.permutation(len(d)))], i)

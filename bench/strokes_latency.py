@@ -36,4 +36,4 @@ p50, p90, p99 = (float(np.percentile(times, q)) for q in (50, 90, 99))
 print(f"predict_strokes on 1 thread, {args.n} calls: p50 {p50:.2f} ms, p90 {p90:.2f} ms, p99 {p99:.2f} ms; "
       f"last top-1 {top[0]['char']}")
 save_results(f"strokes_latency-{Path(args.model).name}-{args.precision}", None, model=args.model,
-             precision=rec.precision, calls=args.n, p50_ms=p50, p90_ms=p90, p99_ms=p99)
+             precision=rec.precision_for(1), calls=args.n, p50_ms=p50, p90_ms=p90, p99_ms=p99)

@@ -382,5 +382,5 @@ def test_scores_on_training_data_say_so(tiny_run):
     assert json.loads(p.stdout)["overlaps_training_data"] is False and "warning" not in p.stderr
     p = fude("baseline", "--method", "dummy", "--dataset", "kmnist-sample", "--split", "train", "--json")
     assert json.loads(p.stdout)["overlaps_training_data"] is True and "warning" in p.stderr
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert "trained on the 8,000 KMNIST dev images" in readme and "--split train" in readme
+    models = (REPO / "docs" / "models.md").read_text(encoding="utf-8")
+    assert "trained on the 8,000 KMNIST dev images" in models and "--split train" in models

@@ -1,5 +1,6 @@
-"""The package's shape: data flows one way through the modules (README "Development"), and the
-README's benchmark figures are the ones the benchmarks wrote."""
+"""The package's shape: data flows one way through the modules (README "Development",
+docs/architecture.md), the README stays a front door, and the benchmark figures of the README and
+docs/ are the ones the benchmarks wrote."""
 
 import ast
 import subprocess
@@ -57,12 +58,24 @@ def test_every_module_has_a_layer_and_data_flows_one_way():
 
 
 def test_readme_benchmark_figures_are_the_results_files():
-    """Every ``<!-- bench: NAME -->`` block of the README is what bench/readme.py writes from
+    """Every ``<!-- bench: NAME -->`` block of the README and docs/ is what bench/readme.py writes from
     bench/results/NAME.json, and every such file exists."""
     out = subprocess.run([sys.executable, str(REPO / "bench" / "readme.py"), "--check"], capture_output=True,
                          text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
-    assert (REPO / "README.md").read_text(encoding="utf-8").count("<!-- bench: ") >= 10
+    assert (REPO / "docs" / "benchmarks.md").read_text(encoding="utf-8").count("<!-- bench: ") >= 10
+
+
+def test_the_readme_is_a_front_door():
+    """The README stays short (what fude is, set-up, usage, links); the long material lives in docs/,
+    and every docs/ page it links to exists."""
+    import re
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 400
+    links = re.findall(r"\]\((docs/[^)#]+)", text)
+    assert {"docs/benchmarks.md", "docs/models.md", "docs/strokes.md"} <= set(links)
+    assert all((REPO / link).exists() for link in links), links
 
 
 def test_the_command_line_starts_without_the_heavy_libraries():

@@ -210,20 +210,20 @@ def test_onnxruntime_backend_gives_pytorchs_answers(mnist_test):
     images = mnist_test.images[:2500]
     torch_rec, ort_rec = load_model("mnist", precision="fp32", backend="torch"), load_model("mnist", precision="fp32")
     a, b = torch_rec.logits(images), ort_rec.logits(images)
-    assert ort_rec._ort is not None and torch_rec._ort is None  # auto chose onnxruntime: 2,500 x 47 MFLOP
+    assert ort_rec.runs_onnxruntime and not torch_rec.runs_onnxruntime  # auto chose onnxruntime: 2,500 x 47 MFLOP
     assert (a.argmax(1) == b.argmax(1)).all() and (a - b).abs().max() < 1e-4
     small = load_model("mnist", precision="fp32")
     small.logits(images[:10])
-    assert small._ort is None
+    assert not small.runs_onnxruntime
     # the fast recipe's network (1.3 MFLOP an image): one call on 10,000 images does not repay
     # onnxruntime's set-up, nor do three; the fourth brings the work to 53 GFLOP
     fast = Recognizer(create_model("fude-cnn", space_to_depth=True, widths=(16, 16, 48), first_bn=False, crop=2),
                       mnist_test.class_map, precision="fp32")
-    assert fast._forward_flops() == 1_335_744  # as `fude summary` counts it
+    assert fast.forward_flops() == 1_335_744  # as `fude summary` counts it
     runs_in = []
     for _ in range(4):
         fast.logits(mnist_test.images)
-        runs_in.append(fast._ort is not None)
+        runs_in.append(fast.runs_onnxruntime)
     assert runs_in == [False, False, False, True]
     with pytest.raises(ValueError, match="backend must be one of"):
         load_model("mnist", backend="tensorrt")

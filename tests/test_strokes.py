@@ -68,7 +68,7 @@ def test_fixed_length_sequences_share_points_by_stroke_length():
 
 
 def test_synthetic_sequences_are_the_synthetic_images_drawings(kanjivg):
-    from fude.strokes.synth import SynthConfig, _drawing, synth_images, synth_sequences
+    from fude.strokes.synth import SynthConfig, drawing, synth_images, synth_sequences
 
     chars = {c: kanjivg[c] for c in "あぁい"}
     seqs, labels = synth_sequences(chars, 3, seed=4, length=48)
@@ -76,8 +76,8 @@ def test_synthetic_sequences_are_the_synthetic_images_drawings(kanjivg):
     assert seqs.shape == (6, 48, 7) and labels.tolist() == img_labels.tolist() == [0, 0, 0, 2, 2, 2]  # no ぁ (1)
     again, _ = synth_sequences(chars, 3, seed=4, length=48)
     assert np.array_equal(seqs, again) and not np.array_equal(seqs, synth_sequences(chars, 3, seed=5, length=48)[0])
-    drawing = _drawing(kanjivg["い"], 4, 2, 1, SynthConfig())[0]
-    assert np.array_equal(seqs[4], S.sequence_features(drawing, length=48))  # sample 1 of class 2 (い)
+    strokes = drawing(kanjivg["い"], 4, 2, 1, SynthConfig())[0]
+    assert np.array_equal(seqs[4], S.sequence_features(strokes, length=48))  # sample 1 of class 2 (い)
 
 
 def test_rasterise_draws_where_the_strokes_are():
@@ -597,7 +597,7 @@ def test_a_companion_network_mixes_its_probabilities_in(tmp_path):
     np.testing.assert_allclose(mixed, 0.7 * cnn.strokes_proba(drawing) + 0.3 * seq.strokes_proba(drawing), atol=1e-6)
     assert abs(float(mixed.sum()) - 1) < 1e-4
     assert pair.predict_strokes(drawing, k=1)[0]["char"] == "あ"
-    for bad, msg in (({"model": "hiragana-seq", "weight": 1.5}, "strictly between 0 and 1"),
+    for bad, msg in (({"model": "hiragana-seq", "weight": 1.5}, r"'companion_weight' must be a number in \(0, 1\)"),
                      ({"model": "kmnist", "weight": 0.3}, "same classes"),
                      ({"weight": 0.3}, "'companion' must be"),
                      ({"model": "nosuch", "weight": 0.3}, "no model 'nosuch'")):
@@ -610,62 +610,73 @@ def test_a_companion_network_mixes_its_probabilities_in(tmp_path):
 
 
 def test_a_script_prior_weighs_the_scripts(tmp_path):
-    """`ja` favours hiragana and common kanji by its config's script prior: against the same
-    network without it, the odds of two guesses are multiplied by the ratio of their factors. Bad
-    priors are refused."""
+    """A script prior multiplies every class of a script by its factor: against the same network
+    without it, the odds of two guesses are multiplied by the ratio of their factors. Bad priors are
+    refused."""
+    from dataclasses import replace
+
     import fude
-    from fude.models import ModelError
+    from fude.recognizer import RecognizerConfig
     from fude.scripts import prior_factors, script
 
     ja = fude.load_model("ja")
-    assert ja.script_prior == {"hiragana": 1.5, "uncommon-kanji": 0.5}
-    plain = fude.Recognizer(ja.net, ja.class_map, ja.box, companion=ja.companion, companion_weight=ja.companion_weight)
+    prior = {"hiragana": 1.5, "uncommon-kanji": 0.5}
+    base = replace(ja.settings, script_prior={}, frequency_prior=0.0, extra_stroke_factor=1.0)
+    weighed = fude.Recognizer(ja.net, ja.class_map, replace(base, script_prior=prior), companion=ja.companion)
+    plain = fude.Recognizer(ja.net, ja.class_map, base, companion=ja.companion)
     drawing = S.read_json(Path(__file__).resolve().parents[1] / "examples" / "strokes-あ.json")
-    with_prior = {g["char"]: g["probability"] for g in ja.predict_strokes(drawing.strokes, k=40)}
+    with_prior = {g["char"]: g["probability"] for g in weighed.predict_strokes(drawing.strokes, k=40)}
     without = {g["char"]: g["probability"] for g in plain.predict_strokes(drawing.strokes, k=40)}
     both = [c for c in with_prior if c in without]
     hira = [c for c in both if script(c) == "hiragana"]
     other = [c for c in both if script(c) != "hiragana"]
     assert hira and other
     odds = (with_prior[hira[0]] / with_prior[other[0]]) / (without[hira[0]] / without[other[0]])
-    f = prior_factors([hira[0], other[0]], ja.script_prior)
+    f = prior_factors([hira[0], other[0]], prior)
     assert abs(odds - f[0] / f[1]) < 1e-3 and f[0] / f[1] in (1.5, 3.0)  # 3: the other an uncommon kanji
     with pytest.raises(ValueError, match="positive numbers"):
-        fude.Recognizer(ja.net, ja.class_map, script_prior={"hiragana": 0})
+        RecognizerConfig(script_prior={"hiragana": 0})
     with pytest.raises(ValueError, match="'script_prior' names 'hiragna'; it weighs hiragana, katakana"):
-        fude.Recognizer(ja.net, ja.class_map, script_prior={"hiragna": 1.5})  # a typo is not silently ignored
+        RecognizerConfig(script_prior={"hiragna": 1.5})  # a typo is not silently ignored
 
 
 def test_extra_strokes_weigh_characters_with_fewer(tmp_path):
-    """`ja` weighs a character by its config's extra_stroke_factor once per stroke drawn beyond the
-    most its KanjiVG forms have (variants included: 嚢 has 18 strokes, 22 in a variant); fewer strokes
-    (joined) are not weighed; bad factors are refused, in a config with its path."""
+    """A character is weighed by extra_stroke_factor once per stroke drawn beyond the most its
+    KanjiVG forms have (variants included: 嚢 has 18 strokes, 22 in a variant), less the slack a
+    writer who splits strokes is given; fewer strokes (joined) are not weighed; bad factors are
+    refused, in a config with its path."""
     import json
     import shutil
+    from dataclasses import replace
 
     import fude
     from fude.models import ModelError
+    from fude.recognizer import RecognizerConfig
     from fude.strokes.kanjivg import most_strokes, stroke_counts
 
     most = most_strokes()
     assert most["嚢"] == 22 and stroke_counts()["嚢"] == 18 and most["あ"] == 3 and most["学"] == 8
     ja = fude.load_model("ja")
-    assert ja.extra_stroke_factor == 0.5
-    plain = fude.Recognizer(ja.net, ja.class_map, ja.box, companion=ja.companion, script_prior=ja.script_prior)
+    base = replace(ja.settings, extra_stroke_factor=1.0, stroke_slack=0.0)
     drawing = S.read_json(Path(__file__).resolve().parents[1] / "examples" / "strokes-学.json")
     n = len(drawing.strokes)
-    weighed = {g["char"]: g["probability"] for g in ja.predict_strokes(drawing.strokes, k=6600)}
-    free = {g["char"]: g["probability"] for g in plain.predict_strokes(drawing.strokes, k=6600)}
-    assert next(iter(weighed)) == "学"
-    both = [c for c in weighed if c in free]
-    fewer = [c for c in both if c in most and most[c] < n and free[c] > 1e-6]
-    enough = [c for c in both if c in most and most[c] >= n]
-    assert len(fewer) >= 5 and enough
-    for c in fewer[:5]:  # odds against a character with enough strokes: times 0.5 per missing stroke
-        odds = (weighed[c] / weighed[enough[0]]) / (free[c] / free[enough[0]])
-        assert abs(odds - 0.5 ** (n - most[c])) < 1e-3 * 0.5 ** (n - most[c]), (c, odds)
+    free = {g["char"]: g["probability"] for g in
+            fude.Recognizer(ja.net, ja.class_map, base, companion=ja.companion).predict_strokes(drawing.strokes, k=6600)}
+    for slack in (0.0, 0.25):
+        rec = fude.Recognizer(ja.net, ja.class_map, replace(base, extra_stroke_factor=0.5, stroke_slack=slack),
+                              companion=ja.companion)
+        weighed = {g["char"]: g["probability"] for g in rec.predict_strokes(drawing.strokes, k=6600)}
+        assert next(iter(weighed)) == "学"
+        both = [c for c in weighed if c in free]
+        allowed = {c: most[c] + int(np.ceil(slack * most[c])) for c in both if c in most}
+        fewer = [c for c in allowed if allowed[c] < n and free[c] > 1e-6]
+        enough = [c for c in allowed if allowed[c] >= n]
+        assert len(fewer) >= 3 and enough
+        for c in fewer[:5]:  # odds against a character with enough strokes: times 0.5 per stroke beyond
+            odds = (weighed[c] / weighed[enough[0]]) / (free[c] / free[enough[0]])
+            assert abs(odds - 0.5 ** (n - allowed[c])) < 1e-3 * 0.5 ** (n - allowed[c]), (c, odds, slack)
     with pytest.raises(ValueError, match=r"'extra_stroke_factor' must be a number in \(0, 1\]"):
-        fude.Recognizer(ja.net, ja.class_map, extra_stroke_factor=2)
+        RecognizerConfig(extra_stroke_factor=2)
     folder = tmp_path / "one"
     shutil.copytree(Path(fude.__file__).parent / "pretrained" / "hiragana", folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))

@@ -88,7 +88,7 @@ def check_onnx(rec: Recognizer, path: str | os.PathLike, images: np.ndarray | No
     x = rec.to_inputs(images).numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     onnx_logits = session.run(["logits"], {"images": x})[0]
-    fp32 = Recognizer(rec.net, rec.class_map, rec.box, rec.config, rec.device, "fp32", backend="torch")  # PyTorch's own
+    fp32 = Recognizer(rec.net, rec.class_map, rec.settings, rec.config, rec.device, "fp32", backend="torch")  # PyTorch's own
     torch_logits = fp32.logits(images).numpy()
     return {"n": len(x), "max_abs_diff": float(np.abs(onnx_logits - torch_logits).max()),
             "same_top1": float((onnx_logits.argmax(1) == torch_logits.argmax(1)).mean())}

@@ -42,6 +42,10 @@ def register(sub) -> None:
                     "end to its start (default: 0)")
     sy.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="another variation's strength "
                     "(fude.strokes.synth.SynthConfig), e.g. --set join=0.2; repeatable")
+    sy.add_argument("--font", action="append", default=[], metavar="PATH", help="also images of the characters "
+                    "in this handwriting font, thinned to a pen's width (fude.datasets.fonts; images only); repeatable")
+    sy.add_argument("--per-font", type=int, default=2, metavar="N", help="images of each character from each "
+                    "--font (default: 2)")
     sy.add_argument("--workers", type=int, default=0, help="processes drawing in parallel (default: one per free core)")
     sy.add_argument("--out", required=True, help="output folder (drawn shards are kept in <out>/shards, so an "
                     "interrupted run continues where it stopped)")
@@ -111,6 +115,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from fude.strokes.synth import synth_to_disk
 
     kana_n = args.kana_per_char
+    if args.font and args.sequences:
+        raise ValueError("--font gives images: it cannot be combined with --sequences")
+    if args.per_font < 1:
+        raise ValueError(f"--per-font must be >= 1, got {args.per_font}")
     if args.per_char < 1 or args.size < 8 or args.sequences < 0 or (kana_n is not None and kana_n < 1):
         raise ValueError("--per-char and --kana-per-char must be >= 1, --size >= 8 and --sequences >= 0")
     cfg = synth_config(args)
@@ -130,6 +138,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     data, labels = synth_to_disk(chars, per_char, args.out, seed=args.seed, kind=kind, size=size, cfg=cfg,
                                  workers=args.workers, progress=progress)
     print(file=sys.stderr)
+    if args.font:
+        data, labels = _with_fonts(args, data, labels, list(chars), size)
     option, arch = ("--sequences", " --arch stroke-conv1d") if args.sequences else ("--images", "")
     files, labs, cmap = save_pair(args.out, name, data, labels, ClassMap(tuple(chars)),
                                   kind="seqs" if args.sequences else "imgs")
@@ -153,3 +163,34 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         print(f"{spec.name:8s} {spec.description}; splits: {', '.join(spec.splits)}")
     print(f"data directory: {default_data_dir(args.data_dir)}")
     return 0
+
+
+def _with_fonts(args: argparse.Namespace, data, labels, chars: list[str], size: int):
+    """``fude synth``'s drawings followed by the ``--font`` images of the same characters (drawn one font
+    per process), with their labels; box and pen width as the drawings'."""
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    import numpy as np
+
+    from fude.cores import free_cores
+    from fude.datasets.base import IMAGE_SIZE
+    from fude.datasets.fonts import font_chars
+
+    for path in args.font:  # a bad font is refused before any work
+        font_chars(path)
+    draw = partial(_one_font, chars=chars, per_font=args.per_font, seed=args.seed, size=size,
+                   box=20 * size / IMAGE_SIZE)
+    workers = min(len(args.font), args.workers or max(1, int(free_cores())))
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(draw, args.font)) if workers > 1 else list(map(draw, args.font))
+    for path, (x, _) in zip(args.font, parts):
+        print(f"{len(x):,} images from {path}", file=sys.stderr)
+    return np.concatenate([data] + [x for x, _ in parts]), np.concatenate([labels] + [y for _, y in parts])
+
+
+def _one_font(path: str, chars: list[str], per_font: int, seed: int, size: int, box: float):
+    """The images of one ``--font`` (a worker process's unit)."""
+    from fude.datasets.fonts import font_images
+
+    return font_images([path], chars, per_font=per_font, seed=seed, size=size, box=box)

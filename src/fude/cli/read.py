@@ -17,6 +17,7 @@ COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
     "predict-strokes": "top-k characters for drawings stored as strokes (JSON or npz)",
     "serve": "the drawing page (GET /) and HTTP API (/docs) with uvicorn",
     "samples": "the drawings people confirmed on the page: counts, or export",
+    "configure": "set a model folder's reading settings (companion, priors, stroke weighing) in its config.json",
 }
 
 
@@ -65,6 +66,28 @@ def register(sub) -> None:
     sm.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")
     sm.add_argument("--out", help="export: output folder")
     sm.set_defaults(func=cmd_samples)
+
+    co = sub.add_parser("configure", help=COMMANDS["configure"], description="Set how a model folder reads "
+                        "drawings (fude.recognizer.RecognizerConfig, saved in its config.json under 'recognizer'); "
+                        "settings not given keep their value. Prints the settings.")
+    co.add_argument("model", help="model folder (as fude train writes)")
+    co.add_argument("--companion", help="a second model of the same classes whose probabilities are averaged in "
+                    "(a shipped name or a folder relative to the model's); 'none' removes it")
+    co.add_argument("--companion-weight", action="append", default=[], metavar="W|SCRIPT=W", help="the companion's "
+                    "share in (0, 1), for every class or for one script (hiragana, katakana, kanji, digit, other, "
+                    "default); repeatable")
+    co.add_argument("--script-prior", action="append", default=[], metavar="GROUP=F", help="multiply a script's "
+                    "classes by F (hiragana, katakana, kanji, digit, other, uncommon-kanji); repeatable; 'none' clears")
+    co.add_argument("--frequency-prior", type=float, metavar="A", help="weigh kanji by their KANJIDIC2 frequency "
+                    "rank r: ((r + 100) / 101) ** -A (0: off)")
+    co.add_argument("--extra-stroke-factor", type=float, metavar="F", help="factor per stroke drawn beyond a "
+                    "character's most, in (0, 1] (1: off)")
+    co.add_argument("--stroke-slack", type=float, metavar="S", help="share of a character's strokes a drawing may "
+                    "exceed without weighing (a writer who splits strokes)")
+    co.add_argument("--small-kana-side", type=float, metavar="X", help="share of the canvas below which a drawing "
+                    "leans to the small kana")
+    co.add_argument("--box", type=float, help="pixels the ink's longer side is fitted into")
+    co.set_defaults(func=cmd_configure)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -175,4 +198,73 @@ def cmd_samples(args: argparse.Namespace) -> int:
               f"strokes/, training set in samples-imgs.npz, samples-labels.npz, samples_classmap.csv)")
     else:
         print(json.dumps(store.stats(), ensure_ascii=False))
+    return 0
+
+
+def configure_settings(current, args: argparse.Namespace):
+    """``current`` (a :class:`~fude.recognizer.RecognizerConfig`) with ``fude configure``'s options.
+
+    Raises:
+        ValueError: a value that is not a number, or out of its range (named).
+    """
+    from dataclasses import replace
+
+    changes: dict = {}
+    if args.companion is not None:
+        changes["companion"] = None if args.companion.lower() == "none" else args.companion
+    if args.companion_weight:
+        weights: dict | float = {}
+        for item in args.companion_weight:
+            name, eq, value = item.rpartition("=")
+            if eq:
+                weights[name] = _float(value, "--companion-weight")
+            else:
+                weights = _float(value, "--companion-weight")
+        changes["companion_weight"] = weights
+    if args.script_prior:
+        prior = {}
+        for item in args.script_prior:
+            if item.lower() == "none":
+                prior = {}
+                continue
+            name, eq, value = item.partition("=")
+            if not eq:
+                raise ValueError(f"--script-prior {item!r}: expected GROUP=FACTOR, e.g. hiragana=1.5")
+            prior[name] = _float(value, "--script-prior")
+        changes["script_prior"] = prior
+    for key in ("frequency_prior", "extra_stroke_factor", "stroke_slack", "small_kana_side", "box"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
+    return replace(current, **changes)
+
+
+def _float(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{flag}: {text!r} is not a number") from None
+
+
+def cmd_configure(args: argparse.Namespace) -> int:
+    from fude.models import ModelError, build_from_config, read_config
+    from fude.recognizer import RecognizerConfig, companion_problem, load_model, save_recognizer_config
+
+    folder = Path(args.model)
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"{folder}: not a model folder (no config.json); fude configure changes a folder that "
+                         "fude train wrote, never a shipped model")
+    config = read_config(folder)
+    try:
+        settings = configure_settings(RecognizerConfig.from_model_config(config), args)
+    except ValueError as e:
+        raise ModelError(f"{folder / 'config.json'}: {e}") from e
+    if settings.companion is not None:  # checked before anything is written
+        where = folder / settings.companion if (folder / settings.companion / "config.json").exists() \
+            else settings.companion
+        _, class_map = build_from_config(config)
+        problem = companion_problem(load_model(where), class_map)
+        if problem:
+            raise ModelError(f"companion {settings.companion!r}: {problem}")
+    save_recognizer_config(folder, settings)
+    print(json.dumps(settings.to_dict(), ensure_ascii=False, indent=1))
     return 0

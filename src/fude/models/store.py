@@ -115,3 +115,24 @@ def load_weights(model: nn.Module, path: Path, sha256: str | None = None) -> Non
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise ModelError(f"{path}: weights do not match the model in config.json ({e})") from e
+
+
+def load_network(name_or_dir: str | os.PathLike, weights: str = "model") -> tuple[CharClassifier, ClassMap, dict]:
+    """A shipped model's or a model folder's network with its weights (checked against the sha256
+    its config records), its class map and its whole config: what a model folder holds, without the
+    reading settings (:func:`fude.load_model` adds those).
+
+    Raises:
+        ModelError: unknown name, missing or invalid config, or weights that are missing, damaged or
+            do not fit the network (the file named).
+    """
+    folder = resolve_model_dir(name_or_dir)
+    config = read_config(folder)
+    try:
+        net, class_map = build_from_config(config)
+    except ModelError as e:
+        raise ModelError(f"{folder / 'config.json'}: {e}") from e
+    checksums = config.get("weights_sha256")
+    sha256 = checksums.get(f"{weights}.safetensors") if isinstance(checksums, dict) else None
+    load_weights(net, folder / f"{weights}.safetensors", sha256)
+    return net, class_map, config

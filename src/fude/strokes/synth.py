@@ -43,11 +43,13 @@ from fude.datasets.base import IMAGE_SIZE, SEQUENCE_FEATURES
 from fude.files import atomic_write, npz_bytes
 from fude.scripts import SMALL_KANA
 from fude.strokes.features import normalise, rasterise, sequence_features, stroke_length
+from fude.strokes import variations as V
 from fude.strokes.kanjivg import Template
 
 
 # the variations that are chances (in [0, 1]); the others are amounts (>= 0)
-CHANCES = ("join", "swap", "hook", "loop_start", "mark_reverse", "reorder", "reverse")
+CHANCES = ("join", "swap", "hook", "loop_start", "mark_reverse", "reorder", "reverse", "split", "merge", "dots",
+           "squeeze", "quick", "finger")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,15 @@ class SynthConfig:
     mark_reverse: float = 0.4  # chance that a short mark is drawn the other way
     reorder: float = 0.0  # chance that all the strokes come in a random order
     reverse: float = 0.0  # chance, per stroke, that it is drawn from its end to its start
+    # casual writing (all off by default; bench/ja_recipe.sh sets the shipped `ja`'s):
+    split: float = 0.0  # chance that a stroke with a corner is written as two (the pen lifted at 口's turn)
+    merge: float = 0.0  # chance that a stroke starting where the last ended continues it (口 in two strokes)
+    dots: float = 0.0  # chance that a dot or tick is a straight dash; runs of them (氵, 灬) one zig-zag stroke
+    squeeze: float = 0.0  # chance that one component is squeezed or stretched 0.55-1.6x along x or y
+    slant: float = 0.0  # a forward lean of up to this many degrees (quick writers lean right)
+    cursive: float = 0.0  # corners rounded by a moving average over up to this share of each stroke (行書)
+    quick: float = 0.0  # chance that the drawing is written quickly: points 5-12% of its size apart
+    finger: float = 0.0  # chance of a finger on glass: a wide line (1.2-1.6x), a large wobble, jittery points
     width: tuple[float, float] = (1.4, 3.0)  # stroke width range in pixels at 28x28
 
     def __post_init__(self) -> None:
@@ -111,222 +122,81 @@ def as_templates(chars: dict) -> dict[str, list[Template]]:
     return out
 
 
-def _rot(deg: float) -> np.ndarray:
-    a = np.deg2rad(deg)
-    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-
-
-def _affine(points: np.ndarray, rng: np.random.Generator, cfg: SynthConfig, centre: np.ndarray) -> np.ndarray:
-    sh = np.tan(np.deg2rad(rng.uniform(-cfg.shear, cfg.shear)))
-    r = _rot(rng.uniform(-cfg.rotate, cfg.rotate))
-    s = 1 + rng.uniform(-cfg.scale, cfg.scale)
-    asp = 1 + rng.uniform(-cfg.aspect, cfg.aspect)
-    m = r @ np.array([[s * asp, sh], [0, s / asp]])
-    return (points - centre) @ m.T + centre
-
-
-def _elastic(strokes: list[np.ndarray], rng: np.random.Generator, amount: float) -> list[np.ndarray]:
-    """A smooth random displacement field: a sum of a few low-frequency sinusoids in x and y."""
-    k = rng.uniform(1.0, 3.0, size=(2, 3, 2))  # (output axis, term, input axis) frequencies, cycles per unit
-    phase = rng.uniform(0, 2 * np.pi, size=(2, 3))
-    amp = rng.uniform(-1, 1, size=(2, 3)) * amount / 3
-
-    def field(p: np.ndarray) -> np.ndarray:
-        arg = np.einsum("tji,ni->tnj", k, p) * 2 * np.pi + phase[:, None, :]  # (2, n, 3)
-        return np.stack([np.sin(arg[d]) @ amp[d] for d in range(2)], axis=1)
-    return [s + field(s) for s in strokes]
-
-
-def _along(s: np.ndarray) -> np.ndarray:
-    """The pen's travel from the stroke's start to each of its points: float ``(len(s),)``, 0 first."""
-    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(s, axis=0), axis=1))])
-
-
-def _respace(stroke: np.ndarray, rng: np.random.Generator, unevenness: float) -> np.ndarray:
-    """Re-sample a stroke at uneven steps along its length (a pen speeding up and slowing down)."""
-    if len(stroke) < 3 or unevenness <= 0:
-        return stroke
-    along = _along(stroke)
-    if along[-1] == 0:
-        return stroke
-    steps = rng.uniform(1 - unevenness, 1 + unevenness, size=len(stroke) - 1).clip(0.05)
-    t = np.concatenate([[0.0], np.cumsum(steps)])
-    t = t / t[-1] * along[-1]
-    return np.column_stack([np.interp(t, along, stroke[:, 0]), np.interp(t, along, stroke[:, 1])])
-
-
-def _parts(strokes: list[np.ndarray], parts: tuple[int, ...], rng: np.random.Generator,
-           cfg: SynthConfig) -> list[np.ndarray]:
-    """Each component scaled about its own centre and shifted (characters of one component: unchanged)."""
-    if len(set(parts)) < 2 or not cfg.part_scale:
-        return strokes
-    out = list(strokes)
-    for p in sorted(set(parts)):
-        idx = [i for i, q in enumerate(parts) if q == p]
-        pts = np.concatenate([strokes[i] for i in idx])
-        c = (pts.min(0) + pts.max(0)) / 2
-        f = 1 + rng.uniform(-cfg.part_scale, cfg.part_scale, 2)
-        d = rng.uniform(-cfg.part_shift, cfg.part_shift, 2)
-        for i in idx:
-            out[i] = (strokes[i] - c) * f + c + d
-    return out
-
-
-def _overshoot(s: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
-    """The stroke lengthened or shortened by up to ``amount`` of itself, from its start or its end:
-    shortened by cutting, lengthened by running on in the end's direction."""
-    if len(s) < 3 or not amount:
-        return s
-    f = rng.uniform(-amount, amount)
-    at_end = rng.random() < 0.5
-    s = s if at_end else s[::-1]
-    seg = np.linalg.norm(np.diff(s, axis=0), axis=1)
-    total = seg.sum()
-    if total == 0:
-        return s if at_end else s[::-1]
-    if f < 0:  # cut the last share of its length
-        along = np.concatenate([[0.0], np.cumsum(seg)])
-        keep = along <= total * (1 + f)
-        keep[:2] = True
-        s = s[keep]
-    else:  # run on along the last direction
-        tail = s[-1] - s[max(0, len(s) - 4)]
-        n = np.linalg.norm(tail)
-        if n > 0:
-            s = np.vstack([s, s[-1] + tail / n * total * f])
-    return s if at_end else s[::-1]
-
-
-def _drop_hook(s: np.ndarray, rng: np.random.Generator, chance: float) -> np.ndarray:
-    """Leave out a hook or flick: a sharp turn (over 70 degrees) in the last fifth of the stroke,
-    with what follows it, with probability ``chance``."""
-    if len(s) < 6 or not chance:
-        return s
-    along = _along(s)
-    if along[-1] == 0:
-        return s
-    # direction over a window of a few points before and after each point
-    w = 3
-    for i in range(len(s) - 2, 1, -1):
-        if along[i] < 0.8 * along[-1]:
-            break
-        a, b = s[i] - s[max(0, i - w)], s[min(len(s) - 1, i + w)] - s[i]
-        na, nb = np.linalg.norm(a), np.linalg.norm(b)
-        if na > 0 and nb > 0 and np.dot(a, b) / (na * nb) < np.cos(np.deg2rad(70)):
-            return s[: i + 1] if rng.random() < chance else s
-    return s
-
-
-def _bend(s: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
-    """The stroke bowed sideways: each point moved perpendicular to the chord (start to end) by
-    ``f * sin(pi t) * chord`` at its share ``t`` of the length, ``f`` uniform in ``[-amount,
-    amount]``: a curve rounder or flatter, a line slightly bent; the ends stay. Closed loops and
-    strokes of one or two points are unchanged."""
-    if len(s) < 3 or not amount or _closed(s):
-        return s
-    chord = s[-1] - s[0]
-    n = float(np.linalg.norm(chord))
-    if n == 0:
-        return s
-    seg = np.linalg.norm(np.diff(s, axis=0), axis=1)
-    t = np.concatenate([[0.0], np.cumsum(seg)]) / max(float(seg.sum()), 1e-12)
-    normal = np.array([-chord[1], chord[0]])  # |normal| = chord length
-    return s + rng.uniform(-amount, amount) * np.sin(np.pi * t)[:, None] * normal
-
-
-def _tremor(strokes: list[np.ndarray], rng: np.random.Generator, amount: float) -> list[np.ndarray]:
-    """A trembling hand: points moved by a smooth wobble along each stroke, in x and y a sum of two
-    waves of 2 to 5 cycles per unit of pen travel (the drawing's size is 1; at least ten template
-    points per wave), of amplitude up to ``amount`` in all."""
-    if not amount:
-        return strokes
-    freq = rng.uniform(2.0, 5.0, size=(2, 2))  # (axis, wave) cycles per unit length
-    phase = rng.uniform(0, 2 * np.pi, size=(2, 2))
-    amp = rng.uniform(0, amount / 2, size=(2, 2))
-    out, travelled = [], 0.0
-    for s in strokes:
-        along = travelled + _along(s)
-        travelled = float(along[-1])
-        wave = np.sin(2 * np.pi * along[:, None, None] * freq + phase) * amp  # (n, axis, wave)
-        out.append(s + wave.sum(2))
-    return out
-
-
-def _closed(s: np.ndarray) -> bool:
-    length = stroke_length(s)
-    return len(s) > 8 and length > 0 and float(np.linalg.norm(s[0] - s[-1])) < 0.2 * length
-
-
-def _loop_start(s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A closed loop started at another of its points, and run either way."""
-    ring = s[:-1]  # the last point closes onto the first
-    k = int(rng.integers(len(ring)))
-    out = np.vstack([ring[k:], ring[:k], ring[k:k + 1]])
-    return out[::-1].copy() if rng.random() < 0.5 else out
-
-
-def _connector(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The pen's path from the end of stroke ``a`` to the start of ``b`` when it is not lifted: a
-    quadratic curve leaving in ``a``'s final direction (a cursive join), a few points."""
-    end, start = a[-1], b[0]
-    gap = float(np.linalg.norm(start - end))
-    if gap == 0:
-        return np.zeros((0, 2))
-    tail = a[-1] - a[max(0, len(a) - 4)]
-    n = np.linalg.norm(tail)
-    ctrl = end + (tail / n * gap * rng.uniform(0.2, 0.6) if n > 0 else 0) + (start - end) * 0.3
-    t = np.linspace(0, 1, max(3, int(gap * 40)))[1:-1, None]
-    return (1 - t) ** 2 * end + 2 * (1 - t) * t * ctrl + t ** 2 * start
-
-
 def vary(template, rng: np.random.Generator, cfg: SynthConfig = SynthConfig()) -> list[np.ndarray]:
     """One varied drawing of a :class:`~fude.strokes.kanjivg.Template` (or a list of strokes, each
     ``(n, 2)`` in any units, y down); returns strokes in the unit box [0, 1]²."""
+    return _vary(template, rng, cfg)[0]
+
+
+def _vary(template, rng: np.random.Generator, cfg: SynthConfig) -> tuple[list[np.ndarray], float]:
+    """:func:`vary`'s strokes and the factor the pen's width is multiplied by (a finger: wider)."""
     if not isinstance(template, Template):
         template = as_templates({"?": list(template)})["?"][0]
     strokes = [s.copy() for s in normalise(list(template.strokes))]
-    strokes = _parts(strokes, template.parts, rng, cfg)
-    strokes = [_bend(_drop_hook(_overshoot(s, rng, cfg.overshoot), rng, cfg.hook), rng, cfg.bend) for s in strokes]
+    strokes = V.components(strokes, template.parts, rng, cfg.part_scale, cfg.part_shift)
+    strokes = V.squeeze(strokes, template.parts, rng, cfg.squeeze)
+    strokes = [V.bend(V.drop_hook(V.overshoot(s, rng, cfg.overshoot), rng, cfg.hook), rng, cfg.bend) for s in strokes]
+    if cfg.split:  # (no random numbers drawn by a variation that is off: old drawings stay as they were)
+        strokes = [part for s in strokes for part in V.split_at_corner(s, rng, cfg.split)]
+    strokes = V.simplify_marks(strokes, rng, cfg.dots)
     if len(strokes) > 1 and rng.random() < cfg.swap:
         i = rng.integers(len(strokes) - 1)
         strokes[i], strokes[i + 1] = strokes[i + 1], strokes[i]
-    if cfg.reorder and rng.random() < cfg.reorder:  # (no random numbers drawn when off)
+    if cfg.reorder and rng.random() < cfg.reorder:
         strokes = [strokes[k] for k in rng.permutation(len(strokes))]
     if cfg.reverse:
         strokes = [s[::-1].copy() if rng.random() < cfg.reverse else s for s in strokes]
     size = max(float(np.ptp(np.concatenate(strokes), axis=0).max()), 1e-9)
     for i, s in enumerate(strokes):
-        if _closed(s) and rng.random() < cfg.loop_start:
-            strokes[i] = _loop_start(s, rng)
+        if V.closed(s) and rng.random() < cfg.loop_start:
+            strokes[i] = V.loop_start(s, rng)
         elif stroke_length(s) < 0.15 * size and rng.random() < cfg.mark_reverse:
             strokes[i] = s[::-1].copy()
     out = []
     for s in strokes:
         c = s.mean(0)
-        r = _rot(rng.uniform(-cfg.stroke_rotate, cfg.stroke_rotate)) * (1 + rng.uniform(-cfg.stroke_scale,
-                                                                                         cfg.stroke_scale))
+        r = V.rot(rng.uniform(-cfg.stroke_rotate, cfg.stroke_rotate)) * (1 + rng.uniform(-cfg.stroke_scale,
+                                                                                           cfg.stroke_scale))
         out.append((s - c) @ r.T + c + rng.uniform(-cfg.stroke_shift, cfg.stroke_shift, 2))
+    out = V.merge_touching(out, rng, cfg.merge)
     joined = [out[0]]
     for s in out[1:]:
         if rng.random() < cfg.join:  # the pen travels to the next stroke without lifting
-            joined[-1] = np.concatenate([joined[-1], _connector(joined[-1], s, rng), s])
+            joined[-1] = np.concatenate([joined[-1], V.connector(joined[-1], s, rng), s])
         else:
             joined.append(s)
     pts = np.concatenate(joined)
     centre = (pts.min(0) + pts.max(0)) / 2
-    varied = [_affine(s, rng, cfg, centre) for s in joined]
-    varied = _tremor(_elastic(varied, rng, cfg.elastic), rng, cfg.tremor)
-    return normalise([_respace(s, rng, cfg.speed) for s in varied])
+    varied = [V.affine(s, rng, centre, cfg.rotate, cfg.scale, cfg.aspect, cfg.shear) for s in joined]
+    if cfg.slant:  # a forward lean: the top moved right of the bottom by up to `slant` degrees
+        lean = np.tan(np.deg2rad(rng.uniform(0, cfg.slant)))
+        varied = [s + np.column_stack([-(s[:, 1] - centre[1]) * lean, np.zeros(len(s))]) for s in varied]
+    varied = V.tremor(V.elastic(varied, rng, cfg.elastic), rng, cfg.tremor)
+    if cfg.cursive:
+        amount = rng.uniform(0, cfg.cursive)
+        varied = [V.round_corners(s, amount) for s in varied]
+    width = 1.0
+    if cfg.finger and rng.random() < cfg.finger:  # a finger on glass: wide, wobbly, imprecise
+        varied = V.jitter_points(V.tremor(varied, rng, 0.03), rng, 0.006)
+        width = rng.uniform(1.2, 1.6)
+    varied = [V.respace(s, rng, cfg.speed) for s in varied]
+    if cfg.quick and rng.random() < cfg.quick:  # written quickly, the pen sampled seldom
+        varied = V.sparse(varied, rng)
+    return normalise(varied), width
 
 
-def _drawing(templates, seed: int, i: int, j: int, cfg: SynthConfig) -> tuple[list[np.ndarray], float]:
-    """Sample ``j`` of class ``i``: its varied strokes and its stroke width (pixels at 28x28)."""
+def drawing(templates, seed: int, i: int, j: int, cfg: SynthConfig = SynthConfig()) -> tuple[list[np.ndarray], float]:
+    """Sample ``j`` of class ``i`` of a synthetic set: its varied strokes (float ``(n, 2)`` each, in
+    the unit box, y down) and its stroke width (pixels at 28x28). It depends only on ``(seed, i,
+    j)``, the templates (a list of :class:`~fude.strokes.kanjivg.Template`, or of strokes) and
+    ``cfg``: :func:`synth_images` draws sample ``j`` of class ``i`` this way."""
     if templates and not isinstance(templates[0], Template):
         templates = as_templates({"?": templates})["?"]
     rng = np.random.default_rng([seed, i, j])
     width = rng.uniform(*cfg.width)
     t = templates[int(rng.integers(len(templates)))] if len(templates) > 1 else templates[0]
-    return vary(t, rng, cfg), width
+    strokes, factor = _vary(t, rng, cfg)
+    return strokes, width * factor
 
 
 def _class_drawings(templates: list[Template], i: int, per_char: int, seed: int, kind: str, size: int,
@@ -337,13 +207,13 @@ def _class_drawings(templates: list[Template], i: int, per_char: int, seed: int,
         x = np.empty((per_char, size, size), np.uint8)
         box = 20 * size / IMAGE_SIZE
         for j in range(per_char):
-            varied, width = _drawing(templates, seed, i, j, cfg)
+            varied, width = drawing(templates, seed, i, j, cfg)
             # no round joins between segments: three times faster, and the dense points leave no visible notch
             x[j] = rasterise(varied, size=size, box=box, width=width * size / IMAGE_SIZE, round_joints=False)
     else:
         x = np.empty((per_char, size, SEQUENCE_FEATURES), np.float32)
         for j in range(per_char):
-            x[j] = sequence_features(_fit(_drawing(templates, seed, i, j, cfg)[0], size), length=size)
+            x[j] = sequence_features(_fit(drawing(templates, seed, i, j, cfg)[0], size), length=size)
     return x
 
 
@@ -354,7 +224,7 @@ def _fit(strokes: list[np.ndarray], length: int) -> list[np.ndarray]:
     return strokes
 
 
-def _drawn(chars: dict, per_char) -> list[tuple[int, list[Template], int]]:
+def drawn(chars: dict, per_char) -> list[tuple[int, list[Template], int]]:
     """(class index, templates, drawings) of the characters drawn: ``per_char`` is one int for every
     character or a mapping (a character it leaves out gets none); a character with no drawings, or
     a small kana whose full-size form is also in ``chars``, is not drawn.
@@ -372,11 +242,11 @@ def _drawn(chars: dict, per_char) -> list[tuple[int, list[Template], int]]:
 
 
 def _synth(chars: dict, per_char, seed: int, kind: str, size: int, cfg: SynthConfig):
-    drawn = _drawn(chars, per_char)
+    classes = drawn(chars, per_char)
     shape = (size, size) if kind == "images" else (size, SEQUENCE_FEATURES)
-    xs = [_class_drawings(templates, i, n, seed, kind, size, cfg) for i, templates, n in drawn]
+    xs = [_class_drawings(templates, i, n, seed, kind, size, cfg) for i, templates, n in classes]
     data = np.concatenate(xs) if xs else np.empty((0, *shape), np.uint8 if kind == "images" else np.float32)
-    return data, np.repeat(np.array([i for i, _, _ in drawn], dtype=np.int64), [n for _, _, n in drawn])
+    return data, np.repeat(np.array([i for i, _, _ in classes], dtype=np.int64), [n for _, _, n in classes])
 
 
 def synth_images(chars: dict, per_char: int | Mapping[str, int], seed: int = 0, size: int = IMAGE_SIZE,
@@ -437,16 +307,16 @@ def synth_to_disk(chars: dict, per_char: int | Mapping[str, int], folder: str | 
     if kind not in ("images", "sequences"):
         raise ValueError(f"kind must be images or sequences, got {kind!r}")
     templates = as_templates(chars)
-    drawn = _drawn(templates, per_char)
+    classes = drawn(templates, per_char)
     shard_dir = Path(folder) / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     # the shards' names say what they hold: another character set, count, variation or template set draws anew
-    what = repr((cfg, [(i, n, len(t), [len(x.strokes) for x in t]) for i, t, n in drawn], list(templates)))
+    what = repr((cfg, [(i, n, len(t), [len(x.strokes) for x in t]) for i, t, n in classes], list(templates)))
     n = per_char if not isinstance(per_char, Mapping) else "var"
     tag = f"{kind}{size}-seed{seed}-n{n}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
     jobs, paths = [], []
-    for k in range(0, len(drawn), classes_per_shard):
-        items = drawn[k: k + classes_per_shard]
+    for k in range(0, len(classes), classes_per_shard):
+        items = classes[k: k + classes_per_shard]
         path = shard_dir / f"{tag}-c{items[0][0]}-{items[-1][0]}.npz"
         paths.append(path)
         if not path.exists():

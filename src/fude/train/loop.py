@@ -30,7 +30,7 @@ from fude.datasets.augment import AugmentConfig
 from fude.datasets.stats import border_ink, pixel_moments
 from fude.models import CharClassifier, arch_spec, create_model, forward_batched, load_weights, save_model
 from fude.runtime import AdaptiveThreads, autocast, resolve_device, resolve_precision, tune_malloc
-from fude.train import distributed
+import fude.train.distributed as distributed
 from fude.train.config import MONITORS, TrainConfig
 from fude.train.data import model_batch, to_tensors
 from fude.models.flops import flops_per_image
@@ -240,9 +240,9 @@ def start_from(name_or_dir: str, num_classes: int, freeze: int = 0) -> CharClass
     Raises:
         ModelError: no such model. ValueError: ``freeze`` above the network's block count.
     """
-    from fude.recognizer import load_model
+    from fude.models.store import load_network
 
-    net = load_model(name_or_dir).net
+    net = load_network(name_or_dir)[0]
     if freeze > len(net.blocks):
         raise ValueError(f"cannot freeze {freeze} blocks: {name_or_dir} has {len(net.blocks)}")
     net.reset_classifier(num_classes)

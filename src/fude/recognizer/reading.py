@@ -1,0 +1,250 @@
+"""Reading a drawing as composable parts, whatever scores it:
+
+    scorer (strokes -> probabilities over the class map)
+      -> small-kana split (by the drawing's size on its canvas)
+      -> rescorers (priors and evidence: each a factor per class, multiplied in)
+      -> filter (a script, a set of characters) and renormalising
+      -> ranking (top-k, twins side by side)
+
+A scorer is any object with a ``class_map`` (:class:`fude.classmap.ClassMap`) and a
+``strokes_proba(strokes) -> float32 (K,)`` method: a network (:class:`fude.recognizer.Recognizer`),
+a network and its companion, or a new family (template matching, an ONNX-only scorer) written as
+one class. :class:`StrokeReader` runs the parts; :func:`rescorers` builds the ones a
+:class:`~fude.recognizer.config.RecognizerConfig` asks for. NumPy only.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Protocol
+
+import numpy as np
+
+from fude.classmap import ClassMap
+from fude.recognizer.config import RecognizerConfig
+from fude.scripts import SMALL_KANA, TWINS, prior_factors, script
+
+SMALL_KANA_SHARE = 0.3  # the small kana's share of a pair's probability when the drawing's size is unknown
+FREQUENCY_OFFSET = 100  # rank offset of the frequency prior: the 100 most frequent kanji weigh nearly alike
+# ranks given to kanji KANJIDIC2 does not rank, by school grade (8: jōyō; 9, 10: jinmeiyō), and to the rest
+UNRANKED = {8: 2600, 9: 3500, 10: 3500, None: 5000}
+
+
+class Scorer(Protocol):
+    """What :class:`StrokeReader` reads drawings with."""
+
+    class_map: ClassMap
+
+    def strokes_proba(self, strokes: list[np.ndarray]) -> np.ndarray:
+        """Probabilities float32 ``(K,)`` over ``class_map`` for one drawing of checked strokes."""
+
+
+class Rescorer(Protocol):
+    """A prior or a piece of evidence: a factor for each class, given the drawing."""
+
+    def factors(self, strokes: list[np.ndarray]) -> np.ndarray | None:
+        """float ``(K,)`` factors for this drawing, or None when it weighs nothing."""
+
+
+class ScriptPrior:
+    """Every class of a script multiplied by that script's factor (``{"hiragana": 1.5,
+    "uncommon-kanji": 0.5}``; :func:`fude.scripts.prior_factors`)."""
+
+    def __init__(self, chars, prior: dict[str, float]) -> None:
+        self.weights = prior_factors(chars, prior)
+
+    def factors(self, strokes) -> np.ndarray:
+        return self.weights
+
+
+@lru_cache(maxsize=1)
+def kanjidic() -> dict[str, list]:
+    """KANJIDIC2's fields fude ships (``resources/kanjidic.json``, built by ``tools/make_kanjidic.py``):
+    ``{kanji: [frequency rank or None, school grade or None, on readings, kun readings, meanings]}``."""
+    text = resources.files("fude.resources").joinpath("kanjidic.json").read_text(encoding="utf-8")
+    return json.loads(text)["kanji"]
+
+
+def frequency_ranks(chars) -> np.ndarray:
+    """Each character's newspaper frequency rank (KANJIDIC2; :data:`UNRANKED` by grade for kanji
+    beyond the 2,500 ranked), 0 for characters that are not kanji: int ``(len(chars),)``."""
+    dic = kanjidic()
+    out = np.zeros(len(chars), np.int64)
+    for i, c in enumerate(chars):
+        if script(c) == "kanji":
+            freq, grade = (dic.get(c) or [None, None])[:2]
+            out[i] = freq if freq else UNRANKED.get(grade, UNRANKED[None])
+    return out
+
+
+class FrequencyPrior:
+    """A kanji's probability multiplied by ``((rank + 100) / 101) ** -strength``: frequent kanji are
+    far more often written than rare ones of a similar shape (末/未, 土/士). Kana are not weighed."""
+
+    def __init__(self, chars, strength: float) -> None:
+        ranks = frequency_ranks(chars)
+        self.weights = np.where(ranks > 0, ((ranks + FREQUENCY_OFFSET) / (FREQUENCY_OFFSET + 1.0)) ** -strength, 1.0)
+
+    def factors(self, strokes) -> np.ndarray:
+        return self.weights
+
+
+class StrokeCount:
+    """Stroke-count evidence: a character whose KanjiVG forms have at most ``m`` strokes is unlikely
+    the reading of a drawing of many more. Each stroke beyond ``m + ceil(slack * m)`` multiplies its
+    probability by ``factor``; fewer strokes than the character has weigh nothing (writers join
+    strokes), and ``slack`` lets a writer split strokes too. Characters KanjiVG does not draw are
+    never weighed."""
+
+    def __init__(self, chars, factor: float, slack: float = 0.0) -> None:
+        from fude.strokes.kanjivg import most_strokes
+
+        most = most_strokes()
+        self.most = np.array([most.get(c, 0) for c in chars])
+        self.allowed = self.most + np.ceil(slack * self.most).astype(np.int64)
+        self.factor = float(factor)
+
+    def factors(self, strokes) -> np.ndarray:
+        extra = np.where(self.most > 0, np.maximum(len(strokes) - self.allowed, 0), 0)
+        return self.factor ** extra
+
+
+def extra_strokes(most: np.ndarray, n_strokes: int) -> np.ndarray:
+    """How many strokes a drawing of ``n_strokes`` has beyond each class's most (``most``: int
+    ``(K,)``, 0 where unknown): int ``(K,)``, 0 for the classes with enough strokes and the unknown ones."""
+    return np.where(most > 0, np.maximum(n_strokes - most, 0), 0)
+
+
+def rescorers(chars, cfg: RecognizerConfig) -> list[Rescorer]:
+    """The rescorers ``cfg`` asks for, in the order they apply (any order gives the same product)."""
+    out: list[Rescorer] = []
+    if cfg.script_prior:
+        out.append(ScriptPrior(chars, cfg.script_prior))
+    if cfg.frequency_prior:
+        out.append(FrequencyPrior(chars, cfg.frequency_prior))
+    if cfg.extra_stroke_factor != 1.0:
+        out.append(StrokeCount(chars, cfg.extra_stroke_factor, cfg.stroke_slack))
+    return out
+
+
+def small_kana_pairs(class_map: ClassMap) -> list[tuple[int, int]]:
+    """(small, full-size) class indices of every small kana whose full-size form is also a class."""
+    index = {c: i for i, c in enumerate(class_map.chars)}
+    return [(index[s], index[b]) for s, b in SMALL_KANA.items() if s in index and b in index]
+
+
+def split_small_kana(probs: np.ndarray, class_map: ClassMap, strokes: list[np.ndarray],
+                     canvas: dict | None, pairs: list[tuple[int, int]] | None = None,
+                     side: float = 0.35) -> np.ndarray:
+    """Share each small/full-size kana pair's probability (``(K,)`` float32, changed in place and
+    returned) by the drawing's size: small kana fill well under half the writing square, so a
+    drawing that spans less than about ``side`` (35%) of the canvas's longer side leans to the
+    small one (a logistic in that share); people who write small still draw a full-size kana over
+    40% or more of an ordinary canvas, and it stays full-size. Without a canvas,
+    :data:`SMALL_KANA_SHARE` goes to the small kana."""
+    from fude.strokes import bounds
+
+    pairs = small_kana_pairs(class_map) if pairs is None else pairs
+    if not pairs:
+        return probs
+    w_small = SMALL_KANA_SHARE
+    canvas_side = max(float(canvas.get("width") or 0), float(canvas.get("height") or 0)) if canvas else 0.0
+    if canvas_side > 0:
+        lo, hi = bounds(strokes)
+        rel = float((hi - lo).max()) / canvas_side
+        w_small = float(1 / (1 + np.exp(np.clip((rel - side) / 0.03, -50, 50))))
+    for s, b in pairs:
+        mass = probs[s] + probs[b]
+        probs[s], probs[b] = mass * w_small, mass * (1 - w_small)
+    return probs
+
+
+def twin_groups(class_map: ClassMap) -> list[np.ndarray] | None:
+    """Class indices of each group of twins (:data:`fude.scripts.TWINS`) in a class map (None: no twins)."""
+    index = {c: i for i, c in enumerate(class_map.chars)}
+    groups = [np.array([index[c] for c in g if c in index]) for g in TWINS]
+    return [g for g in groups if len(g) > 1] or None
+
+
+def rank(probs: np.ndarray, class_map: ClassMap, k: int = 5, keep: np.ndarray | None = None,
+         groups: list[np.ndarray] | None = None) -> list[list[dict]]:
+    """Probabilities ``(N, K)`` -> the top-``k`` guesses per row: ``[{"index", "char", "codepoint",
+    "script", "probability"}, ...]``, most probable first. Twins (``groups``, :func:`twin_groups`)
+    are ranked next to each other, the pair where its more probable member would be. ``keep``
+    (bool ``(K,)``): only these classes."""
+    k = min(k, probs.shape[1] if keep is None else int(keep.sum()))
+    rows = []
+    for p in probs:
+        if groups is None and keep is None:
+            order = np.argsort(-p, kind="stable")[:k]
+        else:
+            key = p.astype(np.float64)
+            for members in groups or ():
+                key[members] = p[members].max()
+            if keep is not None:
+                key[~keep] = -1.0  # filtered out: after every kept class
+            # only the best few can make the top k: sort those (a twin's partner may tie at the edge)
+            slack = k + sum(len(g) for g in groups or ())
+            cand = np.argpartition(-key, slack)[: slack + 1] if slack < len(key) - 1 else np.arange(len(key))
+            lead = cand.copy()
+            for members in groups or ():
+                lead[np.isin(cand, members)] = members[0]
+            order = cand[np.lexsort((-p[cand], lead, -key[cand]))][:k]
+        rows.append([{"index": int(i), "char": class_map.char(int(i)), "codepoint": class_map.codepoint(int(i)),
+                      "script": script(class_map.char(int(i))), "probability": float(p[i])} for i in order])
+    return rows
+
+
+class StrokeReader:
+    """Reads one drawing with a scorer and the parts a :class:`RecognizerConfig` asks for (see the
+    module): ``StrokeReader(scorer, cfg).predict_strokes(strokes, k=5)``.
+
+    Attributes:
+        scorer: what gives each drawing its probabilities (:class:`Scorer`).
+        config: the reading settings (small-kana side, priors, stroke-count weighing).
+        rescorers: the :class:`Rescorer` parts, from ``config`` unless given.
+    """
+
+    def __init__(self, scorer: Scorer, config: RecognizerConfig = RecognizerConfig(),
+                 parts: list[Rescorer] | None = None) -> None:
+        self.scorer = scorer
+        self.class_map = scorer.class_map
+        self.config = config
+        self.rescorers = rescorers(self.class_map.chars, config) if parts is None else list(parts)
+        self._pairs = small_kana_pairs(self.class_map)
+        self._twins = twin_groups(self.class_map)
+
+    def proba(self, strokes: list[np.ndarray], canvas: dict | None = None, keep: np.ndarray | None = None) -> np.ndarray:
+        """The reading's probabilities float32 ``(K,)`` for checked strokes: scored, small kana split,
+        rescored and filtered to ``keep`` (bool ``(K,)``), renormalised."""
+        probs = np.array(self.scorer.strokes_proba(strokes), np.float32)
+        probs = split_small_kana(probs, self.class_map, strokes, canvas, self._pairs, self.config.small_kana_side)
+        w = None
+        for part in self.rescorers:
+            f = part.factors(strokes)
+            if f is not None:
+                w = f if w is None else w * f
+        if keep is not None:
+            w = np.where(keep, 1.0 if w is None else w, 0.0)
+        if w is not None:  # the priors and the filter, renormalised once
+            probs = (probs * w).astype(np.float32)
+            probs /= max(float(probs.sum()), 1e-30)
+        return probs
+
+    def predict_strokes(self, strokes, k: int = 5, canvas: dict | None = None, script: str = "all",
+                        chars: str | None = None) -> list[dict]:
+        """Top-``k`` guesses for one character drawn as strokes (see
+        :meth:`fude.recognizer.Recognizer.predict_strokes`, which this is).
+
+        Raises:
+            fude.strokes.StrokeError: empty, malformed, non-finite or too many strokes.
+            ValueError: an unknown script, or a filter that leaves none of the classes.
+        """
+        from fude.scripts import allowed
+        from fude.strokes import check_strokes
+
+        keep = allowed(self.class_map.chars, script, chars) if script != "all" or chars is not None else None
+        strokes = check_strokes(strokes)
+        return rank(self.proba(strokes, canvas, keep)[None], self.class_map, k, keep, self._twins)[0]
