@@ -48,6 +48,24 @@ def _imports() -> dict[str, set[str]]:
     return found
 
 
+def _stated_order(text: str) -> list[tuple[str, ...]]:
+    """The pipeline order as a text states it: the sentence of backticked names joined by arrows."""
+    import re
+
+    sentence = re.search(r"data flowing one way: (.*?)\(", text, re.S).group(1)
+    return [frozenset(f"fude.{m}" for m in re.findall(r"`(\w+)`", step)) for step in sentence.split("→")]
+
+
+def test_the_pipeline_order_is_stated_once():
+    """The package docstring and the README state the order this test holds the imports to (the
+    data packages `resources` and `pretrained` aside)."""
+    import fude
+
+    layers = [frozenset(names) - {"fude.resources", "fude.pretrained", "fude.__main__"} for names in LAYERS]
+    assert _stated_order(fude.__doc__) == layers
+    assert _stated_order((REPO / "README.md").read_text(encoding="utf-8")) == layers
+
+
 def test_every_module_has_a_layer_and_data_flows_one_way():
     imports = _imports()
     assert all(_layer(m) is not None for m in imports if m != "fude"), [m for m in imports if _layer(m) is None]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from fude.cli.args import (add_backend_arg, add_data_args, add_precision_arg, add_threads_arg, configure_logging,
-                           data_args_dict, has_data_source, load_data)
+                           data_args_dict, has_data_source, int_in, load_data)
 
 MODEL_HELP = "shipped model (mnist, kmnist, hiragana, hiragana-seq) or run folder (default: kmnist)"
 
@@ -39,7 +39,7 @@ def register(sub) -> None:
     e.add_argument("--out", help="folder for confusion_matrix.csv and metrics.json (default: in the run folder)")
     e.add_argument("--save-predictions", metavar="FILE", help="write per-image predictions to FILE.csv (true and "
                    "predicted class and character, top-k probabilities) and all probabilities to FILE.npy")
-    e.add_argument("--top-k", type=int, default=5, help="guesses per image in --save-predictions (default: 5)")
+    e.add_argument("--top-k", type=int_in(1), default=5, help="guesses per image in --save-predictions (default: 5)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_evaluate)
 

@@ -15,6 +15,22 @@ DATA_KEYS = ("dataset", "split", "images", "sequences", "labels", "csv", "image_
              "no_download")
 
 
+def int_in(low: int, high: int | None = None):
+    """An argparse type: an integer in [low, high] (no upper bound when ``high`` is None); anything
+    else is a usage error that names the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give {low} to {high}" if high is not None
+                                             else f"{value} is out of range: give {low} or more")
+        return value
+    parse.__name__ = "integer"  # argparse names the type in its message
+    return parse
+
+
 def add_data_args(p: argparse.ArgumentParser, default_dataset: str | None = None) -> None:
     """The options that name one data source (a registered dataset, files, a CSV or a folder)."""
     g = p.add_argument_group("data (one source)")

@@ -12,9 +12,15 @@ COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
     "synth": "generate varied training drawings from KanjiVG strokes",
     "datasets": "list the registered datasets, or download one",
 }
+# fude synth's limits: what a training set can use, well under what a 24 GiB machine holds
+MAX_SIZE = 256  # image pixels per side (a 256-pixel image is 64 KiB)
+MAX_SEQUENCE = 4096  # points per drawing
+MAX_PER_CHAR = 100_000  # drawings per character
+MAX_BYTES = 8 * 2 ** 30  # the drawings of one run, in memory at once when they are joined
 
 
 def register(sub) -> None:
+    from fude.cli.args import int_in
     from fude.datasets.base import IMAGE_SIZE
     from fude.scripts import SCRIPT_FILTERS
 
@@ -22,19 +28,21 @@ def register(sub) -> None:
     sy.add_argument("--kanjivg", help="folder of KanjiVG SVGs (default: <data dir>/kanjivg/kanji, else "
                     "<data dir>/kanjivg_hiragana)")
     sy.add_argument("--data-dir", help="data directory (default: $FUDE_DATA_DIR or ~/.cache/fude)")
-    sy.add_argument("--script", choices=[s for s in SCRIPT_FILTERS if s != "all"] + ["all"], default="hiragana",
-                    help="which characters: hiragana, katakana, kana, kanji, or all (every kana and kanji) (default: hiragana)")
+    sy.add_argument("--script", choices=[s for s in SCRIPT_FILTERS if s != "all"] + ["all"],
+                    help="which characters: hiragana, katakana, kana, kanji, or all (every kana and kanji) (default: "
+                    "hiragana; with --chars or --chars-file, all: every character listed)")
     sy.add_argument("--chars", help="only these characters, e.g. あいう (within --script; default: all of it)")
     sy.add_argument("--chars-file", help="only the characters in this UTF-8 text file")
     sy.add_argument("--no-variants", action="store_true", help="draw from the standard forms only, not the "
                     "variant files (-Kaisho handwriting forms and others)")
-    sy.add_argument("--per-char", type=int, default=300, help="drawings per character (default: 300)")
-    sy.add_argument("--kana-per-char", type=int, metavar="N", help="drawings per kana character (default: "
+    sy.add_argument("--per-char", type=int_in(1, MAX_PER_CHAR), default=300, help="drawings per character (default: 300)")
+    sy.add_argument("--kana-per-char", type=int_in(1, MAX_PER_CHAR), metavar="N", help="drawings per kana character (default: "
                     "--per-char); more than the kanji get helps a kanji-wide model read kana (え, not 之)")
     sy.add_argument("--seed", type=int, default=0, help="random seed; same seed, same drawings (default: 0)")
     sy.add_argument("--name", help="file name prefix (default: <script>-synth)")
-    sy.add_argument("--size", type=int, default=IMAGE_SIZE, help=f"image pixels per side (default: {IMAGE_SIZE})")
-    sy.add_argument("--sequences", type=int, default=0, metavar="T", help="write the drawings as point sequences of "
+    sy.add_argument("--size", type=int_in(8, MAX_SIZE), default=IMAGE_SIZE, help=f"image pixels per side, 8 to {MAX_SIZE} "
+                    f"(default: {IMAGE_SIZE})")
+    sy.add_argument("--sequences", type=int_in(0, MAX_SEQUENCE), default=0, metavar="T", help="write the drawings as point sequences of "
                     "T points (for the stroke-* sequence models) instead of images")
     sy.add_argument("--reorder", type=float, default=0.0, metavar="P", help="chance that a drawing's strokes come "
                     "in a random order (default: 0)")
@@ -44,9 +52,10 @@ def register(sub) -> None:
                     "(fude.strokes.synth.SynthConfig), e.g. --set join=0.2; repeatable")
     sy.add_argument("--font", action="append", default=[], metavar="PATH", help="also images of the characters "
                     "in this handwriting font, thinned to a pen's width (fude.datasets.fonts; images only); repeatable")
-    sy.add_argument("--per-font", type=int, default=2, metavar="N", help="images of each character from each "
+    sy.add_argument("--per-font", type=int_in(1, 100), default=2, metavar="N", help="images of each character from each "
                     "--font (default: 2)")
-    sy.add_argument("--workers", type=int, default=0, help="processes drawing in parallel (default: one per free core)")
+    sy.add_argument("--workers", type=int_in(0, 256), default=0, help="processes drawing in parallel (default: one per "
+                    "free core)")
     sy.add_argument("--out", required=True, help="output folder (drawn shards are kept in <out>/shards, so an "
                     "interrupted run continues where it stopped)")
     sy.set_defaults(func=cmd_synth)
@@ -96,16 +105,20 @@ def synth_chars(args: argparse.Namespace) -> tuple[Path, dict]:
     wanted = args.chars or ""
     if args.chars_file:
         wanted += Path(args.chars_file).read_text("utf-8")
+    given = args.chars is not None or args.chars_file
     wanted = "".join(sorted(set(wanted) - set(" \t\r\n,"))) or None
+    if given and wanted is None:
+        raise ValueError("--chars and --chars-file name no characters: give the characters to draw, e.g. --chars あいう")
     templates = load_templates(folder, chars=wanted, variants=not args.no_variants)
     if wanted:
         missing = [c for c in wanted if c not in templates]
         if missing:
             raise ValueError(f"no KanjiVG strokes in {folder} for {''.join(missing[:40])}")
-    keep = allowed(list(templates), args.script)  # kana and kanji only: --script all is every one of them
+    script_filter = args.script or ("all" if given else "hiragana")
+    keep = allowed(list(templates), script_filter)  # kana and kanji only: --script all is every one of them
     chars = {c: templates[c] for c, k in zip(templates, keep) if k and script(c) in ("hiragana", "katakana", "kanji")}
     if not chars:
-        raise ValueError(f"no {args.script} characters to draw in {folder}" + (f" among {wanted}" if wanted else ""))
+        raise ValueError(f"no {script_filter} characters to draw in {folder}" + (f" among {wanted}" if wanted else ""))
     return folder, chars
 
 
@@ -117,10 +130,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     kana_n = args.kana_per_char
     if args.font and args.sequences:
         raise ValueError("--font gives images: it cannot be combined with --sequences")
-    if args.per_font < 1:
-        raise ValueError(f"--per-font must be >= 1, got {args.per_font}")
-    if args.per_char < 1 or args.size < 8 or args.sequences < 0 or (kana_n is not None and kana_n < 1):
-        raise ValueError("--per-char and --kana-per-char must be >= 1, --size >= 8 and --sequences >= 0")
+    if args.name is not None and (not args.name or Path(args.name).name != args.name or args.name in (".", "..")):
+        raise ValueError(f"--name {args.name!r}: give a file name prefix, not a path (the files go into --out)")
     cfg = synth_config(args)
     folder, chars = synth_chars(args)
     per_char = args.per_char
@@ -128,9 +139,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
         from fude.scripts import script
 
         per_char = {c: kana_n if script(c) in ("hiragana", "katakana") else args.per_char for c in chars}
-    name = args.name or f"{args.script}-synth"
-    t0 = time.perf_counter()
     kind, size = ("sequences", args.sequences) if args.sequences else ("images", args.size)
+    count = sum(per_char.values()) if isinstance(per_char, dict) else per_char * len(chars)
+    size_bytes = count * (size * size if kind == "images" else size * 7 * 4)
+    if size_bytes > MAX_BYTES:
+        raise ValueError(f"{count:,} drawings of {size_bytes / 2 ** 30:.1f} GiB: more than fude synth writes at once "
+                         f"({MAX_BYTES / 2 ** 30:.0f} GiB); draw fewer (--per-char), smaller (--size) or shorter "
+                         "(--sequences), or split the characters into several runs")
+    name = args.name or f"{args.script or ('all' if args.chars or args.chars_file else 'hiragana')}-synth"
+    t0 = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
         if total > 1:

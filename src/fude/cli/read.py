@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fude.scripts import SCRIPT_FILTERS
 from fude.cli.args import (add_backend_arg, add_data_args, add_precision_arg, data_args_dict, guesses, has_data_source,
-                           load_data, print_answers)
+                           int_in, load_data, print_answers)
 
 COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
     "predict": "top-k characters for image files (PNG, JPEG, ...) or for a dataset",
@@ -22,7 +22,7 @@ COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
 
 
 def register(sub) -> None:
-    from fude.models import DEFAULT_STROKE_MODEL
+    from fude.models import DEFAULT_STROKE_MODEL, SERVED_MODELS
 
     r = sub.add_parser("predict", help=COMMANDS["predict"])
     r.add_argument("files", nargs="*", help="image files: photo, scan or drawing of one character each")
@@ -33,7 +33,7 @@ def register(sub) -> None:
     r.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (data sources)")
     add_precision_arg(r)
     add_backend_arg(r)
-    r.add_argument("--top-k", type=int, default=5, help="guesses per image (default: 5)")
+    r.add_argument("--top-k", type=int_in(1), default=5, help="guesses per image (default: 5)")
     r.add_argument("--json", action="store_true", help="print a JSON list, one object per file or image")
     r.set_defaults(func=cmd_predict)
 
@@ -45,17 +45,17 @@ def register(sub) -> None:
     ps.add_argument("--script", choices=list(SCRIPT_FILTERS), default="all", help="only guesses of this script "
                     "(kana: hiragana and katakana; default: all)")
     ps.add_argument("--chars", help="only guesses among these characters, e.g. the kana of a lesson: あいうえお")
-    ps.add_argument("--top-k", type=int, default=5, help="guesses per drawing (default: 5)")
+    ps.add_argument("--top-k", type=int_in(1), default=5, help="guesses per drawing (default: 5)")
     ps.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
     ps.set_defaults(func=cmd_predict_strokes)
 
     sv = sub.add_parser("serve", help=COMMANDS["serve"])
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    sv.add_argument("--workers", type=int, default=1, help="server processes, each with its own copy of the models "
+    sv.add_argument("--port", type=int_in(1, 65535), default=8000, help="port, 1 to 65535 (default: 8000)")
+    sv.add_argument("--workers", type=int_in(1, 64), default=1, help="server processes, each with its own copy of the models "
                     "(default: 1; on a machine with C cores serving many people, up to C)")
     sv.add_argument("--models", help="comma-separated shipped models or run folders (default: $FUDE_MODELS or "
-                    "hiragana,hiragana-seq,kmnist,mnist)")
+                    f"{SERVED_MODELS})")
     sv.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")
     sv.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS", help="time a client has to send "
                     "a request's headers and body before its connection is closed (default: 10)")

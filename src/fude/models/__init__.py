@@ -17,9 +17,9 @@ The object that reads characters with a trained network is :class:`fude.recogniz
 
 from fude.models.base import CharClassifier, InputSpec, ModelError, forward_batched
 from fude.models.registry import ARCHS, DEFAULT_ARCH, Arch, arch_config, arch_spec, create_model
-from fude.models.store import DEFAULT_STROKE_MODEL, PRETRAINED, build_from_config, load_network, load_weights, read_config, \
+from fude.models.store import DEFAULT_STROKE_MODEL, PRETRAINED, SERVED_MODELS, build_from_config, load_network, load_weights, read_config, \
     resolve_model_dir, save_model
 
-__all__ = ["ARCHS", "DEFAULT_ARCH", "DEFAULT_STROKE_MODEL", "PRETRAINED", "Arch", "CharClassifier", "InputSpec", "ModelError", "arch_config",
-           "arch_spec", "build_from_config", "create_model", "forward_batched", "load_weights", "read_config",
+__all__ = ["ARCHS", "DEFAULT_ARCH", "DEFAULT_STROKE_MODEL", "PRETRAINED", "SERVED_MODELS", "Arch", "CharClassifier", "InputSpec", "ModelError", "arch_config",
+           "arch_spec", "build_from_config", "create_model", "forward_batched", "load_network", "load_weights", "read_config",
            "resolve_model_dir", "save_model"]

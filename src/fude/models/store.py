@@ -18,6 +18,7 @@ from fude.models.registry import arch_config, create_model
 
 PRETRAINED = ("mnist", "kmnist", "ja", "ja-seq", "hiragana", "hiragana-seq")  # models shipped in fude/pretrained/
 DEFAULT_STROKE_MODEL = "ja"  # what reads drawings unless another model is named: every kana and kanji
+SERVED_MODELS = "ja,hiragana,hiragana-seq,kmnist,mnist"  # what `fude serve` loads unless told (FUDE_MODELS)
 
 
 def save_model(model: CharClassifier, folder: str | os.PathLike, class_map: ClassMap, extra_config: dict | None = None,

@@ -20,10 +20,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from fude.models import SERVED_MODELS
 from fude.serve.routes import MAX_BODY_BYTES, router
 from fude.strokes import StrokeError
 
-DEFAULT_MODELS = "ja,hiragana,hiragana-seq,kmnist,mnist"
+DEFAULT_MODELS = SERVED_MODELS
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 READ_TIMEOUT = 10.0  # seconds a client has to send a request's headers and body (slow or half-open clients)
 KEEP_ALIVE = 5.0  # seconds an idle connection stays open between requests

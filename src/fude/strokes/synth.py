@@ -48,6 +48,10 @@ from fude.strokes.kanjivg import Template
 
 
 # the variations that are chances (in [0, 1]); the others are amounts (>= 0)
+# the variations measured in degrees (at most a right angle); every other amount is a share of the
+# character's size, at most 1 (beyond it a drawing is no longer the character: `tremor=1e308` drew blanks)
+ANGLES = ("rotate", "shear", "stroke_rotate", "slant")
+MAX_WIDTH = 20.0  # pixels at 28x28
 CHANCES = ("join", "swap", "hook", "loop_start", "mark_reverse", "reorder", "reverse", "split", "merge", "dots",
            "squeeze", "quick", "finger")
 
@@ -90,8 +94,8 @@ class SynthConfig:
     width: tuple[float, float] = (1.4, 3.0)  # stroke width range in pixels at 28x28
 
     def __post_init__(self) -> None:
-        """Raises ValueError for a strength that is not a finite number >= 0, a chance above 1, or a
-        width range that is not 0 < low <= high."""
+        """Raises ValueError for a strength that is not a finite number >= 0, a chance or share above 1,
+        an angle above 90 degrees, or a width range that is not 0 < low <= high <= 20 pixels."""
         for f in fields(self):
             if f.name == "width":
                 continue
@@ -100,9 +104,15 @@ class SynthConfig:
                 raise ValueError(f"synth variation {f.name} must be a finite number >= 0, got {v!r}")
             if f.name in CHANCES and v > 1:
                 raise ValueError(f"synth variation {f.name} is a chance: it must lie in [0, 1], got {v!r}")
+            if f.name in ANGLES and v > 90:
+                raise ValueError(f"synth variation {f.name} is an angle in degrees: it must lie in [0, 90], got {v!r}")
+            if f.name not in ANGLES and v > 1:
+                raise ValueError(f"synth variation {f.name} is a share of the character's size: it must lie in "
+                                 f"[0, 1], got {v!r}")
         lo, hi = self.width
-        if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi):
-            raise ValueError(f"synth stroke width must be a range 0 < low <= high in pixels, got {self.width!r}")
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi <= MAX_WIDTH):
+            raise ValueError(f"synth stroke width must be a range 0 < low <= high <= {MAX_WIDTH:g} in pixels, "
+                             f"got {self.width!r}")
 
     @classmethod
     def names(cls) -> list[str]:
