@@ -42,8 +42,7 @@ import fude  # noqa: E402
 from fude.datasets import default_data_dir  # noqa: E402
 from fude.datasets.fonts import font_images, font_name  # noqa: E402
 from fude.recognizer import RecognizerConfig, rescorers, save_recognizer_config, split_small_kana  # noqa: E402
-from fude.recognizer.reading import kanjidic  # noqa: E402
-from fude.scripts import SMALL_KANA, script, twins  # noqa: E402
+from fude.scripts import SMALL_KANA, kanjidic, script, twins  # noqa: E402
 from fude.strokes import check_strokes, read_tdic  # noqa: E402
 from fude.strokes.kanjivg import load_templates  # noqa: E402
 from fude.strokes.synth import SynthConfig, drawing  # noqa: E402

@@ -117,7 +117,8 @@ def test_the_frequency_prior_favours_frequent_kanji_only():
     chars = ("日", "語", "鬱", "あ", "ア")
     w = FrequencyPrior(chars, 1.0).factors([])
     assert w[0] > w[1] > w[2] and w[3] == w[4] == 1.0
-    from fude.recognizer.reading import frequency_ranks, kanjidic
+    from fude.recognizer.reading import frequency_ranks
+    from fude.scripts import kanjidic
 
     assert frequency_ranks(chars).tolist()[3:] == [0, 0]
     rank = kanjidic()["日"][0]
@@ -146,3 +147,23 @@ def test_settings_are_saved_atomically_and_refused_without_a_config(tmp_path):
     assert "script_prior" not in saved and saved["preprocess"]["box"] == 24
     assert RecognizerConfig.from_model_config(saved) == RecognizerConfig(box=24, frequency_prior=0.5)
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left
+
+
+def test_kanji_guesses_carry_readings_and_meanings(tmp_path):
+    """The API answers each kanji guess with its main readings and English meanings (KANJIDIC2), and
+    each kana with its romaji, so a person knows what they picked."""
+    from fastapi.testclient import TestClient
+
+    from fude.scripts import kanji_info
+    from fude.serve import create_app
+
+    assert kanji_info("語") == {"on": ["ゴ"], "kun": ["かた.る", "かた.らう"], "meaning": ["word", "speech", "language"]}
+    assert kanji_info("あ") is None
+    ten = {"strokes": [[[10, 50], [90, 50]], [[50, 10], [50, 90]]], "canvas": {"width": 100, "height": 100}}
+    with TestClient(create_app("ja", tmp_path / "samples.sqlite")) as client:
+        top = client.post("/api/predict", json={**ten, "k": 5}).json()["top"]
+        kanji = [g for g in top if g["script"] == "kanji"]
+        assert kanji and all(g["kanji"] == kanji_info(g["char"]) and g["romaji"] is None for g in kanji)
+        assert top[0]["char"] == "十" and "ten" in top[0]["kanji"]["meaning"]
+        kana = client.post("/api/predict", json={**ten, "script": "kana"}).json()["top"]
+        assert all(g["kanji"] is None and g["romaji"] for g in kana)

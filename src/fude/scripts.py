@@ -50,6 +50,26 @@ def romaji(char: str) -> str | None:
     return ROMAJI.get(char)
 
 
+@lru_cache(maxsize=1)
+def kanjidic() -> dict[str, list]:
+    """KANJIDIC2's fields fude ships (``resources/kanjidic.json``, built by ``tools/make_kanjidic.py``;
+    EDRDG, CC BY-SA 4.0): ``{kanji: [frequency rank or None, school grade or None, on readings, kun
+    readings, meanings]}`` for every kanji fude reads."""
+    import json
+    from importlib import resources
+
+    text = resources.files("fude.resources").joinpath("kanjidic.json").read_text(encoding="utf-8")
+    return json.loads(text)["kanji"]
+
+
+def kanji_info(char: str) -> dict | None:
+    """A kanji's main readings and English meanings from KANJIDIC2: ``{"on": ["ゴ"], "kun": ["かた.る"],
+    "meaning": ["word", "speech", "language"]}`` (up to three of each; kun readings mark the okurigana
+    after a dot), or None for a character that is not a kanji fude knows."""
+    entry = kanjidic().get(char)
+    return None if entry is None else {"on": entry[2], "kun": entry[3], "meaning": entry[4]}
+
+
 def script(char: str) -> str:
     """The script of a character: ``"hiragana"``, ``"katakana"``, ``"kanji"``, ``"digit"`` or ``"other"``
     (by its first code point)."""

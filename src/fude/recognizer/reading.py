@@ -15,16 +15,13 @@ one class. :class:`StrokeReader` runs the parts; :func:`rescorers` builds the on
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from importlib import resources
 from typing import Protocol
 
 import numpy as np
 
 from fude.classmap import ClassMap
 from fude.recognizer.config import RecognizerConfig
-from fude.scripts import SMALL_KANA, TWINS, prior_factors, script
+from fude.scripts import SMALL_KANA, TWINS, kanjidic, prior_factors, script
 
 SMALL_KANA_SHARE = 0.3  # the small kana's share of a pair's probability when the drawing's size is unknown
 FREQUENCY_OFFSET = 100  # rank offset of the frequency prior: the 100 most frequent kanji weigh nearly alike
@@ -57,14 +54,6 @@ class ScriptPrior:
 
     def factors(self, strokes) -> np.ndarray:
         return self.weights
-
-
-@lru_cache(maxsize=1)
-def kanjidic() -> dict[str, list]:
-    """KANJIDIC2's fields fude ships (``resources/kanjidic.json``, built by ``tools/make_kanjidic.py``):
-    ``{kanji: [frequency rank or None, school grade or None, on readings, kun readings, meanings]}``."""
-    text = resources.files("fude.resources").joinpath("kanjidic.json").read_text(encoding="utf-8")
-    return json.loads(text)["kanji"]
 
 
 def frequency_ranks(chars) -> np.ndarray:

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
-from fude.scripts import romaji
+from fude.scripts import kanji_info, romaji
 from fude.serve.schemas import ERRORS, SampleRequest, StrokesRequest
 from fude.strokes import Character, StrokeError, from_json_dict
 
@@ -69,7 +69,9 @@ def drawing(req: StrokesRequest) -> Character:
 
 
 def with_romaji(top: list[dict]) -> list[dict]:
-    return [{**g, "romaji": romaji(g["char"])} for g in top]
+    """Each guess with its romaji (kana; else null) and, for a kanji, its main readings and English
+    meanings from KANJIDIC2 (``"kanji": {"on", "kun", "meaning"}``; else null)."""
+    return [{**g, "romaji": romaji(g["char"]), "kanji": kanji_info(g["char"])} for g in top]
 
 
 @router.get("/health")
