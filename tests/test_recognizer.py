@@ -167,3 +167,36 @@ def test_kanji_guesses_carry_readings_and_meanings(tmp_path):
         assert top[0]["char"] == "十" and "ten" in top[0]["kanji"]["meaning"]
         kana = client.post("/api/predict", json={**ten, "script": "kana"}).json()["top"]
         assert all(g["kanji"] is None and g["romaji"] for g in kana)
+
+
+def test_a_recipe_writes_every_reading_setting_by_command(tmp_path, capsys):
+    """The shipped ja recipe in miniature (bench/ja_recipe.sh's steps on three characters): casual
+    drawings, an image network, a sequence companion, then `fude configure`; the model folder then
+    reads with every setting the recipe gave, and nothing was written into config.json by hand."""
+    from conftest import MIRROR
+    from fude.cli import main
+
+    casual = ["--set", "join=0.25", "--set", "merge=0.2", "--set", "split=0.1", "--set", "quick=0.15",
+              "--set", "finger=0.15", "--set", "cursive=0.2"]
+    common = ["--script", "all", "--chars", "あい日", "--per-char", "40", "--seed", "0", "--workers", "1",
+              "--data-dir", str(MIRROR)]
+    assert main(["synth", *common, "--size", "32", "--name", "ja", "--out", str(tmp_path / "d"), *casual]) == 0
+    assert main(["train", "--images", str(tmp_path / "d" / "ja-imgs.npz"), "--labels", str(tmp_path / "d" / "ja-labels.npz"),
+                 "--classmap", str(tmp_path / "d" / "ja_classmap.csv"), "--epochs", "10", "--val-split", "0",
+                 "--out", str(tmp_path / "ja"), "--quiet"]) == 0
+    assert main(["synth", *common, "--sequences", "64", "--reorder", "0.5", "--name", "seq", "--out",
+                 str(tmp_path / "s"), *casual]) == 0
+    assert main(["train", "--sequences", str(tmp_path / "s" / "seq-seqs.npz"), "--labels", str(tmp_path / "s" / "seq-labels.npz"),
+                 "--classmap", str(tmp_path / "s" / "seq_classmap.csv"), "--arch", "stroke-conv1d", "--epochs", "10",
+                 "--val-split", "0", "--out", str(tmp_path / "ja-seq"), "--quiet"]) == 0
+    assert main(["configure", str(tmp_path / "ja"), "--companion", "../ja-seq", "--companion-weight", "kanji=0.5",
+                 "--companion-weight", "hiragana=0.2", "--frequency-prior", "0.3", "--script-prior", "hiragana=1.5",
+                 "--extra-stroke-factor", "0.5", "--stroke-slack", "0.25"]) == 0
+    rec = fude.load_model(tmp_path / "ja")
+    assert rec.settings == RecognizerConfig(box=rec.box, companion="../ja-seq",
+                                            companion_weight={"kanji": 0.5, "hiragana": 0.2},
+                                            script_prior={"hiragana": 1.5}, frequency_prior=0.3,
+                                            extra_stroke_factor=0.5, stroke_slack=0.25)
+    assert rec.companion is not None and rec.companion.net.input_spec.kind == "sequence"
+    drawing = read_json(EXAMPLES / "strokes-あ.json")
+    assert rec.predict_strokes(drawing.strokes, k=1, canvas=drawing.canvas)[0]["char"] == "あ"
