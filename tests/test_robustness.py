@@ -111,12 +111,12 @@ def test_training_killed_again_and_again_ends_as_if_never_stopped(tmp_path):
         assert p.returncode == (130 if sig == signal.SIGTERM else -signal.SIGKILL), err
         assert checkpoint_epoch(run) >= before  # a finished epoch is never lost
         assert not (run / "model.safetensors").exists()
-        args = ("train", "--resume", run, "--threads", "1", "--quiet")
+        args = ("train", "--resume", run, "--quiet")  # no --threads: the run keeps the 1 it was started with
     subprocess.run(fude_cmd(*args), check=True, capture_output=True, env=ENV)
     a, b = weights(tmp_path / "whole"), weights(run)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == [1, 2, 3, 4]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4] and {r["threads"] for r in rows} == {1}
 
     # a checkpoint damaged outside fude is refused with a clear message; the finished model stays as it was
     saved = (run / "model.safetensors").read_bytes()
@@ -440,6 +440,17 @@ def test_server_killed_mid_write_loses_no_confirmed_sample(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_resumed_run_keeps_the_threads_it_was_given():
+    """run.json records --threads; a run an older fude started has it in its recorded command."""
+    from fude.train.run import fixed_threads
+
+    assert fixed_threads({"threads": 3, "command": "fude train --threads 1"}) == 3
+    assert fixed_threads({"command": "fude train --dataset mnist --threads 1 --quiet"}) == 1
+    assert fixed_threads({"command": "fude train --threads=2"}) == 2
+    assert fixed_threads({"command": "fude train --dataset mnist"}) == 0
+    assert fixed_threads({"command": "fude train --threads 'unclosed"}) == 0
 
 
 def test_resume_refuses_a_checkpoint_trained_beside_other_held_out_images(tmp_path):

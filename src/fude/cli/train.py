@@ -163,7 +163,7 @@ def _given(args: argparse.Namespace) -> list[str]:
 def cmd_train(args: argparse.Namespace) -> int:
     from fude.runtime import resolve_device, set_threads
     from fude.train import cross_validate_recipe, distributed, train
-    from fude.train.run import check_new_run, epochs_done, read_run, start_run
+    from fude.train.run import check_new_run, epochs_done, fixed_threads, read_run, start_run
 
     signal.signal(signal.SIGTERM, _term_as_interrupt)
     say = sys.stderr if args.json else sys.stdout  # with --json, stdout holds the one JSON document
@@ -178,6 +178,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = Path(args.resume)
         run = read_run(out)
         cfg, data_args, folds, command = TrainConfig.from_dict(run["train"]), run["data"], run["folds"], run["command"]
+        # a run given --threads N resumes on N threads (bit-identical to a run never stopped) unless told otherwise
+        args.threads = args.threads or fixed_threads(run)
     else:
         cfg, data_args, folds = config_from_args(args), data_args_dict(args), args.folds
         command = "fude " + shlex.join(sys.argv[1:])
@@ -199,7 +201,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     new_folder = not out.exists()
     if world.main:
         if not args.resume:
-            start_run(out, cfg, data_args, folds, command, args.overwrite)
+            start_run(out, cfg, data_args, folds, command, args.overwrite, args.threads)
         print(f"run folder: {out}", file=say)
     distributed.barrier(world)
     t0 = time.perf_counter()

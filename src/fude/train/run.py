@@ -45,20 +45,41 @@ def check_new_run(out: Path, overwrite: bool) -> None:
                              f"--overwrite, or choose another --out")
 
 
-def start_run(out: Path, cfg: TrainConfig, data_args: dict, folds: int, command: str, overwrite: bool) -> None:
+def start_run(out: Path, cfg: TrainConfig, data_args: dict, folds: int, command: str, overwrite: bool,
+              threads: int = 0) -> None:
     """Make ``out`` a new run: clear a replaced run's results as a whole (never half-mixed with the
-    new one), then write ``run.json``."""
+    new one), then write ``run.json`` (``threads``: the count ``--threads`` fixed, 0 for none, which a
+    resumed run keeps)."""
     out.mkdir(parents=True, exist_ok=True)
     if overwrite:
         for name in FINISHED:
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / "best", ignore_errors=True)
-    atomic_write_json(out / "run.json", {"train": asdict(cfg), "data": data_args, "folds": folds, "command": command},
-                      indent=1)
+    atomic_write_json(out / "run.json", {"train": asdict(cfg), "data": data_args, "folds": folds, "command": command,
+                                         "threads": threads}, indent=1)
+
+
+def fixed_threads(run: dict) -> int:
+    """The thread count a run's ``--threads`` fixed (``run.json``'s ``threads``, or for a run an older
+    fude started, the flag in its recorded command), 0 for none."""
+    import shlex
+
+    if isinstance(run.get("threads"), int) and not isinstance(run.get("threads"), bool):
+        return max(0, run["threads"])
+    try:
+        words = shlex.split(str(run.get("command", "")))
+    except ValueError:
+        return 0
+    for i, w in enumerate(words):
+        value = w.split("=", 1)[1] if w.startswith("--threads=") else words[i + 1] if w == "--threads" and \
+            i + 1 < len(words) else None
+        if value is not None:
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 def read_run(out: Path) -> dict:
-    """A run folder's ``run.json``: ``{"train", "data", "folds", "command"}``.
+    """A run folder's ``run.json``: ``{"train", "data", "folds", "command", "threads"}``.
 
     Raises:
         RunFolderError: missing or unreadable.
