@@ -43,6 +43,7 @@ $FUDE train --sequences "$OUT-seq-data/jaseq-seqs.npz" --labels "$OUT-seq-data/j
 t4=$(date +%s)
 # the reading settings, as bench/ja_tune.py chose them on the tuning halves (the companion: a folder
 # name relative to the model's own folder, or a shipped model's name)
-$FUDE configure "$OUT" --companion "../$(basename "$OUT-seq")" SETTINGS_FROM_TUNE
+$FUDE configure "$OUT" --companion "../$(basename "$OUT-seq")" --companion-weight 0.5 --frequency-prior 0.3 \
+    --script-prior none --extra-stroke-factor 0.5 --stroke-slack 0
 echo "synth_s $((t1 - t0)) train_s $((t2 - t1)) synth_seq_s $((t3 - t2)) train_seq_s $((t4 - t3)) total_s $((t4 - t0))" \
     | tee "$OUT/recipe_seconds.txt"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every benchmark the README quotes, one after another, each writing bench/results/<name>.json;
-# then bench/readme.py writes their figures into the README.
+# Every benchmark the README and docs/ quote, one after another, each writing bench/results/<name>.json;
+# then bench/readme.py writes their figures into the README and docs/.
 # Run on an otherwise idle machine (timings drift with load): about 2.5 hours on a 2-core CPU.
 #   FUDE_DATA_DIR=../shared/data bench/run_all.sh [python]
 set -uo pipefail
@@ -13,6 +13,7 @@ run bench/mnist_speed.py --recipe fast fast-28 fast-bn fast-wide fast-pool --see
 run bench/step_profile.py
 run bench/mnist_speed.py --recipe default default-s2d --seeds 2
 run bench/evaluate_speed.py
+run bench/auto_precision.py
 run bench/strokes_latency.py --model hiragana
 run bench/strokes_latency.py --model hiragana-seq
 run bench/contention.py --rounds 3
@@ -33,4 +34,6 @@ run bench/imbalanced.py
 run bench/stroke_models.py
 run bench/stroke_models.py --archs stroke-conv1d,fude-cnn-l --reorder 0.5 --reverse 0.25
 run bench/kmnist_cv.py --methods fude keras-cnn knn
+run bench/ja_tune.py --model ja
+run bench/ja_eval.py --models ja,ja-seq --per-char 1
 run bench/readme.py

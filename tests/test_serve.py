@@ -37,7 +37,7 @@ def test_predict_strokes(client, drawing):
     body = r.json()
     assert body["model"] == "hiragana" and len(body["top"]) == 5 and body["elapsed_ms"] > 0
     assert body["top"][0] | {"probability": 0} == {"index": 1, "char": "あ", "codepoint": "U+3042", "romaji": "a",
-                                                    "script": "hiragana", "probability": 0}
+                                                    "script": "hiragana", "kanji": None, "probability": 0}
 
 
 def test_predict_strokes_script_and_chars_filters(client, drawing):

@@ -195,10 +195,11 @@ def test_train_and_predict_strokes_end_to_end(tmp_path, kanjivg, kind):
     seq = ["--sequences", "64"] if kind == "sequences" else []
     fude("synth", "--kanjivg", KANJIVG, "--chars", chars, "--per-char", "60", "--seed", "1", "--out", tmp_path, *seq)
     run = tmp_path / "run"
-    data = (["--sequences", tmp_path / "hiragana-synth-seqs.npz", "--arch", "stroke-conv1d"] if seq else
-            ["--images", tmp_path / "hiragana-synth-imgs.npz"])
-    fude("train", *data, "--labels", tmp_path / "hiragana-synth-labels.npz",
-         "--classmap", tmp_path / "hiragana-synth_classmap.csv", "--epochs", "6", "--batch-size", "64",
+    # --chars without --script: every character listed, and the files are named all-synth
+    data = (["--sequences", tmp_path / "all-synth-seqs.npz", "--arch", "stroke-conv1d"] if seq else
+            ["--images", tmp_path / "all-synth-imgs.npz"])
+    fude("train", *data, "--labels", tmp_path / "all-synth-labels.npz",
+         "--classmap", tmp_path / "all-synth_classmap.csv", "--epochs", "6", "--batch-size", "64",
          "--threads", "1", "--quiet", "--out", run)
     files = []
     for i, c in enumerate("あかこ"):  # unseen drawings: another seed than the training set's
@@ -537,7 +538,7 @@ def test_synth_components_and_cli_options(tmp_path):
                      (["--set", "join=1.5"], "join is a chance: it must lie in [0, 1]"),
                      (["--set", "elastic=nan"], "elastic must be a finite number >= 0"),
                      (["--set", "tremor=-0.1"], "tremor must be a finite number >= 0"),
-                     (["--kana-per-char", "0"], "--kana-per-char must be >= 1"),
+                     (["--kana-per-char", "0"], "--kana-per-char: 0 is out of range: give 1 to"),
                      (["--chars", "字", "--script", "kana"], "passes script='kana'")):
         r = fude("synth", "--kanjivg", folder, "--per-char", "1", *bad, "--out", tmp_path / "x", check=False)
         assert r.returncode != 0 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -33,6 +33,8 @@ def int_in(low: int, high: int | None = None):
 
 def add_data_args(p: argparse.ArgumentParser, default_dataset: str | None = None) -> None:
     """The options that name one data source (a registered dataset, files, a CSV or a folder)."""
+    from fude.datasets.base import INK_BOX
+
     g = p.add_argument_group("data (one source)")
     g.add_argument("--dataset", default=default_dataset, help="registered dataset: mnist, kmnist, k49"
                    + (f" (default: {default_dataset})" if default_dataset else ""))
@@ -44,7 +46,7 @@ def add_data_args(p: argparse.ArgumentParser, default_dataset: str | None = None
     g.add_argument("--sequences", help="stroke sequences (N, T, 7) float32 npz, as fude synth --sequences writes, "
                    "for the stroke-* models; labels from --labels")
     g.add_argument("--image-folder", help="folder with one sub-folder of images per class")
-    g.add_argument("--box", type=int, default=20, help="--image-folder: pixels the ink of a non-28x28 image is "
+    g.add_argument("--box", type=int, default=INK_BOX, help="--image-folder: pixels the ink of a non-28x28 image is "
                    "fitted into (20 as MNIST; 28 fills the frame as Kuzushiji-MNIST; default: 20)")
     g.add_argument("--classmap", help="class map CSV (index,codepoint,char) for --images/--csv")
     g.add_argument("--data-dir", help="dataset cache and local mirror (default: $FUDE_DATA_DIR or ~/.cache/fude)")
@@ -125,7 +127,7 @@ def load_data(d: dict, default_split: str, class_map=None):
     if d.get("csv"):
         return datasets.load_csv(d["csv"], cmap)
     if d.get("image_folder"):
-        return datasets.load_image_folder(d["image_folder"], box=d.get("box", 20))
+        return datasets.load_image_folder(d["image_folder"], box=d.get("box", datasets.INK_BOX))
     if not d.get("dataset"):
         raise datasets.DatasetError("no data given: use --dataset NAME, --images/--labels, --csv or --image-folder")
     split = d.get("split") or default_split

@@ -191,13 +191,13 @@ def _with_fonts(args: argparse.Namespace, data, labels, chars: list[str], size: 
     import numpy as np
 
     from fude.cores import free_cores
-    from fude.datasets.base import IMAGE_SIZE
+    from fude.datasets.base import IMAGE_SIZE, INK_BOX
     from fude.datasets.fonts import font_chars
 
     for path in args.font:  # a bad font is refused before any work
         font_chars(path)
     draw = partial(_one_font, chars=chars, per_font=args.per_font, seed=args.seed, size=size,
-                   box=20 * size / IMAGE_SIZE)
+                   box=INK_BOX * size / IMAGE_SIZE)
     workers = min(len(args.font), args.workers or max(1, int(free_cores())))
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(draw, args.font)) if workers > 1 else list(map(draw, args.font))

@@ -15,12 +15,12 @@ background, as in MNIST), int64 labels ``(N,)`` (or ``None`` for unlabelled data
     augment.py     random affine, elastic distortion, random erasing on whole batches
 """
 
-from fude.datasets.base import IMAGE_SIZE, SEQUENCE_FEATURES, Dataset, DatasetError, SequenceDataset
+from fude.datasets.base import IMAGE_SIZE, INK_BOX, SEQUENCE_FEATURES, Dataset, DatasetError, SequenceDataset
 from fude.datasets.cache import RemoteFile, default_data_dir, fetch
 from fude.datasets.formats import (load_csv, load_image_folder, load_pair, load_sequences, read_array, read_idx,
                                    save_pair)
 from fude.datasets.registry import DATASETS, DatasetSpec, load_dataset, containing
 
-__all__ = ["DATASETS", "IMAGE_SIZE", "SEQUENCE_FEATURES", "Dataset", "DatasetError", "DatasetSpec", "RemoteFile",
+__all__ = ["DATASETS", "IMAGE_SIZE", "INK_BOX", "SEQUENCE_FEATURES", "Dataset", "DatasetError", "DatasetSpec", "RemoteFile",
            "SequenceDataset", "default_data_dir", "fetch", "load_csv", "load_dataset", "load_image_folder",
            "load_pair", "load_sequences", "read_array", "read_idx", "save_pair", "containing"]

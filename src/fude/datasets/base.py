@@ -17,6 +17,9 @@ from fude.datasets.stats import ImageStats, image_stats
 from fude.errors import DatasetError
 
 IMAGE_SIZE = 28  # pixels per side of every dataset image (MNIST, Kuzushiji-MNIST, Kuzushiji-49)
+# pixels of IMAGE_SIZE the ink's longer side is fitted into when a picture or a drawing becomes a dataset
+# image: MNIST's digits span 20 of 28 (LeCun et al.); a network on larger images scales it (INK_BOX * size / 28)
+INK_BOX = 20
 SEQUENCE_FEATURES = 7  # values per point of a stroke sequence: x, y, dx, dy, pen_up, sin, cos
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fude.datasets.base import IMAGE_SIZE, INK_BOX
+
 GLYPH_PIXELS = 96  # the glyph is drawn at this many pixels per em before thinning: 1-pixel detail of a 20-stroke kanji
 SUPERSAMPLE = 4  # the skeleton is inked at this many times the image's size, then reduced (anti-aliasing)
 
@@ -112,7 +114,7 @@ def _varied(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def font_images(fonts: list[str | os.PathLike], chars: list[str], per_font: int = 1, seed: int = 0,
-                size: int = 28, box: float = 20, width: tuple[float, float] = (1.4, 3.0)) -> tuple[np.ndarray, np.ndarray]:
+                size: int = IMAGE_SIZE, box: float = INK_BOX, width: tuple[float, float] = (1.4, 3.0)) -> tuple[np.ndarray, np.ndarray]:
     """Images of ``chars`` in each font, thinned and inked again at a pen's width (see the module).
 
     Args:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fude.classmap import ClassMap
-from fude.datasets.base import IMAGE_SIZE, Dataset, DatasetError, SequenceDataset
+from fude.datasets.base import IMAGE_SIZE, INK_BOX, Dataset, DatasetError, SequenceDataset
 from fude.files import atomic_write, md5sum, npz_bytes
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -212,7 +212,7 @@ def _raise_bad_csv_cell(path: Path, header: list[str]) -> None:
                     raise DatasetError(f"{path}: row {r}, column '{header[c]}': {cell!r} is not an integer")
 
 
-def load_image_folder(root: str | os.PathLike, box: int = 20) -> Dataset:
+def load_image_folder(root: str | os.PathLike, box: int = INK_BOX) -> Dataset:
     """Load a folder with one sub-folder per class, each holding image files.
 
     A sub-folder named by a character (``あ``) or a code point (``U+3042``) gives that character,

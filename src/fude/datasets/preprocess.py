@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fude.datasets.base import IMAGE_SIZE
+from fude.datasets.base import IMAGE_SIZE, INK_BOX
 from fude.datasets.stats import ink_sides
 from fude.errors import ImageError
 
@@ -137,7 +137,7 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     return ink.astype(np.float32)
 
 
-def fit_to_frame(ink: np.ndarray, box: int = 20, frame: int = IMAGE_SIZE) -> np.ndarray:
+def fit_to_frame(ink: np.ndarray, box: int = INK_BOX, frame: int = IMAGE_SIZE) -> np.ndarray:
     """Crop ``ink`` (float ``(H, W)`` in [0, 1]) to its bounding box, scale its longer side to
     ``box`` pixels keeping the aspect ratio, and centre its centre of mass in a ``frame``-pixel
     square (shifted back inside where the ink would fall off). Returns uint8 ``(frame, frame)``."""
@@ -162,7 +162,7 @@ def fit_to_frame(ink: np.ndarray, box: int = 20, frame: int = IMAGE_SIZE) -> np.
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
-def to_dataset_image(img: Image.Image, box: int = 20, frame: int = IMAGE_SIZE) -> np.ndarray:
+def to_dataset_image(img: Image.Image, box: int = INK_BOX, frame: int = IMAGE_SIZE) -> np.ndarray:
     """A photo, scan or drawing of one character -> uint8 ``(frame, frame)`` (28x28 by default),
     bright ink on black.
 

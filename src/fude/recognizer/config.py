@@ -15,9 +15,9 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from fude.datasets.base import INK_BOX
 from fude.errors import ModelError
 
-INK_BOX = 20  # pixels of 28 the ink's longer side spans in a dataset image (MNIST's digits: 20 of 28)
 # the groups a script prior may weigh (fude.scripts.PRIOR_GROUPS, repeated here so this module imports nothing heavy)
 PRIOR_GROUPS: tuple[str, ...] = ("hiragana", "katakana", "kanji", "digit", "other", "uncommon-kanji")
 WEIGHT_SCRIPTS: tuple[str, ...] = ("hiragana", "katakana", "kanji", "digit", "other")

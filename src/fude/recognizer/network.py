@@ -18,10 +18,11 @@ from fude.recognizer.config import RecognizerConfig
 from fude.recognizer.reading import StrokeReader, rank, twin_groups
 from fude.runtime import resolve_precision
 
-# precision "auto" runs calls of fewer inputs than this in fp32 even where bf16 is fast for batches: one
-# drawing's forward pass is too small for bf16's matmuls to pay for the casts and reorders around them
-# (issue 31: 17 ms in bf16 against 7 ms in fp32 for one drawing on an AMX CPU)
-AUTO_BF16_MIN_BATCH = 64
+# precision "auto" runs calls of fewer inputs than this in fp32 even where bf16 is fast for batches: a
+# forward pass of a few drawings is too small for bf16's matmuls to pay for the casts and reorders
+# around them. Measured on an AMX CPU, one thread, `ja`'s picture network (bench/auto_precision.py):
+# 1 drawing 1.1 ms fp32 against 2.0 ms bf16, 4 drawings 2.3 against 2.4, 8 drawings 3.7 against 2.8
+AUTO_BF16_MIN_BATCH = 8
 # the automatic backend: calls of fewer images stay in PyTorch (one drawing, a page of them) ...
 ORT_MIN_IMAGES = 2048
 # ... and so do larger ones until their forward work (images x forward FLOPs per image) adds up to this:

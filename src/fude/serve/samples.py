@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fude.classmap import ClassMap
-from fude.datasets import IMAGE_SIZE, save_pair
+from fude.datasets import IMAGE_SIZE, INK_BOX, save_pair
 from fude.strokes import Character, check_strokes, rasterise, write_json
 
 SCHEMA = """
@@ -105,7 +105,7 @@ class SampleStore:
             db.close()
 
 
-def export(store: SampleStore, out: str | os.PathLike, box: int = 20) -> dict:
+def export(store: SampleStore, out: str | os.PathLike, box: int = INK_BOX) -> dict:
     """Write every sample as stroke JSON (``out/strokes/<id>.json``) and all of them as a training
     set in the official npz layout (``out/samples-imgs.npz``, ``out/samples-labels.npz``,
     ``out/samples_classmap.csv``; images rasterised as :meth:`~fude.recognizer.Recognizer.predict_strokes`

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fude.datasets.base import IMAGE_SIZE
+from fude.datasets.base import IMAGE_SIZE, INK_BOX
 from fude.strokes.formats import StrokeError
 
 
@@ -117,7 +117,7 @@ def sequence_features(strokes: list[np.ndarray], n_per_stroke: int = 16, length:
     return np.column_stack([pts, d, pen_up, sin, cos]).astype(np.float32)
 
 
-def rasterise(strokes: list[np.ndarray], size: int = IMAGE_SIZE, box: float = 20, width: float = 2.2,
+def rasterise(strokes: list[np.ndarray], size: int = IMAGE_SIZE, box: float = INK_BOX, width: float = 2.2,
               supersample: int = 4, round_joints: bool = True) -> np.ndarray:
     """Draw strokes as an anti-aliased image: uint8 ``(size, size)``, bright ink on black (the
     datasets' layout).

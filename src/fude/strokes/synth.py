@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fude.datasets.base import IMAGE_SIZE, SEQUENCE_FEATURES
+from fude.datasets.base import IMAGE_SIZE, INK_BOX, SEQUENCE_FEATURES
 from fude.files import atomic_write, npz_bytes
 from fude.scripts import SMALL_KANA
 from fude.strokes.features import normalise, rasterise, sequence_features, stroke_length
@@ -215,7 +215,7 @@ def _class_drawings(templates: list[Template], i: int, per_char: int, seed: int,
     sequences float32 ``(per_char, size, 7)``."""
     if kind == "images":
         x = np.empty((per_char, size, size), np.uint8)
-        box = 20 * size / IMAGE_SIZE
+        box = INK_BOX * size / IMAGE_SIZE
         for j in range(per_char):
             varied, width = drawing(templates, seed, i, j, cfg)
             # no round joins between segments: three times faster, and the dense points leave no visible notch
