@@ -88,6 +88,8 @@ def main() -> None:
     p.add_argument("--font", default=HELD_OUT_FONT, help="the held-out handwriting font ('' : none)")
     p.add_argument("--write", action="store_true", help="save the chosen settings into --model's config.json")
     p.add_argument("--name", default="ja_tune")
+    p.add_argument("--grid", choices=["full", "small"], default="full", help="the settings tried (small: around the "
+                   "shipped ones)")
     p.add_argument("--cache", help="npz file keeping the networks' probabilities: read when it exists, else written")
     p.add_argument("--data-dir")
     args = p.parse_args()
@@ -189,8 +191,11 @@ def main() -> None:
 
     base = RecognizerConfig(box=rec.box, companion=rec.settings.companion)
     grid = []
-    for wk, wh, f, u, hira, (e, s) in itertools.product((0.3, 0.5, 0.7), (0.1, 0.3, 0.5), (0, 0.3, 0.6), (1.0, 0.5),
-                                                        (1.0, 1.5), ((1.0, 0.0), (0.5, 0.0), (0.5, 0.25), (0.5, 0.5))):
+    small = args.grid == "small"  # around the shipped settings only: a quick check of a retrained model
+    for wk, wh, f, u, hira, (e, s) in itertools.product(
+            (0.5,) if small else (0.3, 0.5, 0.7), (0.5,) if small else (0.1, 0.3, 0.5),
+            (0.3, 0.6) if small else (0, 0.3, 0.6), (1.0,) if small else (1.0, 0.5), (1.0,) if small else (1.0, 1.5),
+            ((0.5, 0.0),) if small else ((1.0, 0.0), (0.5, 0.0), (0.5, 0.25), (0.5, 0.5))):
         prior = {k: v for k, v in (("hiragana", hira), ("uncommon-kanji", u)) if v != 1}
         grid.append(replace(base, companion_weight={"kanji": wk, "hiragana": wh, "katakana": wh, "default": wk},
                             frequency_prior=f, script_prior=prior, extra_stroke_factor=e, stroke_slack=s))
