@@ -41,7 +41,8 @@ from common import save_results, table  # noqa: E402
 import fude  # noqa: E402
 from fude.datasets import default_data_dir  # noqa: E402
 from fude.datasets.fonts import font_images, font_name  # noqa: E402
-from fude.recognizer import RecognizerConfig, rescorers, save_recognizer_config, split_small_kana  # noqa: E402
+from fude.recognizer import RecognizerConfig, StrokeCount, extra_strokes, rescorers, save_recognizer_config, \
+    split_small_kana  # noqa: E402
 from fude.scripts import SMALL_KANA, kanjidic, script, twins  # noqa: E402
 from fude.strokes import check_strokes, read_tdic  # noqa: E402
 from fude.strokes.kanjivg import load_templates  # noqa: E402
@@ -138,11 +139,7 @@ def main() -> None:
         right[r, [index[t] for t in twins(c) if t in index]] = True
     A = np.stack(p_img).astype(np.float32)
     B = np.stack([b if b is not None else a for a, b in zip(p_img, p_seq)]).astype(np.float32)  # a font: A alone
-    strokes_drawn = np.array(n_strokes)
-    from fude.strokes.kanjivg import most_strokes
-
-    most_of = most_strokes()
-    most = np.array([most_of.get(c, 0) for c in chars])
+    strokes_drawn = np.array(n_strokes)  # 0 for a font's glyph: no stroke weighing
 
     halves_cache: dict = {}
 
@@ -152,9 +149,8 @@ def main() -> None:
         key = (which, slack)
         if key not in halves_cache:
             rows = halves == which
-            allowed = most + np.ceil(slack * most).astype(np.int64)
-            n = strokes_drawn[rows][:, None]
-            extra = np.where((most > 0) & (n > 0), np.maximum(n - allowed, 0), 0).clip(0, 60).astype(np.int8)
+            allowed = StrokeCount(chars, 0.5, slack).allowed  # the rescorer's own allowance per class
+            extra = extra_strokes(allowed, strokes_drawn[rows][:, None]).clip(0, 60).astype(np.int8)
             halves_cache[key] = (A[rows], B[rows] - A[rows], right[rows], groups[rows], extra)
         return halves_cache[key]
 

@@ -89,6 +89,12 @@ def synth_config(args: argparse.Namespace):
     return SynthConfig(**values)
 
 
+def synth_script(args: argparse.Namespace) -> str:
+    """The script ``fude synth`` draws: ``--script``, else every script when characters are listed
+    (``--chars``, ``--chars-file``), else hiragana."""
+    return args.script or ("all" if args.chars is not None or args.chars_file else "hiragana")
+
+
 def synth_chars(args: argparse.Namespace) -> tuple[Path, dict]:
     """The KanjiVG folder and {character: templates} that ``fude synth`` draws.
 
@@ -105,16 +111,15 @@ def synth_chars(args: argparse.Namespace) -> tuple[Path, dict]:
     wanted = args.chars or ""
     if args.chars_file:
         wanted += Path(args.chars_file).read_text("utf-8")
-    given = args.chars is not None or args.chars_file
     wanted = "".join(sorted(set(wanted) - set(" \t\r\n,"))) or None
-    if given and wanted is None:
+    if (args.chars is not None or args.chars_file) and wanted is None:
         raise ValueError("--chars and --chars-file name no characters: give the characters to draw, e.g. --chars あいう")
     templates = load_templates(folder, chars=wanted, variants=not args.no_variants)
     if wanted:
         missing = [c for c in wanted if c not in templates]
         if missing:
             raise ValueError(f"no KanjiVG strokes in {folder} for {''.join(missing[:40])}")
-    script_filter = args.script or ("all" if given else "hiragana")
+    script_filter = synth_script(args)
     keep = allowed(list(templates), script_filter)  # kana and kanji only: --script all is every one of them
     chars = {c: templates[c] for c, k in zip(templates, keep) if k and script(c) in ("hiragana", "katakana", "kanji")}
     if not chars:
@@ -146,7 +151,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise ValueError(f"{count:,} drawings of {size_bytes / 2 ** 30:.1f} GiB: more than fude synth writes at once "
                          f"({MAX_BYTES / 2 ** 30:.0f} GiB); draw fewer (--per-char), smaller (--size) or shorter "
                          "(--sequences), or split the characters into several runs")
-    name = args.name or f"{args.script or ('all' if args.chars or args.chars_file else 'hiragana')}-synth"
+    name = args.name or f"{synth_script(args)}-synth"
     t0 = time.perf_counter()
 
     def progress(done: int, total: int) -> None:

@@ -247,7 +247,7 @@ def _float(text: str, flag: str) -> float:
 
 def cmd_configure(args: argparse.Namespace) -> int:
     from fude.models import ModelError, build_from_config, read_config
-    from fude.recognizer import RecognizerConfig, companion_problem, load_model, save_recognizer_config
+    from fude.recognizer import RecognizerConfig, companion_location, companion_problem, load_model, save_recognizer_config
 
     folder = Path(args.model)
     if not (folder / "config.json").is_file():
@@ -259,10 +259,8 @@ def cmd_configure(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise ModelError(f"{folder / 'config.json'}: {e}") from e
     if settings.companion is not None:  # checked before anything is written
-        where = folder / settings.companion if (folder / settings.companion / "config.json").exists() \
-            else settings.companion
         _, class_map = build_from_config(config)
-        problem = companion_problem(load_model(where), class_map)
+        problem = companion_problem(load_model(companion_location(folder, settings.companion)), class_map)
         if problem:
             raise ModelError(f"companion {settings.companion!r}: {problem}")
     save_recognizer_config(folder, settings)

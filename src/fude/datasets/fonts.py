@@ -64,11 +64,15 @@ def glyph_skeleton(font, char: str) -> np.ndarray | None:
     if len(xs) < 2:
         return None
     pts = np.column_stack([xs, ys]).astype(np.float64)
-    lo, hi = pts.min(0), pts.max(0)
-    span = float((hi - lo).max())
-    if span == 0:
-        return None
-    return (pts - lo) / span + (1 - (hi - lo) / span) / 2
+    return None if np.ptp(pts, axis=0).max() == 0 else _unit_box(pts)
+
+
+def _unit_box(points: np.ndarray) -> np.ndarray:
+    """Points scaled, keeping their aspect, so that the longer side spans [0, 1], and centred on the
+    other (as :func:`fude.strokes.normalise` places a drawing's strokes)."""
+    lo, hi = points.min(0), points.max(0)
+    span = max(float((hi - lo).max()), 1e-9)
+    return (points - lo) / span + (1 - (hi - lo) / span) / 2
 
 
 def load_font(path: str | os.PathLike):
@@ -107,10 +111,7 @@ def _varied(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     a, sh = np.deg2rad(rng.uniform(-5, 5)), np.tan(np.deg2rad(rng.uniform(-8, 8)))
     asp = 1 + rng.uniform(-0.1, 0.1)
     m = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ np.array([[asp, sh], [0, 1 / asp]])
-    p = (points - 0.5) @ m.T
-    lo, hi = p.min(0), p.max(0)
-    span = max(float((hi - lo).max()), 1e-9)
-    return (p - lo) / span + (1 - (hi - lo) / span) / 2
+    return _unit_box((points - 0.5) @ m.T)
 
 
 def font_images(fonts: list[str | os.PathLike], chars: list[str], per_font: int = 1, seed: int = 0,

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from fude.datasets.base import INK_BOX
 from fude.errors import ModelError
+from fude.scripts import PRIOR_GROUPS
 
-# the groups a script prior may weigh (fude.scripts.PRIOR_GROUPS, repeated here so this module imports nothing heavy)
-PRIOR_GROUPS: tuple[str, ...] = ("hiragana", "katakana", "kanji", "digit", "other", "uncommon-kanji")
-WEIGHT_SCRIPTS: tuple[str, ...] = ("hiragana", "katakana", "kanji", "digit", "other")
+# the scripts a companion weight may name (besides "default"): fude.scripts.script's answers
+WEIGHT_SCRIPTS: tuple[str, ...] = tuple(g for g in PRIOR_GROUPS if g != "uncommon-kanji")
 
 
 def _number(x) -> bool:

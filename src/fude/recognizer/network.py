@@ -6,6 +6,7 @@ under the precision that runs the call fastest. Drawings are read by the parts o
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from fude.datasets.base import IMAGE_SIZE
 from fude.models import CharClassifier, ModelError, forward_batched, load_network, resolve_model_dir
 from fude.models.fuse import fused_for_inference
 from fude.recognizer.config import RecognizerConfig
-from fude.recognizer.reading import StrokeReader, rank, twin_groups
+from fude.recognizer.reading import StrokeReader, rank
 from fude.runtime import resolve_precision
 
 # precision "auto" runs calls of fewer inputs than this in fp32 even where bf16 is fast for batches: a
@@ -97,7 +98,6 @@ class Recognizer:
 
             self._mix = np.array(self.settings.companion_weights([script(c) for c in class_map.chars]), np.float32)
         self._reader = StrokeReader(self, self.settings)
-        self._twins = twin_groups(class_map)
 
     @property
     def box(self) -> float:
@@ -250,7 +250,7 @@ class Recognizer:
     def top_k(self, probs: np.ndarray, k: int = 5, keep: np.ndarray | None = None) -> list[list[dict]]:
         """Probabilities ``(N, K)`` -> the top-``k`` guesses per row (:func:`fude.recognizer.reading.rank`:
         twins side by side; ``keep``, bool ``(K,)``: only these classes)."""
-        return rank(probs, self.class_map, k, keep, self._twins)
+        return rank(probs, self.class_map, k, keep, self._reader.twins)
 
 
 def to_input(images: np.ndarray | torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
@@ -289,14 +289,18 @@ def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.de
     except (AttributeError, TypeError, ValueError) as e:
         raise ModelError(f"{folder / 'config.json'}: {e}") from e
     companion = None
-    if settings.companion is not None:  # a shipped name, or a folder relative to this one
-        name = settings.companion
-        where = folder / name if (folder / name / "config.json").exists() else name
-        companion = load_model(where, device, "model", precision, backend)
+    if settings.companion is not None:
+        companion = load_model(companion_location(folder, settings.companion), device, "model", precision, backend)
         problem = companion_problem(companion, class_map)
         if problem:
-            raise ModelError(f"{folder / 'config.json'}: companion {name!r}: {problem}")
+            raise ModelError(f"{folder / 'config.json'}: companion {settings.companion!r}: {problem}")
     return Recognizer(net, class_map, settings, config, device, precision, backend, companion)
+
+
+def companion_location(folder: Path, name: str) -> Path | str:
+    """Where a model folder's companion ``name`` is: a folder relative to ``folder`` when one with a
+    config is there, else a shipped model's name (or any path :func:`load_model` resolves)."""
+    return folder / name if (folder / name / "config.json").exists() else name
 
 
 def companion_problem(companion: Recognizer | None, class_map: ClassMap) -> str | None:

@@ -96,13 +96,14 @@ class StrokeCount:
         self.factor = float(factor)
 
     def factors(self, strokes) -> np.ndarray:
-        extra = np.where(self.most > 0, np.maximum(len(strokes) - self.allowed, 0), 0)
-        return self.factor ** extra
+        return self.factor ** extra_strokes(self.allowed, len(strokes))
 
 
-def extra_strokes(most: np.ndarray, n_strokes: int) -> np.ndarray:
+def extra_strokes(most: np.ndarray, n_strokes: int | np.ndarray) -> np.ndarray:
     """How many strokes a drawing of ``n_strokes`` has beyond each class's most (``most``: int
-    ``(K,)``, 0 where unknown): int ``(K,)``, 0 for the classes with enough strokes and the unknown ones."""
+    ``(K,)``, 0 where unknown; or an allowance such as :attr:`StrokeCount.allowed`): int ``(K,)``, 0
+    for the classes with enough strokes and the unknown ones. ``n_strokes`` int ``(N, 1)`` for N
+    drawings gives ``(N, K)``."""
     return np.where(most > 0, np.maximum(n_strokes - most, 0), 0)
 
 
@@ -203,7 +204,7 @@ class StrokeReader:
         self.config = config
         self.rescorers = rescorers(self.class_map.chars, config) if parts is None else list(parts)
         self._pairs = small_kana_pairs(self.class_map)
-        self._twins = twin_groups(self.class_map)
+        self.twins = twin_groups(self.class_map)  # class indices of each group of twins (None: none)
 
     def proba(self, strokes: list[np.ndarray], canvas: dict | None = None, keep: np.ndarray | None = None) -> np.ndarray:
         """The reading's probabilities float32 ``(K,)`` for checked strokes: scored, small kana split,
@@ -236,4 +237,4 @@ class StrokeReader:
 
         keep = allowed(self.class_map.chars, script, chars) if script != "all" or chars is not None else None
         strokes = check_strokes(strokes)
-        return rank(self.proba(strokes, canvas, keep)[None], self.class_map, k, keep, self._twins)[0]
+        return rank(self.proba(strokes, canvas, keep)[None], self.class_map, k, keep, self.twins)[0]

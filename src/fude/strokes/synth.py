@@ -156,7 +156,7 @@ def _vary(template, rng: np.random.Generator, cfg: SynthConfig) -> tuple[list[np
         strokes = [strokes[k] for k in rng.permutation(len(strokes))]
     if cfg.reverse:
         strokes = [s[::-1].copy() if rng.random() < cfg.reverse else s for s in strokes]
-    size = max(float(np.ptp(np.concatenate(strokes), axis=0).max()), 1e-9)
+    size = V.extent(strokes)
     for i, s in enumerate(strokes):
         if V.closed(s) and rng.random() < cfg.loop_start:
             strokes[i] = V.loop_start(s, rng)

@@ -46,6 +46,17 @@ def travel(s: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(s, axis=0), axis=1))])
 
 
+def point_at(s: np.ndarray, along: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The points ``t`` (pen travel from the stroke's start, ``(m,)``) along stroke ``s``, whose
+    points lie at ``along`` (:func:`travel`): float ``(m, 2)``, straight between the stroke's points."""
+    return np.column_stack([np.interp(t, along, s[:, 0]), np.interp(t, along, s[:, 1])])
+
+
+def extent(strokes: list[np.ndarray]) -> float:
+    """The drawing's size: the longer side of its points' bounding box (at least 1e-9)."""
+    return max(float(np.ptp(np.concatenate(strokes), axis=0).max()), 1e-9)
+
+
 def respace(stroke: np.ndarray, rng: np.random.Generator, unevenness: float) -> np.ndarray:
     """Re-sample a stroke at uneven steps along its length (a pen speeding up and slowing down)."""
     if len(stroke) < 3 or unevenness <= 0:
@@ -56,7 +67,7 @@ def respace(stroke: np.ndarray, rng: np.random.Generator, unevenness: float) -> 
     steps = rng.uniform(1 - unevenness, 1 + unevenness, size=len(stroke) - 1).clip(0.05)
     t = np.concatenate([[0.0], np.cumsum(steps)])
     t = t / t[-1] * along[-1]
-    return np.column_stack([np.interp(t, along, stroke[:, 0]), np.interp(t, along, stroke[:, 1])])
+    return point_at(stroke, along, t)
 
 
 def components(strokes: list[np.ndarray], parts: tuple[int, ...], rng: np.random.Generator, scale: float,
@@ -194,9 +205,8 @@ def turn_angles(s: np.ndarray, reach: float = 0.08) -> np.ndarray:
     if len(s) < 3 or along[-1] == 0:
         return out
     w = reach * along[-1]
-    at = lambda t: np.column_stack([np.interp(t, along, s[:, 0]), np.interp(t, along, s[:, 1])])  # noqa: E731
-    a = s - at(np.maximum(along - w, 0))
-    b = at(np.minimum(along + w, along[-1])) - s
+    a = s - point_at(s, along, np.maximum(along - w, 0))
+    b = point_at(s, along, np.minimum(along + w, along[-1])) - s
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     ok = (na > 0) & (nb > 0)
     cos = np.einsum("ij,ij->i", a[ok], b[ok]) / (na[ok] * nb[ok])
@@ -232,7 +242,7 @@ def merge_touching(strokes: list[np.ndarray], rng: np.random.Generator, chance: 
     ┐: the frame in one stroke). A merged stroke may merge again; every point is kept."""
     if len(strokes) < 2 or not chance:
         return strokes
-    size = max(float(np.ptp(np.concatenate(strokes), axis=0).max()), 1e-9)
+    size = extent(strokes)
     todo = list(strokes)
     out = []
     while todo:
@@ -257,7 +267,7 @@ def simplify_marks(strokes: list[np.ndarray], rng: np.random.Generator, chance: 
     marks in a row (氵, 灬, the two dots of ⺌) joined into one zig-zag stroke."""
     if not chance:
         return strokes
-    size = max(float(np.ptp(np.concatenate(strokes), axis=0).max()), 1e-9)
+    size = extent(strokes)
     out: list[np.ndarray] = []
     last_simplified = False
     for s in strokes:
@@ -304,7 +314,7 @@ def round_corners(s: np.ndarray, amount: float) -> np.ndarray:
         return s
     n = max(len(s), 24)
     t = np.linspace(0, along[-1], n)
-    even = np.column_stack([np.interp(t, along, s[:, 0]), np.interp(t, along, s[:, 1])])
+    even = point_at(s, along, t)
     half = int(round(amount * n / 2))
     if half < 1:
         return s
@@ -319,7 +329,7 @@ def sparse(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarr
     """Quick writing on a device that samples the pen seldom: every stroke re-sampled at one spacing
     of 5% to 12% of the drawing's size along it (straight segments between the samples; a fast
     pen on a 60 Hz screen), its two ends kept."""
-    size = max(float(np.ptp(np.concatenate(strokes), axis=0).max()), 1e-9)
+    size = extent(strokes)
     step = rng.uniform(0.05, 0.12) * size
     out = []
     for s in strokes:
@@ -328,7 +338,7 @@ def sparse(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarr
             out.append(s)
             continue
         t = np.linspace(0, along[-1], max(2, int(np.ceil(along[-1] / step)) + 1))
-        out.append(np.column_stack([np.interp(t, along, s[:, 0]), np.interp(t, along, s[:, 1])]))
+        out.append(point_at(s, along, t))
     return out
 
 
