@@ -287,7 +287,7 @@ def test_a_bit_flipped_model_is_refused(tiny_run, tmp_path):
         load_model(model)
     one_line_error(fude("evaluate", "--model", model, "--dataset", "kmnist-sample"), "sha256")
     for name in ("mnist", "kmnist", "hiragana", "hiragana-seq"):  # the shipped models carry their checksum too
-        assert load_model(name).config["weights_sha256"]["model.safetensors"]
+        assert load_model(name).config["weights_sha256"]["model.onnx"]
 
 
 # --------------------------------------------------------------------------- 9-12. the command line

@@ -65,6 +65,10 @@ def test_fude_configure_writes_the_settings_that_load_model_reads(tmp_path, caps
     np.testing.assert_allclose(rec.strokes_proba(drawing), 0.7 * image.strokes_proba(drawing)
                                + 0.3 * seq.strokes_proba(drawing), atol=1e-6)  # every class here is hiragana
     assert rec.predict_strokes(drawing, k=1)[0]["char"] == "あ"
+    # a bare weight is every script's, whether it comes before or after a script's own
+    assert main(["configure", str(folder), "--companion-weight", "0.6", "--companion-weight", "hiragana=0.3"]) == 0
+    capsys.readouterr()
+    assert fude.load_model(folder).settings.companion_weight == {"default": 0.6, "hiragana": 0.3}
     # a bad value or a companion of other classes is refused, and the file is left as it was
     written = (folder / "config.json").read_bytes()
     for argv, msg in ((["--companion", "kmnist"], "same classes"), (["--frequency-prior", "-2"], "'frequency_prior'"),

@@ -33,6 +33,11 @@ from fude.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, prefetch
 from fude.cores import sample as sample_cores
 from fude.errors import DatasetError, ImageError, ModelError
 
+# what the train extra (pip install "fude[train]") adds to the core install, by the module imported
+EXTRA_MODULES = {"torch": "PyTorch", "safetensors": "safetensors", "sklearn": "scikit-learn", "tqdm": "tqdm",
+                 "matplotlib": "matplotlib", "matplotlib_fontja": "matplotlib-fontja", "umap": "umap-learn",
+                 "svg": "svg.path", "skimage": "scikit-image", "fontTools": "fonttools"}
+
 COMMAND_MODULES = (train, analyse, read, data)  # each: COMMANDS (name -> help line) and register(sub)
 
 
@@ -62,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     started = sample_cores()  # the thread count is measured from here, over PyTorch's import
     prefetch(argv)  # before PyTorch is imported (by the parser's building)
-    parser = build_parser(argv[0] if argv else "")
+    try:
+        parser = build_parser(argv[0] if argv else "")
+    except ModuleNotFoundError as e:  # a command of the train extra on the core install
+        return missing_extra(e)
     args = parser.parse_args(argv)
     args.argv = argv  # what was typed: a flag given its default value is still a flag given
     args.started = started
@@ -76,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, ModelError, ImageError, ValueError) as e:  # StrokeError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except ModuleNotFoundError as e:
+        return missing_extra(e)
     except OSError as e:  # a file or folder the command could not read or write
         where = f"{e.filename}: " if e.filename else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
@@ -83,6 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def missing_extra(e: ModuleNotFoundError) -> int:
+    """One ``error:`` line for a command that needs a package the core install leaves out (PyTorch,
+    scikit-learn, matplotlib, ...: the ``train`` extra); a module missing for another reason is raised."""
+    top = (e.name or "").split(".")[0]
+    if top not in EXTRA_MODULES:
+        raise e
+    print(f"error: this command needs {EXTRA_MODULES[top]}, which the core install (reading only) leaves out: "
+          f'pip install "fude[train]"', file=sys.stderr)
+    return EXIT_ERROR
 
 
 def run() -> NoReturn:

@@ -148,10 +148,11 @@ def add_precision_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
-    """``--backend`` of inference (:class:`fude.recognizer.Recognizer`)."""
+    """``--backend`` of inference (:func:`fude.recognizer.load_model`, :func:`fude.recognizer.reading_backend`)."""
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
-                   help="what runs the forward passes; auto (default): onnxruntime for large fp32 calls of image "
-                   "models where it is installed, once their work repays its set-up; else PyTorch")
+                   help="what runs the forward passes; auto (default): reading files, the model's ONNX file in "
+                   "onnxruntime where it has one (no PyTorch to start); otherwise PyTorch, which hands large fp32 "
+                   "calls of image models to onnxruntime once their work repays its set-up")
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:

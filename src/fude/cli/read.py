@@ -46,6 +46,8 @@ def register(sub) -> None:
                     "(kana: hiragana and katakana; default: all)")
     ps.add_argument("--chars", help="only guesses among these characters, e.g. the kana of a lesson: あいうえお")
     ps.add_argument("--top-k", type=int_in(1), default=5, help="guesses per drawing (default: 5)")
+    add_precision_arg(ps)
+    add_backend_arg(ps)
     ps.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
     ps.set_defaults(func=cmd_predict_strokes)
 
@@ -91,11 +93,14 @@ def register(sub) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from fude.recognizer import load_model
+    from fude.recognizer import load_model, reading_backend
 
-    rec = load_model(args.model, precision=args.precision, backend=args.backend)
     data_args = data_args_dict(args)
     from_data = has_data_source(data_args)
+    # image files: the model's ONNX file where it has one (no PyTorch to start); a data source is
+    # evaluated in PyTorch (test-time augmentation, bf16 batches)
+    backend = args.backend if from_data else reading_backend(args.model, args.backend, args.precision)
+    rec = load_model(args.model, precision=args.precision, backend=backend)
     if from_data == bool(args.files):
         raise ValueError("give either image files or one data source (--csv, --images, --dataset, --image-folder)")
     if args.submission and not from_data:
@@ -148,12 +153,13 @@ def _predict_dataset(args: argparse.Namespace, rec, data_args: dict) -> int:
 
 
 def cmd_predict_strokes(args: argparse.Namespace) -> int:
-    from fude.recognizer import load_model
+    from fude.recognizer import load_model, reading_backend
     from fude.strokes import StrokeError, read_drawing
     from fude.scripts import allowed
     from fude.strokes.kanjivg import stroke_count_warning, stroke_counts
 
-    rec = load_model(args.model)
+    rec = load_model(args.model, precision=args.precision,
+                     backend=reading_backend(args.model, args.backend, args.precision))
     allowed(rec.class_map.chars, args.script, args.chars)  # a filter that leaves nothing: one error, not one per file
     counts = stroke_counts()
     answers = []
@@ -213,14 +219,11 @@ def configure_settings(current, args: argparse.Namespace):
     if args.companion is not None:
         changes["companion"] = None if args.companion.lower() == "none" else args.companion
     if args.companion_weight:
-        weights: dict | float = {}
+        weights: dict = {}  # a bare W is every script's weight (default), SCRIPT=W one script's, in any order
         for item in args.companion_weight:
             name, eq, value = item.rpartition("=")
-            if eq:
-                weights[name] = _float(value, "--companion-weight")
-            else:
-                weights = _float(value, "--companion-weight")
-        changes["companion_weight"] = weights
+            weights[name if eq else "default"] = _float(value, "--companion-weight")
+        changes["companion_weight"] = weights["default"] if list(weights) == ["default"] else weights
     if args.script_prior:
         prior = {}
         for item in args.script_prior:

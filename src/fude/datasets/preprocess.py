@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fude.datasets.base import IMAGE_SIZE, INK_BOX
@@ -182,7 +181,7 @@ def to_dataset_image(img: Image.Image, box: int = INK_BOX, frame: int = IMAGE_SI
     return fit_to_frame(ink_map(to_grey(img)), box=box, frame=frame)
 
 
-def ink_box(images: np.ndarray | torch.Tensor, threshold: int = 64) -> int:
+def ink_box(images, threshold: int = 64) -> int:
     """The median longer side (pixels) of the ink's bounding box over uint8 ``(N, S, S)`` dataset
     images (a numpy array or a tensor on any device): the ``box`` :func:`to_dataset_image` should
     fit new images into. An image without ink counts as the full side

@@ -6,20 +6,36 @@ Every network is a :class:`CharClassifier`: it reads what its :class:`InputSpec`
 ``(B, num_classes)``, and has a feature/head split (``forward_features`` -> ``head``) with
 ``reset_classifier(num_classes)`` for fine-tuning to a new class set.
 
-    base.py      CharClassifier, InputSpec, ModelError, forward_batched
+    spec.py      InputSpec (no PyTorch)
+    base.py      CharClassifier, ModelError, forward_batched
     cnn.py       fude-cnn, fude-cnn-l, keras-cnn
     stroke.py    stroke-gru, stroke-lstm, stroke-conv1d
     registry.py  ARCHS, create_model
     store.py     model folders: save_model, build_from_config, load_weights, the shipped models
+    ort.py       OrtRunner: a network exported in memory and run in onnxruntime
 
 The object that reads characters with a trained network is :class:`fude.recognizer.Recognizer`.
+The names below are imported on first use (PEP 562): reading a model folder's config or the shipped
+models' names (``fude.models.store``, ``fude.models.spec``) does not import PyTorch.
 """
 
-from fude.models.base import CharClassifier, InputSpec, ModelError, forward_batched
-from fude.models.registry import ARCHS, DEFAULT_ARCH, Arch, arch_config, arch_spec, create_model
-from fude.models.store import DEFAULT_STROKE_MODEL, PRETRAINED, SERVED_MODELS, build_from_config, load_network, load_weights, read_config, \
-    resolve_model_dir, save_model
+_HOMES = {"CharClassifier": "base", "ModelError": "base", "forward_batched": "base", "InputSpec": "spec",
+          "ARCHS": "registry", "DEFAULT_ARCH": "registry", "Arch": "registry", "arch_config": "registry",
+          "arch_spec": "registry", "create_model": "registry", "DEFAULT_STROKE_MODEL": "store", "PRETRAINED": "store",
+          "SERVED_MODELS": "store", "build_from_config": "store", "load_network": "store", "load_weights": "store",
+          "read_config": "store", "resolve_model_dir": "store", "save_model": "store"}
+__all__ = sorted(_HOMES)
 
-__all__ = ["ARCHS", "DEFAULT_ARCH", "DEFAULT_STROKE_MODEL", "PRETRAINED", "SERVED_MODELS", "Arch", "CharClassifier", "InputSpec", "ModelError", "arch_config",
-           "arch_spec", "build_from_config", "create_model", "forward_batched", "load_network", "load_weights", "read_config",
-           "resolve_model_dir", "save_model"]
+
+def __getattr__(name: str):
+    import importlib
+
+    if name not in _HOMES:
+        raise AttributeError(f"module 'fude.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"fude.models.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

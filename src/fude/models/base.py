@@ -3,38 +3,11 @@ normalisation, a feature/head split for fine-tuning, and a config dataclass save
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from fude.errors import ModelError
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What a network reads, one sample at a time.
-
-    ``kind="image"``: float32 ``(1, size, size)`` in [0, 1], bright ink on black (uint8
-    ``(size, size)`` dataset images scaled by 1/255). ``kind="sequence"``: float32
-    ``(length, features)`` stroke-sequence features (:func:`fude.strokes.sequence_features`).
-    """
-
-    kind: str  # "image" or "sequence"
-    size: int = 0  # pixels per side (images)
-    length: int = 0  # points per drawing (sequences)
-    features: int = 0  # values per point (sequences)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """One sample's shape: ``(1, size, size)`` or ``(length, features)``."""
-        return (1, self.size, self.size) if self.kind == "image" else (self.length, self.features)
-
-    def describe(self) -> str:
-        """The accepted inputs in words, for error messages."""
-        if self.kind == "image":
-            return f"uint8 (N, {self.size}, {self.size}) or float (N, 1, {self.size}, {self.size}) in [0, 1]"
-        return f"float (N, {self.length}, {self.features}) stroke sequences"
+from fude.models.spec import InputSpec  # noqa: F401  (re-exported: where networks' input specs were first)
 
 
 def check_common(cfg) -> None:

@@ -1,4 +1,5 @@
-"""Model folders: ``model.safetensors`` (weights) and ``config.json`` (the network's config, the
+"""Model folders: ``model.safetensors`` (weights), optionally ``model.onnx`` (the same network for
+onnxruntime: reading without PyTorch, :mod:`fude.recognizer.onnx`) and ``config.json`` (the network's config, the
 class map and preprocessing, plus how it was trained), written atomically and read back strictly.
 Shipped models are such folders inside the package (``fude/pretrained/<name>``)."""
 
@@ -9,12 +10,16 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from fude.classmap import ClassMap
+from fude.errors import ModelError
 from fude.files import atomic_write, atomic_write_json
-from fude.models.base import CharClassifier, ModelError
-from fude.models.registry import arch_config, create_model
+
+if TYPE_CHECKING:  # PyTorch is imported by the functions that build networks, not by reading a folder
+    from torch import nn
+
+    from fude.models.base import CharClassifier
 
 PRETRAINED = ("mnist", "kmnist", "ja", "ja-seq", "hiragana", "hiragana-seq")  # models shipped in fude/pretrained/
 DEFAULT_STROKE_MODEL = "ja"  # what reads drawings unless another model is named: every kana and kanji
@@ -28,6 +33,8 @@ def save_model(model: CharClassifier, folder: str | os.PathLike, class_map: Clas
     import hashlib
 
     from safetensors.torch import save
+
+    from fude.models.registry import arch_config
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,6 +84,8 @@ def build_from_config(config: dict) -> tuple[CharClassifier, ClassMap]:
     Raises:
         ModelError: an unknown architecture or field, or a class count that disagrees with the class map.
     """
+    from fude.models.registry import create_model
+
     try:
         model_cfg = dict(config["model"])
         arch = model_cfg.pop("arch", None)
@@ -105,13 +114,7 @@ def load_weights(model: nn.Module, path: Path, sha256: str | None = None) -> Non
         state = load(data)
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelError(f"{path}: not a readable safetensors weights file ({e})") from e
-    if sha256 is not None:
-        import hashlib
-
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != sha256:
-            raise ModelError(f"{path}: the weights' sha256 is {actual}, but config.json records {sha256}: the "
-                             f"file is damaged or not this model's; the model was not loaded")
+    check_sha256(Path(path), data, sha256)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -133,7 +136,78 @@ def load_network(name_or_dir: str | os.PathLike, weights: str = "model") -> tupl
         net, class_map = build_from_config(config)
     except ModelError as e:
         raise ModelError(f"{folder / 'config.json'}: {e}") from e
-    checksums = config.get("weights_sha256")
-    sha256 = checksums.get(f"{weights}.safetensors") if isinstance(checksums, dict) else None
-    load_weights(net, folder / f"{weights}.safetensors", sha256)
+    checksums = config.get("weights_sha256") if isinstance(config.get("weights_sha256"), dict) else {}
+    path = folder / f"{weights}.safetensors"
+    if not path.exists() and (folder / f"{weights}.onnx").exists():  # a shipped model: its ONNX file only
+        load_onnx_weights(net, folder / f"{weights}.onnx", config)
+    else:
+        load_weights(net, path, checksums.get(path.name))
     return net, class_map, config
+
+
+def load_onnx_weights(model: nn.Module, path: Path, config: dict) -> None:
+    """Load the weights of an ONNX file written by :func:`fude.export.export_into_model` (the
+    network's own weights as its initializers, under their PyTorch names) into ``model``, strictly
+    (batch norms' ``num_batches_tracked`` counters, which inference never reads, are not in the
+    graph and stay as they are); the file's bytes checked against the sha256 ``config`` records.
+
+    Raises:
+        ModelError: the onnx package missing, a checksum that differs, not an ONNX file, or
+            initializers that do not match the model.
+    """
+    import numpy as np
+    import torch
+
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as e:
+        raise ModelError(f"{path}: reading its weights into PyTorch needs the onnx package (pip install "
+                         f'"fude[train]")') from e
+    data = read_checked(path, config)
+    try:
+        graph = onnx.load_from_string(data).graph
+        weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    except Exception as e:  # protobuf's DecodeError and onnx's own
+        raise ModelError(f"{path}: not a readable ONNX file ({e})") from e
+    state = model.state_dict()
+    missing = [k for k in state if k not in weights and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ModelError(f"{path}: its graph lacks the weights {', '.join(missing[:5])}: not a graph written by fude "
+                         f"export --in-model for the network in config.json")
+    try:
+        model.load_state_dict({k: torch.from_numpy(np.array(weights[k])) if k in weights else v
+                               for k, v in state.items()}, strict=True)
+    except RuntimeError as e:
+        raise ModelError(f"{path}: weights do not match the model in config.json ({e})") from e
+
+
+def read_checked(path: Path, config: dict) -> bytes:
+    """A model file's bytes, checked against the sha256 the config records for it (``weights_sha256``;
+    a file it records nothing for is read as it is).
+
+    Raises:
+        ModelError: unreadable, or a checksum that differs.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read it ({e})") from e
+    checksums = config.get("weights_sha256")
+    check_sha256(path, data, checksums.get(path.name) if isinstance(checksums, dict) else None)
+    return data
+
+
+def check_sha256(path: Path, data: bytes, expected: str | None) -> None:
+    """Refuse ``data`` (the bytes of ``path``) unless their sha256 is ``expected`` (None: no check).
+
+    Raises:
+        ModelError: a checksum that differs.
+    """
+    import hashlib
+
+    if expected is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise ModelError(f"{path}: its sha256 is {actual}, but config.json records {expected}: the file is "
+                             f"damaged or not this model's; the model was not loaded")

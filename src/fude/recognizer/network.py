@@ -1,22 +1,21 @@
-"""Reading characters with a trained network: :class:`Recognizer` (what ``fude.load_model`` returns)
-turns images, stroke sequences or drawings into class probabilities and top-k guesses, in batches,
-under the precision that runs the call fastest. Drawings are read by the parts of
-:mod:`fude.recognizer.reading` with the network (and its companion) as the scorer."""
+"""Reading characters with a trained network in PyTorch: :class:`Recognizer` (what
+``fude.load_model`` returns where PyTorch is installed) turns images, stroke sequences or drawings
+into class probabilities and top-k guesses, in batches, under the precision that runs the call
+fastest. Drawings are read by the parts of :mod:`fude.recognizer.reading` with the network (and its
+companion) as the scorer (:class:`fude.recognizer.base.BaseRecognizer`)."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from fude.classmap import ClassMap
 from fude.datasets.base import IMAGE_SIZE
-from fude.models import CharClassifier, ModelError, forward_batched, load_network, resolve_model_dir
+from fude.models import CharClassifier, ModelError, forward_batched
 from fude.models.fuse import fused_for_inference
+from fude.recognizer.base import BaseRecognizer
 from fude.recognizer.config import RecognizerConfig
-from fude.recognizer.reading import StrokeReader, rank
+from fude.recognizer.loading import BACKENDS
 from fude.runtime import resolve_precision
 
 # precision "auto" runs calls of fewer inputs than this in fp32 even where bf16 is fast for batches: a
@@ -29,11 +28,11 @@ ORT_MIN_IMAGES = 2048
 # ... and so do larger ones until their forward work (images x forward FLOPs per image) adds up to this:
 # onnxruntime first exports the network, up to 0.2 s, which less work does not earn back (bench/evaluate_speed.py)
 ORT_MIN_GFLOP = 50
-BACKENDS = ("auto", "torch", "onnxruntime")
 
 
-class Recognizer:
-    """A trained network with its class map, preprocessing and reading settings.
+class Recognizer(BaseRecognizer):
+    """A trained network with its class map, preprocessing and reading settings, run in PyTorch
+    (what reads drawings and ranks guesses is :class:`~fude.recognizer.base.BaseRecognizer`'s).
 
     Attributes:
         net: the :class:`~fude.models.CharClassifier`, in eval mode, channels-last.
@@ -76,9 +75,6 @@ class Recognizer:
         self.net = net.eval().to(device).to(memory_format=torch.channels_last)
         # what the forward passes run: the same network with its batch norms folded into the convolutions
         self.fused = fused_for_inference(self.net).to(memory_format=torch.channels_last)  # folded weights too
-        self.class_map = class_map
-        self.settings = settings or RecognizerConfig()
-        self.config = config or {}
         self.device = torch.device(device)
         resolve_precision(precision, self.device)  # an unknown precision is refused here
         self.precision = precision
@@ -88,26 +84,12 @@ class Recognizer:
         self._ort = None  # the onnxruntime runner, made on first use
         self._flops = None  # forward FLOPs per input, counted on first use
         self._work = 0.0  # forward FLOPs of the calls large enough for onnxruntime so far
-        problem = companion_problem(companion, class_map)
-        if problem:
-            raise ValueError(problem)
-        self.companion = companion
-        self._mix = None  # float32 (K,) the companion's weight per class
-        if companion is not None:
-            from fude.scripts import script
-
-            self._mix = np.array(self.settings.companion_weights([script(c) for c in class_map.chars]), np.float32)
-        self._reader = StrokeReader(self, self.settings)
+        super().__init__(class_map, settings, config, companion)
 
     @property
-    def box(self) -> float:
-        """Pixels the ink is fitted into when preprocessing an image file or rasterising a drawing."""
-        return self.settings.box
-
-    @property
-    def input_size(self) -> int:
-        """Pixels per side of the images the network reads (0 for a sequence model)."""
-        return self.net.input_spec.size
+    def input_spec(self):
+        """What the network reads (:class:`~fude.models.spec.InputSpec`)."""
+        return self.net.input_spec
 
     @property
     def runs_onnxruntime(self) -> bool:
@@ -199,59 +181,6 @@ class Recognizer:
                              f"{x.dtype} {tuple(x.shape)}; for drawings use predict_strokes")
         return x.float()
 
-    def predict_strokes(self, strokes, k: int = 5, canvas: dict | None = None, script: str = "all",
-                        chars: str | None = None) -> list[dict]:
-        """Top-``k`` guesses for one character drawn as strokes (see :mod:`fude.strokes`): a list of
-        ``{"index", "char", "codepoint", "script", "probability"}``, most probable first.
-
-        The strokes are rasterised as the model's training images were (ink fitted into its
-        ``box``), or for a sequence model turned into its point sequence, and read by the parts of
-        :mod:`fude.recognizer.reading` under ``settings``: with a ``companion`` the two networks'
-        probabilities are averaged; small kana share their full-size form's shape (ぁ/あ, ッ/ツ,
-        ...), so the pair's probability is split by the drawing's size relative to ``canvas``
-        (``{"width", "height"}`` in the strokes' units) when given, and otherwise leans 70:30 to the
-        full-size kana (far more frequent in text); the priors and the stroke-count weighing then
-        multiply each class's probability.
-
-        Args:
-            script: only characters of this script (:data:`fude.scripts.SCRIPT_FILTERS`: ``all``,
-                ``hiragana``, ``katakana``, ``kana``, ``kanji``); the probabilities are renormalised
-                over what is left.
-            chars: only these characters (e.g. the kana of a lesson), within ``script``.
-
-        Raises:
-            fude.strokes.StrokeError: empty, malformed, non-finite or too many strokes.
-            ValueError: an unknown script, or a filter that leaves none of the model's characters.
-        """
-        return self._reader.predict_strokes(strokes, k, canvas, script, chars)
-
-    def strokes_proba(self, strokes: list[np.ndarray]) -> np.ndarray:
-        """The probabilities float32 ``(K,)`` for one drawing of checked strokes
-        (:func:`fude.strokes.check_strokes`), rasterised or turned into a point sequence as the
-        network reads it, mixed with the companion's when there is one; no small-kana split, no
-        priors, no filter (:meth:`predict_strokes` adds those)."""
-        from fude.strokes import rasterise, sequence_features
-
-        spec = self.net.input_spec
-        if spec.kind == "sequence":
-            probs = self.predict_proba(sequence_features(strokes, length=spec.length)[None])[0]
-        else:
-            probs = self.predict_proba(rasterise(strokes, size=spec.size, box=self.box)[None])[0]
-        if self.companion is not None:
-            probs = (1.0 - self._mix) * probs + self._mix * self.companion.strokes_proba(strokes)
-            probs = (probs / probs.sum()).astype(np.float32)
-        return probs
-
-    def predict(self, images: np.ndarray | torch.Tensor, k: int = 5) -> list[list[dict]]:
-        """Top-``k`` guesses per image: a list (one per image) of
-        ``[{"index", "char", "codepoint", "script", "probability"}, ...]``, most probable first."""
-        return self.top_k(self.predict_proba(images), k)
-
-    def top_k(self, probs: np.ndarray, k: int = 5, keep: np.ndarray | None = None) -> list[list[dict]]:
-        """Probabilities ``(N, K)`` -> the top-``k`` guesses per row (:func:`fude.recognizer.reading.rank`:
-        twins side by side; ``keep``, bool ``(K,)``: only these classes)."""
-        return rank(probs, self.class_map, k, keep, self._reader.twins)
-
 
 def to_input(images: np.ndarray | torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
     """uint8 ``(N, size, size)`` or float ``(N, 1, size, size)`` in [0, 1] -> float32 ``(N, 1, size, size)``.
@@ -268,48 +197,3 @@ def to_input(images: np.ndarray | torch.Tensor, size: int = IMAGE_SIZE) -> torch
         raise ValueError(f"images must be uint8 (N, {size}, {size}) or float (N, 1, {size}, {size}) in [0, 1]; "
                          f"got {x.dtype} {tuple(x.shape)}")
     return x.float()
-
-
-def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str | torch.device = "cpu",
-               weights: str = "model", precision: str = "auto", backend: str = "auto") -> Recognizer:
-    """Load a shipped model (``"mnist"``, ``"kmnist"``, ``"ja"``, ``"ja-seq"``, ``"hiragana"``,
-    ``"hiragana-seq"``) or a model folder written by ``fude train``, with its reading settings
-    (:class:`~fude.recognizer.config.RecognizerConfig`, from its ``config.json``) and its companion;
-    ``precision`` and ``backend`` as in :class:`Recognizer`.
-
-    Raises:
-        ModelError: unknown name, missing or invalid config, settings or weights, or a companion
-            that does not fit.
-        ValueError: an unknown precision.
-    """
-    net, class_map, config = load_network(name_or_dir, weights)
-    folder = resolve_model_dir(name_or_dir)
-    try:
-        settings = RecognizerConfig.from_model_config(config)
-    except (AttributeError, TypeError, ValueError) as e:
-        raise ModelError(f"{folder / 'config.json'}: {e}") from e
-    companion = None
-    if settings.companion is not None:
-        companion = load_model(companion_location(folder, settings.companion), device, "model", precision, backend)
-        problem = companion_problem(companion, class_map)
-        if problem:
-            raise ModelError(f"{folder / 'config.json'}: companion {settings.companion!r}: {problem}")
-    return Recognizer(net, class_map, settings, config, device, precision, backend, companion)
-
-
-def companion_location(folder: Path, name: str) -> Path | str:
-    """Where a model folder's companion ``name`` is: a folder relative to ``folder`` when one with a
-    config is there, else a shipped model's name (or any path :func:`load_model` resolves)."""
-    return folder / name if (folder / name / "config.json").exists() else name
-
-
-def companion_problem(companion: Recognizer | None, class_map: ClassMap) -> str | None:
-    """What is wrong with ``companion`` as the companion of a recognizer of ``class_map`` (see
-    :class:`Recognizer`), or None when nothing is."""
-    if companion is None:
-        return None
-    if companion.companion is not None:
-        return "a companion recognizer cannot have a companion of its own"
-    if companion.class_map.chars != class_map.chars:
-        return "a companion recognizer must read the same classes in the same order"
-    return None

@@ -10,6 +10,7 @@ only requests naming this machine in their Host header are answered, against DNS
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,10 +85,16 @@ def load_served(settings: Settings) -> tuple[dict, object]:
         fude.models.ModelError: a model that is not there or will not load.
         ValueError: a sample database that cannot be created or opened.
     """
-    from fude.recognizer import load_model
+    from fude.recognizer import load_model, reading_backend
     from fude.serve.samples import SampleStore
 
-    models = {model_key(n): load_model(n) for n in settings.models}
+    # one character is a tiny batch: one intra-op thread answers it fastest and leaves the other cores
+    # to the event loop and to concurrent requests (onnxruntime's per session, PyTorch's per process)
+    models = {model_key(n): load_model(n, backend=reading_backend(n), threads=1) for n in settings.models}
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(1)
     for rec in models.values():  # the first forward pass sets up its kernels (~0.3 s): not on a user's pen-up
         rec.predict_strokes([[[0.0, 0.0], [8.0, 8.0]], [[8.0, 0.0], [0.0, 8.0]]], k=1)
     try:
@@ -106,11 +113,6 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None, h
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        import torch
-
-        # one character is a tiny batch: one intra-op thread answers it fastest and leaves the other
-        # cores to the event loop and to concurrent requests
-        torch.set_num_threads(1)
         app.state.models, app.state.samples = loaded or load_served(settings)  # once, at start-up
         yield
 

@@ -139,7 +139,7 @@ async def predict_image(request: Request) -> tuple[str, list[dict]]:
     rec = model_named(request, name)
     if upload is None or isinstance(upload, str):
         raise HTTPException(422, "multipart body needs a 'file' field holding the image")
-    if rec.net.input_spec.kind != "image":
+    if rec.input_spec.kind != "image":
         raise HTTPException(422, f"model {name!r} reads strokes, not images: send the drawing as JSON strokes")
     data = await upload.read()
     if len(data) > MAX_BODY_BYTES:
@@ -217,8 +217,13 @@ def docs() -> HTMLResponse:
 @router.get("/fonts/ipaexg.ttf", include_in_schema=False)
 def japanese_font() -> FileResponse:
     """IPAexGothic (IPA Font License) from the matplotlib-fontja package, for browsers without a
-    Japanese font: the page falls back to it, so the glyphs render offline."""
-    import matplotlib_fontja
+    Japanese font: the page falls back to it, so the glyphs render offline. Found without importing
+    the package (which imports matplotlib); 404 on the core install, which leaves it out (the page
+    then uses the browser's own Japanese font)."""
+    import importlib.util
 
-    font = Path(matplotlib_fontja.__file__).parent / "fonts" / "ipaexg.ttf"
+    spec = importlib.util.find_spec("matplotlib_fontja")
+    font = Path(spec.origin).parent / "fonts" / "ipaexg.ttf" if spec is not None and spec.origin else None
+    if font is None or not font.is_file():
+        raise HTTPException(404, 'IPAexGothic is not installed (pip install "fude[train]" adds matplotlib-fontja)')
     return FileResponse(font, media_type="font/ttf", headers={"Cache-Control": "public, max-age=604800"})

@@ -1,0 +1,169 @@
+"""What every recognizer does, whatever runs its network: :class:`BaseRecognizer` reads drawings
+(rasterised or turned into point sequences, mixed with a companion's reading, then the parts of
+:mod:`fude.recognizer.reading`) and ranks guesses. Its subclasses run the network:
+:class:`fude.recognizer.Recognizer` in PyTorch, :class:`fude.recognizer.onnx.OnnxRecognizer` in
+onnxruntime from the model's ONNX file. This module imports neither."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fude.classmap import ClassMap
+from fude.models.spec import InputSpec
+from fude.recognizer.config import RecognizerConfig
+from fude.recognizer.reading import StrokeReader, rank
+
+
+class BaseRecognizer:
+    """A network's reading of images and drawings, with its class map and reading settings.
+
+    A subclass sets ``input_spec`` (:class:`~fude.models.spec.InputSpec`: what the network reads)
+    and implements :meth:`predict_proba`; everything else is shared.
+
+    Attributes:
+        class_map: the classes' characters and code points.
+        settings: the :class:`~fude.recognizer.config.RecognizerConfig` (ink box, companion weight,
+            priors, stroke-count weighing) that :meth:`predict_strokes` applies.
+        config: the full saved config (model, class map, training command, data, ...).
+        companion: a second recognizer of the same classes that reads drawings another way (a
+            stroke-sequence network beside an image network), or None; see
+            :meth:`strokes_proba`.
+
+    Raises:
+        ValueError: a companion with other classes or with a companion of its own.
+    """
+
+    input_spec: InputSpec
+
+    def __init__(self, class_map: ClassMap, settings: RecognizerConfig | None = None, config: dict | None = None,
+                 companion: BaseRecognizer | None = None) -> None:
+        self.class_map = class_map
+        self.settings = settings or RecognizerConfig()
+        self.config = config or {}
+        problem = companion_problem(companion, class_map)
+        if problem:
+            raise ValueError(problem)
+        self.companion = companion
+        self._mix = None  # float32 (K,) the companion's weight per class
+        if companion is not None:
+            from fude.scripts import script
+
+            self._mix = np.array(self.settings.companion_weights([script(c) for c in class_map.chars]), np.float32)
+        self._reader = StrokeReader(self, self.settings)
+
+    @property
+    def box(self) -> float:
+        """Pixels the ink is fitted into when preprocessing an image file or rasterising a drawing."""
+        return self.settings.box
+
+    @property
+    def input_size(self) -> int:
+        """Pixels per side of the images the network reads (0 for a sequence model)."""
+        return self.input_spec.size
+
+    def predict_proba(self, inputs, batch_size: int = 512) -> np.ndarray:
+        """Class probabilities float32 ``(N, num_classes)`` for what the network reads (see the
+        subclass)."""
+        raise NotImplementedError
+
+    def strokes_proba(self, strokes: list[np.ndarray]) -> np.ndarray:
+        """The probabilities float32 ``(K,)`` for one drawing of checked strokes
+        (:func:`fude.strokes.check_strokes`), rasterised or turned into a point sequence as the
+        network reads it, mixed with the companion's when there is one (``settings.companion_weight``
+        on the companion's, per script if the settings say so: the two miss different drawings, an
+        image not knowing the stroke order and a sequence not seeing the finished shape); no
+        small-kana split, no priors, no filter (:meth:`predict_strokes` adds those)."""
+        from fude.strokes import rasterise, sequence_features
+
+        spec = self.input_spec
+        if spec.kind == "sequence":
+            probs = self.predict_proba(sequence_features(strokes, length=spec.length)[None])[0]
+        else:
+            probs = self.predict_proba(rasterise(strokes, size=spec.size, box=self.box)[None])[0]
+        if self.companion is not None:
+            probs = (1.0 - self._mix) * probs + self._mix * self.companion.strokes_proba(strokes)
+            probs = (probs / probs.sum()).astype(np.float32)
+        return probs
+
+    def predict_strokes(self, strokes, k: int = 5, canvas: dict | None = None, script: str = "all",
+                        chars: str | None = None) -> list[dict]:
+        """Top-``k`` guesses for one character drawn as strokes (see :mod:`fude.strokes`): a list of
+        ``{"index", "char", "codepoint", "script", "probability"}``, most probable first.
+
+        The strokes are rasterised as the model's training images were (ink fitted into its
+        ``box``), or for a sequence model turned into its point sequence, and read by the parts of
+        :mod:`fude.recognizer.reading` under ``settings``: with a ``companion`` the two networks'
+        probabilities are averaged; small kana share their full-size form's shape (ぁ/あ, ッ/ツ,
+        ...), so the pair's probability is split by the drawing's size relative to ``canvas``
+        (``{"width", "height"}`` in the strokes' units) when given, and otherwise leans 70:30 to the
+        full-size kana (far more frequent in text); the priors and the stroke-count weighing then
+        multiply each class's probability.
+
+        Args:
+            script: only characters of this script (:data:`fude.scripts.SCRIPT_FILTERS`: ``all``,
+                ``hiragana``, ``katakana``, ``kana``, ``kanji``); the probabilities are renormalised
+                over what is left.
+            chars: only these characters (e.g. the kana of a lesson), within ``script``.
+
+        Raises:
+            fude.strokes.StrokeError: empty, malformed, non-finite or too many strokes.
+            ValueError: an unknown script, or a filter that leaves none of the model's characters.
+        """
+        return self._reader.predict_strokes(strokes, k, canvas, script, chars)
+
+    def predict(self, images, k: int = 5) -> list[list[dict]]:
+        """Top-``k`` guesses per image: a list (one per image) of
+        ``[{"index", "char", "codepoint", "script", "probability"}, ...]``, most probable first."""
+        return self.top_k(self.predict_proba(images), k)
+
+    def top_k(self, probs: np.ndarray, k: int = 5, keep: np.ndarray | None = None) -> list[list[dict]]:
+        """Probabilities ``(N, K)`` -> the top-``k`` guesses per row (:func:`fude.recognizer.reading.rank`:
+        twins side by side; ``keep``, bool ``(K,)``: only these classes)."""
+        return rank(probs, self.class_map, k, keep, self._reader.twins)
+
+
+def image_array(images, size: int) -> np.ndarray:
+    """uint8 ``(N, size, size)`` (0..255) or float ``(N, 1, size, size)`` in [0, 1] -> float32
+    ``(N, 1, size, size)`` in [0, 1], C-contiguous.
+
+    Raises:
+        ValueError: any other shape or dtype.
+    """
+    x = np.asarray(images)
+    if x.dtype == np.uint8:
+        if x.ndim == 3:
+            x = x[:, None]
+        x = x.astype(np.float32) / np.float32(255)
+    if x.ndim != 4 or x.shape[1:] != (1, size, size) or x.dtype.kind != "f":
+        raise ValueError(f"images must be uint8 (N, {size}, {size}) or float (N, 1, {size}, {size}) in [0, 1]; "
+                         f"got {x.dtype} {tuple(x.shape)}")
+    return np.ascontiguousarray(x, np.float32)
+
+
+def companion_location(folder: Path, name: str) -> Path | str:
+    """Where a model folder's companion ``name`` is: a folder relative to ``folder`` when one with a
+    config is there, else a shipped model's name (or any path :func:`fude.load_model` resolves)."""
+    return folder / name if (folder / name / "config.json").exists() else name
+
+
+def companion_problem(companion: BaseRecognizer | None, class_map: ClassMap) -> str | None:
+    """What is wrong with ``companion`` as the companion of a recognizer of ``class_map`` (see
+    :class:`BaseRecognizer`), or None when nothing is."""
+    if companion is None:
+        return None
+    if companion.companion is not None:
+        return "a companion recognizer cannot have a companion of its own"
+    if companion.class_map.chars != class_map.chars:
+        return "a companion recognizer must read the same classes in the same order"
+    return None
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of float ``(N, K)`` logits -> float32 ``(N, K)`` probabilities."""
+    z = logits.astype(np.float32, copy=True)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
