@@ -22,7 +22,9 @@ def drawing():
 
 
 def test_health_page_and_schema(client):
-    assert client.get("/health").json() == {"status": "ok", "models": ["hiragana", "kmnist"]}
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["models"] == ["hiragana", "kmnist"]
+    assert set(health["batches"]) == {"hiragana", "kmnist"}
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text and "pointerdown" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # no CDN: works offline

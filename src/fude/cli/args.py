@@ -231,8 +231,9 @@ def guesses(top: list[dict]) -> str:
 
 
 def print_answers(answers: list[dict], as_json: bool) -> int:
-    """Print the answers that have ``top`` (unless ``as_json``) and each ``error`` and ``warning``
-    on stderr; the exit code: 1 if any file failed."""
+    """Print the answers that have ``top`` (or, a line read whole, ``text`` and each character's
+    ``top``) unless ``as_json``, and each ``error`` and ``warning`` on stderr; the exit code: 1 if
+    any file failed."""
     import json
 
     if as_json:
@@ -241,6 +242,10 @@ def print_answers(answers: list[dict], as_json: bool) -> int:
         for a in answers:
             if "top" in a:
                 print(f"{a['file']}: {guesses(a['top'])}")
+            elif "text" in a:
+                print(f"{a['file']}: {a['text']}")
+                for i, c in enumerate(a["characters"], start=1):
+                    print(f"  {i}: {guesses(c['top'])}")
     for a in answers:
         if "warning" in a and not as_json:
             print(f"warning: {a['file']}: {a['warning']}", file=sys.stderr)

@@ -46,6 +46,8 @@ def register(sub) -> None:
                     "(kana: hiragana and katakana; default: all)")
     ps.add_argument("--chars", help="only guesses among these characters, e.g. the kana of a lesson: あいうえお")
     ps.add_argument("--top-k", type=int_in(1), default=5, help="guesses per drawing (default: 5)")
+    ps.add_argument("--line", action="store_true", help="each file is a word written left to right: read its "
+                    "characters together (JSON: text, and per character its strokes and top-k)")
     add_precision_arg(ps)
     add_backend_arg(ps)
     ps.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
@@ -154,8 +156,8 @@ def _predict_dataset(args: argparse.Namespace, rec, data_args: dict) -> int:
 
 def cmd_predict_strokes(args: argparse.Namespace) -> int:
     from fude.recognizer import load_model, reading_backend
-    from fude.strokes import StrokeError, read_drawing
     from fude.scripts import allowed
+    from fude.strokes import MAX_LINE_POINTS, MAX_LINE_STROKES, StrokeError, read_drawing
     from fude.strokes.kanjivg import stroke_count_warning, stroke_counts
 
     rec = load_model(args.model, precision=args.precision,
@@ -165,7 +167,11 @@ def cmd_predict_strokes(args: argparse.Namespace) -> int:
     answers = []
     for file in args.files:
         try:
-            char = read_drawing(file)
+            char = read_drawing(file, *((MAX_LINE_STROKES, MAX_LINE_POINTS) if args.line else ()))
+            if args.line:
+                answers.append({"file": file, **rec.predict_line(char.strokes, k=args.top_k, script=args.script,
+                                                                 chars=args.chars)})
+                continue
             top = rec.predict_strokes(char.strokes, k=args.top_k, canvas=char.canvas, script=args.script,
                                       chars=args.chars)
         except StrokeError as e:

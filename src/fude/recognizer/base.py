@@ -75,16 +75,22 @@ class BaseRecognizer:
         on the companion's, per script if the settings say so: the two miss different drawings, an
         image not knowing the stroke order and a sequence not seeing the finished shape); no
         small-kana split, no priors, no filter (:meth:`predict_strokes` adds those)."""
+        return self.strokes_proba_many([strokes])[0]
+
+    def strokes_proba_many(self, drawings: list[list[np.ndarray]]) -> np.ndarray:
+        """:meth:`strokes_proba` for several drawings at once, float32 ``(N, K)``: each network runs
+        once on all of them (what the server's batches do)."""
         from fude.strokes import rasterise, sequence_features
 
         spec = self.input_spec
         if spec.kind == "sequence":
-            probs = self.predict_proba(sequence_features(strokes, length=spec.length)[None])[0]
+            inputs = np.stack([sequence_features(s, length=spec.length) for s in drawings])
         else:
-            probs = self.predict_proba(rasterise(strokes, size=spec.size, box=self.box)[None])[0]
+            inputs = np.stack([rasterise(s, size=spec.size, box=self.box) for s in drawings])
+        probs = self.predict_proba(inputs)
         if self.companion is not None:
-            probs = (1.0 - self._mix) * probs + self._mix * self.companion.strokes_proba(strokes)
-            probs = (probs / probs.sum()).astype(np.float32)
+            probs = (1.0 - self._mix) * probs + self._mix * self.companion.strokes_proba_many(drawings)
+            probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
         return probs
 
     def predict_strokes(self, strokes, k: int = 5, canvas: dict | None = None, script: str = "all",
@@ -112,6 +118,28 @@ class BaseRecognizer:
             ValueError: an unknown script, or a filter that leaves none of the model's characters.
         """
         return self._reader.predict_strokes(strokes, k, canvas, script, chars)
+
+    def predict_strokes_many(self, requests: list[dict]) -> list[list[dict] | Exception]:
+        """Several drawings read as :meth:`predict_strokes` reads each, the networks run once for
+        all of them: ``requests`` holds ``{"strokes", "k", "canvas", "script", "chars"}`` dicts (all
+        but ``strokes`` optional, defaults as :meth:`predict_strokes`); the answer for each is its
+        guesses, or the ``StrokeError``/``ValueError`` that :meth:`predict_strokes` would raise for
+        it (one bad drawing does not fail the others). The guesses are those of one-at-a-time
+        calls (the same ranking; probabilities to float rounding: tested)."""
+        return self._reader.predict_many(requests)
+
+    def predict_line(self, strokes, k: int = 5, script: str = "all", chars: str | None = None) -> dict:
+        """Several characters written left to right in one drawing, read together
+        (:func:`fude.recognizer.line.read_line`): ``{"text", "characters": [{"strokes": [stroke
+        indices], "top": [top-``k`` guesses]}, ...]}``.
+
+        Raises:
+            fude.strokes.StrokeError: empty, malformed, non-finite or too many strokes.
+            ValueError: an unknown script, or a filter that leaves none of the model's characters.
+        """
+        from fude.recognizer.line import read_line
+
+        return read_line(self, strokes, k, script, chars)
 
     def predict(self, images, k: int = 5) -> list[list[dict]]:
         """Top-``k`` guesses per image: a list (one per image) of

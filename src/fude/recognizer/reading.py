@@ -165,22 +165,26 @@ def rank(probs: np.ndarray, class_map: ClassMap, k: int = 5, keep: np.ndarray | 
     are ranked next to each other, the pair where its more probable member would be. ``keep``
     (bool ``(K,)``): only these classes."""
     k = min(k, probs.shape[1] if keep is None else int(keep.sum()))
+    if groups:  # each twin's group as one run of class indices: members, where each group starts, its size
+        members = np.concatenate(groups)
+        starts = np.cumsum([0] + [len(g) for g in groups[:-1]])
+        sizes = np.array([len(g) for g in groups])
+        leader = np.arange(probs.shape[1])
+        leader[members] = np.repeat([g[0] for g in groups], sizes)
     rows = []
     for p in probs:
         if groups is None and keep is None:
             order = np.argsort(-p, kind="stable")[:k]
         else:
             key = p.astype(np.float64)
-            for members in groups or ():
-                key[members] = p[members].max()
+            if groups:
+                key[members] = np.repeat(np.maximum.reduceat(p[members], starts), sizes)
             if keep is not None:
                 key[~keep] = -1.0  # filtered out: after every kept class
             # only the best few can make the top k: sort those (a twin's partner may tie at the edge)
-            slack = k + sum(len(g) for g in groups or ())
+            slack = k + (len(members) if groups else 0)
             cand = np.argpartition(-key, slack)[: slack + 1] if slack < len(key) - 1 else np.arange(len(key))
-            lead = cand.copy()
-            for members in groups or ():
-                lead[np.isin(cand, members)] = members[0]
+            lead = leader[cand] if groups else cand
             order = cand[np.lexsort((-p[cand], lead, -key[cand]))][:k]
         rows.append([{"index": int(i), "char": class_map.char(int(i)), "codepoint": class_map.codepoint(int(i)),
                       "script": script(class_map.char(int(i))), "probability": float(p[i])} for i in order])
@@ -206,10 +210,12 @@ class StrokeReader:
         self._pairs = small_kana_pairs(self.class_map)
         self.twins = twin_groups(self.class_map)  # class indices of each group of twins (None: none)
 
-    def proba(self, strokes: list[np.ndarray], canvas: dict | None = None, keep: np.ndarray | None = None) -> np.ndarray:
-        """The reading's probabilities float32 ``(K,)`` for checked strokes: scored, small kana split,
-        rescored and filtered to ``keep`` (bool ``(K,)``), renormalised."""
-        probs = np.array(self.scorer.strokes_proba(strokes), np.float32)
+    def proba(self, strokes: list[np.ndarray], canvas: dict | None = None, keep: np.ndarray | None = None,
+              scored: np.ndarray | None = None) -> np.ndarray:
+        """The reading's probabilities float32 ``(K,)`` for checked strokes: scored (unless
+        ``scored`` gives the scorer's probabilities already), small kana split, rescored and
+        filtered to ``keep`` (bool ``(K,)``), renormalised."""
+        probs = np.array(self.scorer.strokes_proba(strokes) if scored is None else scored, np.float32)
         probs = split_small_kana(probs, self.class_map, strokes, canvas, self._pairs, self.config.small_kana_side)
         w = None
         for part in self.rescorers:
@@ -238,3 +244,30 @@ class StrokeReader:
         keep = allowed(self.class_map.chars, script, chars) if script != "all" or chars is not None else None
         strokes = check_strokes(strokes)
         return rank(self.proba(strokes, canvas, keep)[None], self.class_map, k, keep, self.twins)[0]
+
+    def predict_many(self, requests: list[dict]) -> list[list[dict] | Exception]:
+        """Several drawings, each ``{"strokes", "k", "canvas", "script", "chars"}`` (all but
+        ``strokes`` optional), read as :meth:`predict_strokes` reads each, scored in one call of the
+        scorer's ``strokes_proba_many`` where it has one: each one's guesses, or the
+        ``StrokeError``/``ValueError`` its own call would raise."""
+        from fude.scripts import allowed
+        from fude.strokes import check_strokes
+
+        out: list = [None] * len(requests)
+        ready = []  # (index, checked strokes, keep, request)
+        for i, r in enumerate(requests):
+            script, chars = r.get("script", "all"), r.get("chars")
+            try:
+                keep = allowed(self.class_map.chars, script, chars) if script != "all" or chars is not None else None
+                ready.append((i, check_strokes(r["strokes"]), keep, r))
+            except ValueError as e:  # StrokeError is a ValueError
+                out[i] = e
+        if not ready:
+            return out
+        drawings = [strokes for _, strokes, _, _ in ready]
+        many = getattr(self.scorer, "strokes_proba_many", None)
+        scored = many(drawings) if many is not None else [self.scorer.strokes_proba(s) for s in drawings]
+        for (i, strokes, keep, r), row in zip(ready, scored):
+            probs = self.proba(strokes, r.get("canvas"), keep, scored=row)
+            out[i] = rank(probs[None], self.class_map, r.get("k", 5), keep, self.twins)[0]
+        return out

@@ -113,8 +113,14 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None, h
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from fude.serve.batching import Batcher
+
         app.state.models, app.state.samples = loaded or load_served(settings)  # once, at start-up
+        # drawings sent together to one model are read together (fude.serve.batching)
+        app.state.batchers = {name: Batcher(rec) for name, rec in app.state.models.items()}
         yield
+        for batcher in app.state.batchers.values():
+            batcher.close()
 
     app = FastAPI(title="fude", summary="Read handwritten Japanese characters and digits", lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # /docs is fude's own offline page (routes.docs)
@@ -198,11 +204,11 @@ def openapi_schema(app: FastAPI) -> dict:
     """FastAPI's schema, with the request bodies that the routes read themselves (they are told apart
     by Content-Type) in ``components`` so that every ``$ref`` resolves."""
     if app.openapi_schema is None:
-        from fude.serve.schemas import Error, SampleRequest, StrokesRequest
+        from fude.serve.schemas import Error, LineRequest, SampleRequest, StrokesRequest
 
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (StrokesRequest, SampleRequest, Error):
+        for model in (StrokesRequest, LineRequest, SampleRequest, Error):
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}))
             components[model.__name__] = body

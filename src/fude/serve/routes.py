@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from fude.scripts import kanji_info, romaji
-from fude.serve.schemas import ERRORS, SampleRequest, StrokesRequest
-from fude.strokes import Character, StrokeError, from_json_dict
+from fude.serve.schemas import ERRORS, LineRequest, SampleRequest, StrokesRequest
+from fude.strokes import MAX_LINE_POINTS, MAX_LINE_STROKES, Character, StrokeError, from_json_dict
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # the largest request accepted (an uploaded image), bytes
 MAX_IMAGE_SIDE = 4096  # pixels
@@ -76,7 +76,11 @@ def with_romaji(top: list[dict]) -> list[dict]:
 
 @router.get("/health")
 def health(request: Request) -> dict:
-    return {"status": "ok", "models": list(request.app.state.models)}
+    """The server is up: its models, and per model the drawings read so far and the batches they
+    were read in (``fude.serve.batching``)."""
+    batchers = getattr(request.app.state, "batchers", {})
+    return {"status": "ok", "models": list(request.app.state.models),
+            "batches": {name: {"drawings": b.drawings, "batches": b.batches} for name, b in batchers.items()}}
 
 
 @router.get("/api/models")
@@ -92,6 +96,8 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
         "model": {"type": "string", "default": "kmnist", "maxLength": 64}}}}}}}
 SAMPLE_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/SampleRequest"}}}}}
+LINE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/LineRequest"}}}}}
 
 
 # One path for both kinds of input, told apart by Content-Type: FastAPI's typed bodies bind one
@@ -106,11 +112,11 @@ async def predict(request: Request) -> dict:
     elif kind.startswith("application/json"):
         req = await body_json(request, StrokesRequest)
         char = drawing(req)  # the drawing checked first: its errors do not depend on the server's models
-        rec = model_named(request, req.model)
-        # off the event loop: other requests are read and answered while this one is computed
+        model_named(request, req.model)  # a 404 for a model this server does not have
+        # read with the drawings that other clients sent at the same time, off the event loop
         try:
-            top = await run_in_threadpool(rec.predict_strokes, char.strokes, k=5, canvas=char.canvas, script=req.script,
-                                          chars=req.chars)
+            top = await request.app.state.batchers[req.model].predict_strokes(char.strokes, k=5, canvas=char.canvas,
+                                                                              script=req.script, chars=req.chars)
         except StrokeError:
             raise  # the app's stroke-error handler answers it
         except ValueError as e:  # a script or chars filter that leaves none of the model's characters
@@ -119,6 +125,26 @@ async def predict(request: Request) -> dict:
     else:
         raise HTTPException(415, "send JSON strokes (application/json) or an image (multipart/form-data, field 'file')")
     return {"model": name, "top": with_romaji(top), "elapsed_ms": (time.perf_counter() - t0) * 1000}
+
+
+@router.post("/api/predict-line", openapi_extra=LINE_BODY, responses=ERRORS)
+async def predict_line(request: Request) -> dict:
+    """A word written left to right as one drawing: its best reading and, per character, the strokes
+    it was read from and its top 5 (``fude.recognizer.line``)."""
+    t0 = time.perf_counter()
+    require_json(request)
+    req = await body_json(request, LineRequest)
+    strokes = from_json_dict(req.model_dump(include={"strokes"}), "request", MAX_LINE_STROKES, MAX_LINE_POINTS).strokes
+    rec = model_named(request, req.model)
+    try:
+        line = await run_in_threadpool(rec.predict_line, strokes, k=5, script=req.script, chars=req.chars)
+    except StrokeError:
+        raise
+    except ValueError as e:
+        raise HTTPException(422, f"invalid request: {e}") from None
+    return {"model": req.model, "text": line["text"],
+            "characters": [{"strokes": c["strokes"], "top": with_romaji(c["top"])} for c in line["characters"]],
+            "elapsed_ms": (time.perf_counter() - t0) * 1000}
 
 
 async def predict_image(request: Request) -> tuple[str, list[dict]]:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fude.models.store import DEFAULT_STROKE_MODEL
 from fude.scripts import SCRIPT_FILTERS
-from fude.strokes import MAX_STROKES
+from fude.strokes import MAX_LINE_STROKES, MAX_STROKES
 
 TEXT = r"^[^\x00-\x1f\x7f]*$"  # free text: no control characters (NUL, newline, ...)
 TOKEN = r"^[A-Za-z0-9._:-]*$"  # ids and names: what survives any file, log or CSV unquoted
@@ -40,6 +40,19 @@ class StrokesRequest(Drawing):
     script: Literal[tuple(SCRIPT_FILTERS)] = Field(default="all", description="only guesses of this script")
     chars: str | None = Field(default=None, min_length=1, max_length=4000, pattern=TEXT,
                               description="only guesses among these characters (e.g. the kana of a lesson)")
+
+
+class LineRequest(BaseModel):
+    """A word written left to right as one drawing, the model to read it with, and which
+    characters the guesses may be."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+    strokes: list[list[list[float]]] = Field(description="strokes, each [[x, y], ...] in writing order, y down",
+                                             max_length=MAX_LINE_STROKES)
+    model: str = Field(default=DEFAULT_STROKE_MODEL, max_length=64, description="a model this server loaded")
+    script: Literal[tuple(SCRIPT_FILTERS)] = Field(default="all", description="only guesses of this script")
+    chars: str | None = Field(default=None, min_length=1, max_length=4000, pattern=TEXT,
+                              description="only guesses among these characters")
 
 
 class SampleRequest(Drawing):

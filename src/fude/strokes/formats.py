@@ -29,6 +29,8 @@ from fude.files import atomic_write
 
 MAX_STROKES = 64  # more than any kana or common kanji needs (the most complex common kanji: ~30)
 MAX_POINTS = 20_000  # over all strokes of one character
+MAX_LINE_STROKES = 256  # a word written in a row (fude.recognizer.line): eight characters of 30 strokes and more
+MAX_LINE_POINTS = 100_000
 MAX_COORD = 1e6  # largest coordinate magnitude accepted (pixels of any real canvas; beyond it spans overflow)
 
 
@@ -141,10 +143,11 @@ def read_tdic(path: str | os.PathLike) -> list[Character]:
     return out
 
 
-def read_drawing(path: str | os.PathLike) -> Character:
+def read_drawing(path: str | os.PathLike, max_strokes: int = MAX_STROKES, max_points: int = MAX_POINTS) -> Character:
     """A drawing file in any supported layout: fude's stroke JSON, or the drawing app's dict layout
     (``{"1": [[x, y], ...], ...}``, keys stroke numbers, coordinates in [-1, 1], y up) as JSON or
-    as npz (read with ``allow_pickle=False``).
+    as npz (read with ``allow_pickle=False``); at most ``max_strokes`` strokes and ``max_points``
+    points (a line of several characters: :data:`MAX_LINE_STROKES`, :data:`MAX_LINE_POINTS`).
 
     Raises:
         StrokeError: unreadable, or bad strokes.
@@ -156,22 +159,23 @@ def read_drawing(path: str | os.PathLike) -> Character:
                 arrays = {k: z[k] for k in z.files}
         except (OSError, ValueError) as e:
             raise StrokeError(f"{p}: not a readable npz of strokes ({e})") from e
-        return from_app_dict(arrays)
+        return from_app_dict(arrays, max_strokes, max_points)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise StrokeError(f"{p}: not a readable JSON file ({e})") from e
     if isinstance(doc, dict) and "strokes" not in doc and doc and all(str(k).isdigit() for k in doc):
-        return from_app_dict(doc)
-    return from_json_dict(doc, str(p))
+        return from_app_dict(doc, max_strokes, max_points)
+    return from_json_dict(doc, str(p), max_strokes, max_points)
 
 
-def from_json_dict(doc, where: str = "strokes") -> Character:
+def from_json_dict(doc, where: str = "strokes", max_strokes: int = MAX_STROKES,
+                   max_points: int = MAX_POINTS) -> Character:
     """A :class:`Character` from the parsed JSON object; ``y_up`` canvases are flipped to y down."""
     if not isinstance(doc, dict) or not isinstance(doc.get("strokes"), list):
         raise StrokeError(f'{where}: expected an object with a "strokes" list of [[x, y], ...] strokes')
     try:
-        strokes = check_strokes(doc["strokes"])
+        strokes = check_strokes(doc["strokes"], max_strokes, max_points)
     except StrokeError as e:
         raise StrokeError(f"{where}: {e}") from e
     canvas = doc.get("canvas") or {}
@@ -197,7 +201,7 @@ def write_json(path: str | os.PathLike, char: Character) -> None:
     atomic_write(Path(path), json.dumps(doc, ensure_ascii=False).encode())
 
 
-def from_app_dict(d: dict) -> Character:
+def from_app_dict(d: dict, max_strokes: int = MAX_STROKES, max_points: int = MAX_POINTS) -> Character:
     """Strokes from the drawing app's layout ``{stroke_number: array (n, 2)}``, coordinates in
     [-1, 1] with y up. Strokes are taken in stroke-number order; y is flipped to point down and the
     canvas is the 2x2 square.
@@ -211,6 +215,6 @@ def from_app_dict(d: dict) -> Character:
         keys = sorted(d, key=lambda k: int(k))
     except (TypeError, ValueError) as e:
         raise StrokeError(f"stroke keys must be stroke numbers, got {list(d)[:5]}") from e
-    strokes = check_strokes([d[k] for k in keys])
+    strokes = check_strokes([d[k] for k in keys], max_strokes, max_points)
     return Character([np.column_stack([s[:, 0] + 1, 1 - s[:, 1]]) for s in strokes], None,
                      {"width": 2.0, "height": 2.0})

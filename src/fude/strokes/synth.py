@@ -42,7 +42,7 @@ import numpy as np
 from fude.datasets.base import IMAGE_SIZE, INK_BOX, SEQUENCE_FEATURES
 from fude.files import atomic_write, npz_bytes
 from fude.scripts import SMALL_KANA
-from fude.strokes.features import normalise, rasterise, sequence_features, stroke_length
+from fude.strokes.features import bounds, normalise, rasterise, sequence_features, stroke_length
 from fude.strokes import variations as V
 from fude.strokes.kanjivg import Template
 
@@ -207,6 +207,45 @@ def drawing(templates, seed: int, i: int, j: int, cfg: SynthConfig = SynthConfig
     t = templates[int(rng.integers(len(templates)))] if len(templates) > 1 else templates[0]
     strokes, factor = _vary(t, rng, cfg)
     return strokes, width * factor
+
+
+def line_drawing(templates: dict[str, list], text: str, seed: int, cfg: SynthConfig = SynthConfig(),
+                 spacing: tuple[float, float] = (0.08, 0.3), height: float = 100.0,
+                 place: dict[str, list[Template]] | None = None) -> tuple[list[np.ndarray], list[list[int]]]:
+    """A word written in a row, for testing and measuring the line reader
+    (:func:`fude.recognizer.line.read_line`): each character of ``text`` drawn as :func:`drawing`
+    draws it (its class index its place in ``templates``, sample ``j`` its place in the line), put
+    where KanjiVG's square puts its ink (small kana sit low and small, ー in the middle), the
+    squares ``height`` units high (y down) and scaled by 0.85-1.05 each, each character's ink
+    starting ``spacing`` line heights (uniform in the range; below 0: overlapping) right of the
+    last one's. ``place`` (default: ``templates``) gives the KanjiVG templates whose squares say
+    where each character's ink sits, when ``templates`` are another writer's strokes (Tomoe's).
+    Returns the strokes in writing order and each character's stroke indices.
+
+    Raises:
+        KeyError: a character with no templates.
+    """
+    rng = np.random.default_rng([seed, 7919])
+    order = list(templates)
+    out: list[np.ndarray] = []
+    groups: list[list[int]] = []
+    right = 0.0
+    for j, ch in enumerate(text):
+        strokes, _ = drawing(templates[ch], seed, order.index(ch), j, cfg)
+        lo, hi = bounds(list((place or templates)[ch][0].strokes))  # where the ink sits in its 109-unit square
+        box_lo, box_side = lo / 109.0, float((hi - lo).max()) / 109.0
+        d_lo, d_hi = bounds(strokes)
+        d_side = max(float((d_hi - d_lo).max()), 1e-9)
+        scale = height * rng.uniform(0.85, 1.05)
+        placed = [((s - d_lo) / d_side * box_side + box_lo) * scale for s in strokes]
+        p_lo, p_hi = bounds(placed)
+        dx = (right + rng.uniform(*spacing) * height if j else 0.0) - p_lo[0]
+        dy = height - scale + rng.uniform(-0.04, 0.04) * height  # the squares share a baseline, give or take
+        placed = [s + np.array([dx, dy]) for s in placed]
+        groups.append(list(range(len(out), len(out) + len(placed))))
+        out += placed
+        right = p_hi[0] + dx
+    return out, groups
 
 
 def _class_drawings(templates: list[Template], i: int, per_char: int, seed: int, kind: str, size: int,

@@ -1,0 +1,163 @@
+"""Reading a word written in a row: several characters drawn left to right as one drawing, the
+strokes in the order they were written. The strokes are over-segmented at the places a new
+character may begin (a stroke that starts right of everything drawn since the last such place),
+every run of strokes between two of them that could be one character is read by the character
+recognizer (all in one batch: :meth:`~fude.recognizer.base.BaseRecognizer.predict_strokes_many`),
+and the best path through them is chosen by dynamic programming over the places: the sum over its
+characters of the log-probability of each one's best reading, plus a shape term (a character is
+about as wide as the line is high: a lone stroke of 川 is not) and a constant per character. This is
+the segmentation-by-recognition of online handwriting recognisers (e.g. Nakagawa et al., "A model
+of on-line handwritten Japanese text recognition free from line direction and writing format
+constraints", IEICE Trans. 2005), with the recognizer fude already has as its character model and
+no language model. Each character keeps its own top-k, so one misread character can be fixed alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fude.strokes import MAX_LINE_POINTS, MAX_LINE_STROKES, check_strokes
+from fude.strokes.features import bounds
+
+MAX_CHAR_STROKES = 30  # the most strokes one character of a line may have (kanji with more are rare)
+MAX_WIDTH = 1.6  # widest character, in line heights
+
+
+@dataclass(frozen=True)
+class LineSettings:
+    """How a line is cut into characters (see the module); the defaults were chosen on generated
+    lines (``bench/line_reading.py``, its tuning seeds: the gap and tiny-run terms did not help there
+    and are off).
+
+    Attributes:
+        overlap: line heights a new character's first stroke may start left of the ink before it.
+        char_bonus: log-score added per character: how readily a drawing is cut into more.
+        gap_weight: log-score per line height of gap before the next character (capped at 0.3):
+            characters are set apart by more space than the strokes within one.
+        thin_penalty: log-score taken from a run of strokes under 0.2 line heights wide and over
+            0.45 high (a lone stroke of 日 or 川: no common character is that thin).
+        tiny_penalty: log-score taken from a run of strokes under 0.25 line heights both ways
+            (a dot of 学 or 氵 alone: the smallest characters, small kana, are larger).
+        small_kana_height: a kana spanning less than this share of the line's height reads as a
+            small kana (ゃ, っ, ...).
+    """
+
+    overlap: float = 0.1
+    char_bonus: float = 0.0
+    gap_weight: float = 0.0
+    thin_penalty: float = 3.0
+    tiny_penalty: float = 0.0
+    small_kana_height: float = 0.72
+
+
+def runs_of(strokes: list[np.ndarray], height: float, overlap: float, max_strokes: int = MAX_CHAR_STROKES,
+            max_width: float = MAX_WIDTH) -> list[tuple[int, int, float]]:
+    """The runs of strokes ``[i, j)`` that may be one character, each with the gap (line heights)
+    from its ink to stroke ``j``'s start (0 at the end): ``i`` is 0 or a place where a character may
+    begin, and stroke ``j`` (when there is one) starts no more than ``overlap`` line heights left of
+    the run's ink; at most ``max_strokes`` strokes and ``max_width`` line heights wide. There is
+    always a path of runs from the first stroke to the last."""
+    n = len(strokes)
+    lo = np.array([s[:, 0].min() for s in strokes])
+    hi = np.array([s[:, 0].max() for s in strokes])
+    runs = []
+    reach = {0}  # the places a character may begin: the first stroke and the ends of runs so far
+    for i in range(n):
+        if i not in reach:
+            continue
+        right, left = -np.inf, np.inf
+        for j in range(i + 1, min(n, i + max_strokes) + 1):
+            right, left = max(right, hi[j - 1]), min(left, lo[j - 1])
+            if right - left > max_width * height and j > i + 1:
+                break
+            if j == n:
+                runs.append((i, j, 0.0))
+            elif lo[j] >= right - overlap * height:
+                runs.append((i, j, float(lo[j] - right) / height))
+            else:
+                continue
+            reach.add(j)
+    if n not in reach:  # where the rules leave the end unreachable, the last run reaches it anyway
+        runs.append((max(reach), n, 0.0))
+    return runs
+
+
+def line_height(strokes: list[np.ndarray]) -> float:
+    """The line's height (its ink's), the unit the segmentation measures in."""
+    lo, hi = bounds(strokes)
+    return max(float(hi[1] - lo[1]), 0.25 * float(hi[0] - lo[0]) / max(1, len(strokes)), 1e-6)
+
+
+def candidates(rec, strokes: list[np.ndarray], k: int = 5, script: str = "all", chars: str | None = None,
+               settings: LineSettings = LineSettings()) -> list[dict]:
+    """Every run of checked ``strokes`` that may be one character, read: ``{"run": (i, j), "gap",
+    "width", "height" (line heights), "top"}``; all read in one batch.
+
+    Raises:
+        ValueError: an unknown script, or a filter that leaves none of the model's characters.
+    """
+    height = line_height(strokes)
+    runs = runs_of(strokes, height, settings.overlap)
+    # small kana: judged by their size against the line's height (predict_strokes' canvas rule)
+    side = height * settings.small_kana_height / rec.settings.small_kana_side
+    canvas = {"width": side, "height": side}
+    reads = rec.predict_strokes_many([{"strokes": strokes[i:j], "k": k, "canvas": canvas, "script": script,
+                                       "chars": chars} for i, j, _ in runs])
+    out = []
+    for (i, j, gap), top in zip(runs, reads):
+        if isinstance(top, Exception):
+            raise top
+        lo, hi = bounds(strokes[i:j])
+        w, h = (hi - lo) / height
+        out.append({"run": (i, j), "gap": gap, "width": float(w), "height": float(h), "top": top})
+    return out
+
+
+def best_path(cands: list[dict], n: int, settings: LineSettings = LineSettings()) -> list[dict]:
+    """The candidates that cut ``n`` strokes into characters with the highest total score (see
+    the module and :class:`LineSettings`), left to right. Candidates read with a wider overlap than
+    ``settings.overlap`` are used only where nothing else reaches the end."""
+    best = np.full(n + 1, -np.inf)
+    best[0] = 0.0
+    back: list = [None] * (n + 1)
+    for c in sorted(cands, key=lambda c: (c["run"][1], c["run"][0])):
+        i, j = c["run"]
+        score = np.log(max(c["top"][0]["probability"], 1e-12)) + settings.char_bonus \
+            + settings.gap_weight * min(c["gap"], 0.3)
+        if c["width"] < 0.2 and c["height"] > 0.45:
+            score -= settings.thin_penalty
+        if max(c["width"], c["height"]) < 0.25:
+            score -= settings.tiny_penalty
+        if c["gap"] < -settings.overlap:  # read with a wider overlap than these settings allow: a last resort
+            score -= 100.0
+        if best[i] + score > best[j]:
+            best[j], back[j] = best[i] + score, c
+    path, j = [], n
+    while j > 0:
+        path.append(back[j])
+        j = back[j]["run"][0]
+    return path[::-1]
+
+
+def read_line(rec, strokes, k: int = 5, script: str = "all", chars: str | None = None,
+              settings: LineSettings = LineSettings()) -> dict:
+    """Read the characters of a line written left to right (see the module): ``{"text": the best
+    reading, "characters": [{"strokes": [indices of its strokes], "top": [its top-``k`` guesses,
+    as predict_strokes gives them]}, ...]}``.
+
+    Args:
+        rec: a recognizer (:class:`~fude.recognizer.base.BaseRecognizer`).
+        strokes: the strokes in writing order, each ``[[x, y], ...]`` (y down), in any unit.
+        script, chars: the guesses' filter, as for ``predict_strokes``.
+
+    Raises:
+        fude.strokes.StrokeError: empty, malformed or non-finite strokes, or more than
+            :data:`~fude.strokes.MAX_LINE_STROKES` strokes or :data:`~fude.strokes.MAX_LINE_POINTS` points.
+        ValueError: an unknown script, or a filter that leaves none of the model's characters.
+    """
+    strokes = check_strokes(strokes, MAX_LINE_STROKES, MAX_LINE_POINTS)
+    path = best_path(candidates(rec, strokes, k, script, chars, settings), len(strokes), settings)
+    characters = [{"strokes": list(range(*c["run"])), "top": c["top"]} for c in path]
+    return {"text": "".join(c["top"][0]["char"] for c in characters), "characters": characters}
