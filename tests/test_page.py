@@ -48,19 +48,25 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     _need_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1000, "height": 760})
-        page.goto(server[0])
-        expect(page.locator("#model option")).to_have_count(len(SERVED))  # the picker offers what is served
-        assert page.locator("#model").input_value() == "ja"  # every kana and kanji, the default
-        page.select_option("#model", "hiragana")
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(server, browser):
+    page = browser.new_page(viewport={"width": 1000, "height": 760})
+    page.goto(server[0])
+    expect(page.locator("#model option")).to_have_count(len(SERVED))  # the picker offers what is served
+    assert page.locator("#model").input_value() == "ja"  # every kana and kanji, the default
+    page.select_option("#model", "hiragana")
+    yield page
+    page.close()
 
 
 def expect(locator):
@@ -104,12 +110,12 @@ def test_draw_see_the_guess_confirm_and_find_the_sample(page, server, tmp_path):
     assert page.title().startswith("fude")
     answer = draw(page, REPO / "examples" / "strokes-あ.json")
     assert answer["top"][0]["char"] == "あ"
-    assert page.locator("#guesses li").count() == 5
+    assert page.locator("#guesses li").count() == 10  # up to 10 candidates to pick from
     glyphs = page.locator("#guesses .glyph").all_inner_texts()
     assert glyphs[0] == "あ", glyphs
     assert page.locator("#question").inner_text() == "Was it あ (a)?"
     assert "a · hiragana · U+3042" in page.locator("#guesses .meta").first.inner_text()
-    assert page.locator("#guesses li").first.get_attribute("aria-label").startswith("あ (a), ")
+    assert page.locator("#guesses li").first.get_attribute("aria-label").startswith("1: あ (a), ")
 
     # the glyphs are drawn in a Japanese font (the machine's, else the one fude serves), not as empty boxes
     page.evaluate("document.fonts.ready")
@@ -188,3 +194,146 @@ def test_a_kanji_with_the_script_picker(page, server):
         page.locator("#clear").click()
         page.select_option("#script", "all")
         page.select_option("#model", "hiragana")
+
+
+# --------------------------------------------------------------------------- writing with the page
+
+def touch_draw(page, path: Path, cdp) -> dict:
+    """Draw a stroke JSON file with a finger (touch events through Chromium's DevTools protocol, as a
+    phone sends them) and return the answer to the last stroke."""
+    doc = json.loads(path.read_text())
+    box = page.locator("#pad").bounding_box()
+    sx, sy = box["width"] / doc["canvas"]["width"], box["height"] / doc["canvas"]["height"]
+    at = lambda x, y: [{"x": box["x"] + x * sx, "y": box["y"] + y * sy}]  # noqa: E731
+    for k, stroke in enumerate(doc["strokes"], start=1):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": at(*stroke[0])})
+        for x, y in stroke[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": at(x, y)})
+        if k < len(doc["strokes"]):
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    with page.expect_response(lambda r: r.url.endswith("/api/predict")) as answer:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    body = answer.value.json()
+    expect(page.locator("#status")).to_contain_text(f"{body['elapsed_ms']:.1f} ms")
+    return body
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_write_a_word_by_picking_guesses(server, browser, size, tmp_path):
+    """Write あね by picking guesses (a click, a key), fix the last character, undo a stroke, clear;
+    the page never scrolls sideways, and on a phone the text, the pad and three guesses fit the screen."""
+    url, db = server
+    viewport = {"width": 1280, "height": 800} if size == "desktop" else {"width": 390, "height": 844}
+    context = browser.new_context(viewport=viewport, has_touch=size == "phone", is_mobile=size == "phone")
+    page = context.new_page()
+    page.goto(url)
+    cdp = context.new_cdp_session(page) if size == "phone" else None
+    write = (lambda f: touch_draw(page, f, cdp)) if cdp else (lambda f: draw(page, f))
+    samples = sqlite3.connect(db).execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+
+    assert write(REPO / "examples" / "strokes-あ.json")["top"][0]["char"] == "あ"
+    assert page.locator("#guesses li").count() == 10
+    if size == "phone":
+        bottom = page.locator("#guesses li").nth(2).bounding_box()
+        assert bottom["y"] + bottom["height"] <= viewport["height"]  # three guesses without scrolling
+        assert page.locator("#text").bounding_box()["y"] >= 0 and page.locator("#pad").bounding_box()["y"] >= 0
+        for button in ("#undo", "#clear", "#backspace", "#copy"):
+            assert page.locator(button).bounding_box()["height"] >= 44
+        page.locator("#guesses li").first.tap()
+    else:
+        page.locator("#guesses li").first.click()
+    expect(page.locator("#text")).to_have_text("あ")
+    assert page.locator("#guesses li").count() == 0  # the pad is cleared for the next character
+
+    write(REPO / "examples" / "strokes-ね.json")
+    page.keyboard.press("1")
+    expect(page.locator("#text")).to_have_text("あね")
+    # fix the last character: delete it, draw it again, pick another guess
+    page.locator("#backspace").click()
+    expect(page.locator("#text")).to_have_text("あ")
+    answer = write(REPO / "examples" / "strokes-ね.json")
+    page.keyboard.press("2")
+    expect(page.locator("#text")).to_have_text("あ" + answer["top"][1]["char"])
+    for _ in range(50):  # a pick's sample is saved in the background
+        rows = sqlite3.connect(db).execute("SELECT label, guess FROM samples ORDER BY id").fetchall()[samples:]
+        if len(rows) >= 3:
+            break
+        page.wait_for_timeout(100)
+    assert rows == [("あ", "あ"), ("ね", "ね"), (answer["top"][1]["char"], "ね")]  # a pick is a confirmed label
+
+    # Ctrl+Z takes back the last stroke (the guesses follow), Esc clears
+    write(REPO / "examples" / "strokes-学.json")
+    with page.expect_request(lambda r: r.url.endswith("/api/predict")) as again:
+        page.keyboard.press("Control+z")
+    drawn = len(json.loads((REPO / "examples" / "strokes-学.json").read_text())["strokes"])
+    assert len(again.value.post_data_json["strokes"]) == drawn - 1
+    page.keyboard.press("Escape")
+    expect(page.locator("#guesses li")).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    page.screenshot(path=str(tmp_path / f"write-{size}.png"))
+    if os.environ.get("FUDE_SCREENSHOTS"):
+        shutil.copy(tmp_path / f"write-{size}.png", Path(os.environ["FUDE_SCREENSHOTS"]) / f"write-{size}.png")
+    context.close()
+
+
+def test_settings_stay_stale_guesses_go_and_there_is_an_icon(server, browser):
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(url)
+    expect(page.locator("#model option")).to_have_count(len(SERVED))
+    page.select_option("#model", "hiragana")
+    page.select_option("#script", "kana")
+    draw(page, REPO / "examples" / "strokes-あ.json")
+    # a filter the model cannot meet: the answer is refused and the old guesses are not left standing
+    with page.expect_response(lambda r: r.url.endswith("/api/predict")) as refused:
+        page.locator("#chars").fill("ABC")
+    assert refused.value.status == 422
+    expect(page.locator("#guesses li")).to_have_count(0)
+    assert page.locator("#confirm").is_hidden() and "ABC" in page.locator("#status").inner_text()
+    page.reload()
+    expect(page.locator("#model")).to_have_value("hiragana")  # remembered by this browser
+    assert page.locator("#script").input_value() == "kana" and page.locator("#chars").input_value() == "ABC"
+    page.locator("#chars").fill("")
+    icon = page.request.get(url + "/favicon.ico")
+    assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    context.close()
+
+
+def test_write_a_line_and_fix_one_character(server, browser, mirror):
+    """Line mode: a word written in a row is read whole; one character's guess is changed; Use writes it."""
+    from fude.strokes.kanjivg import load_templates
+    from fude.strokes.synth import SynthConfig, line_drawing
+
+    url, _ = server
+    strokes, groups = line_drawing(load_templates(mirror / "kanjivg" / "kanji", chars="学校"), "学校", 0,
+                                   SynthConfig(), spacing=(0.3, 0.4))
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(url)
+    expect(page.locator("#model option")).to_have_count(len(SERVED))
+    page.select_option("#model", "ja")
+    page.locator("#line").check()
+    box = page.locator("#pad").bounding_box()
+    scale = box["height"] * 0.8 / 100  # the line's squares are 100 units high
+    for k, s in enumerate(strokes):
+        page.mouse.move(box["x"] + 20 + s[0][0] * scale, box["y"] + 10 + s[0][1] * scale)
+        page.mouse.down()
+        for x, y in s[1:]:
+            page.mouse.move(box["x"] + 20 + x * scale, box["y"] + 10 + y * scale)
+        if k < len(strokes) - 1:
+            page.mouse.up()
+    with page.expect_response(lambda r: r.url.endswith("/api/predict-line")) as answer:
+        page.mouse.up()
+    line = answer.value.json()
+    assert line["text"] == "学校" and [c["strokes"] for c in line["characters"]] == groups
+    expect(page.locator("#reading button:not(#use)")).to_have_count(2)
+    page.locator("#reading button").nth(0).click()
+    page.locator("#guesses li").nth(1).click()  # the first character: its second guess instead
+    second = line["characters"][0]["top"][1]["char"]
+    expect(page.locator("#reading button").nth(0)).to_have_text(second)
+    page.locator("#use").click()
+    expect(page.locator("#text")).to_have_text(second + "校")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    page.locator("#line").uncheck()
+    context.close()

@@ -115,7 +115,7 @@ async def predict(request: Request) -> dict:
         model_named(request, req.model)  # a 404 for a model this server does not have
         # read with the drawings that other clients sent at the same time, off the event loop
         try:
-            top = await request.app.state.batchers[req.model].predict_strokes(char.strokes, k=5, canvas=char.canvas,
+            top = await request.app.state.batchers[req.model].predict_strokes(char.strokes, k=req.k, canvas=char.canvas,
                                                                               script=req.script, chars=req.chars)
         except StrokeError:
             raise  # the app's stroke-error handler answers it
@@ -231,6 +231,14 @@ def html_page(name: str) -> tuple[str, str]:
 def page() -> HTMLResponse:
     text, policy = html_page("draw.html")
     return HTMLResponse(text, headers={"Content-Security-Policy": policy})
+
+
+@router.get("/favicon.svg", include_in_schema=False)
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    """The page's icon (a brush), as SVG: browsers that ask for /favicon.ico get it too."""
+    return FileResponse(Path(str(resources.files("fude.resources").joinpath("favicon.svg"))), media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=604800"})
 
 
 @router.get("/docs", response_class=HTMLResponse, include_in_schema=False)

@@ -40,6 +40,7 @@ class StrokesRequest(Drawing):
     script: Literal[tuple(SCRIPT_FILTERS)] = Field(default="all", description="only guesses of this script")
     chars: str | None = Field(default=None, min_length=1, max_length=4000, pattern=TEXT,
                               description="only guesses among these characters (e.g. the kana of a lesson)")
+    k: int = Field(default=5, ge=1, le=10, description="how many guesses to return")
 
 
 class LineRequest(BaseModel):
