@@ -1,6 +1,7 @@
 # fude: the two set-up commands.
 #   make demo   create .venv, install fude (CPU torch 2.13.0), train -> evaluate -> predict offline
-#   make test   create .venv, install fude with test tools, run the test suite
+#   make test   create .venv, install fude with test tools, run the fast tests (not the slow ones)
+#   make test-all   the same, then every test: real training, the browser, kill loops (what CI runs)
 # The tests read real datasets from a local mirror: FUDE_DATA_DIR (default ../shared/data).
 
 PYTHON ?= python3
@@ -27,6 +28,9 @@ demo: $(BIN)/fude
 	$(BIN)/fude predict-strokes examples/strokes-あ.json examples/strokes-き-app-layout.json
 
 test: $(BIN)/fude
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: $(BIN)/fude
 	$(BIN)/python -m pytest -q
 
-.PHONY: install demo test
+.PHONY: install demo test test-all

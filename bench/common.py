@@ -100,16 +100,33 @@ def machine() -> dict:
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
 
 
+def git_commit() -> str | None:
+    """The checked-out commit of this repository, with ``+changes`` when the working tree differs
+    from it (the figures then belong to the commit that records those changes); None outside git."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "src"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
+
+
 def save_results(name: str, rows: list[dict] | None = None, **summary) -> Path:
     """Write ``bench/results/<name>.json``: the command that ran, fude's and torch's versions, the
-    machine, the date, ``rows`` (one dict per measured row) and ``summary`` (single figures);
+    git commit measured (:func:`git_commit`), the machine, the date, ``rows`` (one dict per measured row) and ``summary`` (single figures);
     returns the path. A later run of the same benchmark and options replaces the file."""
     import fude
 
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     doc = {"benchmark": name, "command": "python " + shlex.join(["bench/" + Path(sys.argv[0]).name, *sys.argv[1:]]),
-           "fude_version": fude.__version__, "torch_version": torch.__version__, "machine": machine(),
+           "fude_version": fude.__version__, "git_commit": git_commit(), "torch_version": torch.__version__,
+           "machine": machine(),
            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), **summary, "rows": rows or []}
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n")
     print(f"results written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")

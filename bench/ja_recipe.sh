@@ -15,10 +15,12 @@
 #      bench/ja_tune.py chose on the tuning halves of its validation sources (bench/results/ja_tune.json);
 #   6. `fude export --in-model` writes each network as model.onnx beside its weights (checked against
 #      PyTorch, its sha256 recorded): what reading without PyTorch runs.
+# The shipped folders are these runs as tools/ship_model.py makes them (the ONNX file only):
+#     python tools/ship_model.py runs/ja-seq ja-seq && python tools/ship_model.py runs/ja ja --companion ja-seq
 # Run from the repository root with the data mirror and Debian's fonts (apt-get install fonts-klee
 # fonts-seto fonts-kiloji fonts-kouzan-mouhitsu):
 #     FUDE_DATA_DIR=../shared/data bash bench/ja_recipe.sh [runs/ja]
-# (EPOCHS=N to change `ja`'s 12 epochs, SEQ_EPOCHS=N `ja-seq`'s 8)
+# (EPOCHS=N to change `ja`'s 12 epochs, SEQ_EPOCHS=N `ja-seq`'s 12)
 # Writes runs/ja-data and runs/ja-seq-data (drawings; resumable), the model folders runs/ja and
 # runs/ja-seq, and the seconds each step took to runs/ja/recipe_seconds.txt.
 set -euo pipefail
@@ -41,14 +43,14 @@ $FUDE synth --script all --per-char 40 --kana-per-char 300 --sequences 128 --reo
     --name jaseq --out "$OUT-seq-data" "${CASUAL[@]}"
 t3=$(date +%s)
 $FUDE train --sequences "$OUT-seq-data/jaseq-seqs.npz" --labels "$OUT-seq-data/jaseq-labels.npz" \
-    --classmap "$OUT-seq-data/jaseq_classmap.csv" --arch stroke-conv1d --epochs "${SEQ_EPOCHS:-8}" --val-split 0.03 --seed 0 \
+    --classmap "$OUT-seq-data/jaseq_classmap.csv" --arch stroke-conv1d --epochs "${SEQ_EPOCHS:-12}" --val-split 0.03 --seed 0 \
     --out "$OUT-seq" --overwrite
 t4=$(date +%s)
 # the reading settings, as bench/ja_tune.py chose them on the tuning halves (the companion: a folder
 # name relative to the model's own folder, or a shipped model's name)
 $FUDE configure "$OUT" --companion "../$(basename "$OUT-seq")" --companion-weight 0.7 --companion-weight hiragana=0.5 \
-    --companion-weight katakana=0.5 --frequency-prior 0.3 --script-prior none --script-prior hiragana=1.5 \
-    --extra-stroke-factor 0.5 --stroke-slack 0
+    --companion-weight katakana=0.5 --frequency-prior 0 --script-prior none --script-prior hiragana=1.5 \
+    --script-prior uncommon-kanji=0.5 --extra-stroke-factor 0.5 --stroke-slack 0
 $FUDE export --model "$OUT-seq" --in-model
 $FUDE export --model "$OUT" --in-model
 echo "synth_s $((t1 - t0)) train_s $((t2 - t1)) synth_seq_s $((t3 - t2)) train_seq_s $((t4 - t3)) total_s $((t4 - t0))" \

@@ -1,11 +1,13 @@
 """Time from the pen lifting to the guesses on screen, in headless Chromium on the real drawing page.
 
 Starts `fude serve`, opens the page in Debian's Chromium with Playwright, draws the example
-characters with mouse moves again and again, and measures in the page, for every stroke, the time
-from its ``pointerup`` (the last pointer event) to the first animation frame after the top-5 list
-was replaced (the guesses painted). Prints percentiles in milliseconds.
+characters again and again — with the mouse on a desktop screen (1280x800), or with a finger (touch
+events through Chromium's DevTools protocol) on a phone's (390x844, touch, 3x pixels) — and
+measures in the page, for every stroke, the time from its ``pointerup`` (the last pointer event)
+to the first animation frame after the guess list was replaced (the guesses painted). Prints
+percentiles in milliseconds.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/page_latency.py [--rounds 20] [--model ja]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/page_latency.py [--rounds 20] [--model ja] [--screen phone]
 """
 
 from __future__ import annotations
@@ -38,11 +40,17 @@ PROBE = """() => {
 }"""
 
 
+SCREENS = {"desktop": {"viewport": {"width": 1280, "height": 800}},
+           "phone": {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
+                     "device_scale_factor": 3}}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=20, help="times each example character is drawn")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--model", default="hiragana", help="the one model served (the page reads with it)")
+    p.add_argument("--screen", choices=list(SCREENS), default="desktop", help="desktop: mouse; phone: finger")
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -63,20 +71,29 @@ def main() -> None:
                 time.sleep(0.1)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1000, "height": 760})
+            context = browser.new_context(**SCREENS[args.screen])
+            page = context.new_page()
             page.goto(f"http://127.0.0.1:{port}/")
             page.evaluate(PROBE)
             box = page.locator("#pad").bounding_box()
+            cdp = context.new_cdp_session(page) if args.screen == "phone" else None
             strokes = 0
             for _ in range(args.rounds):
                 for doc in drawings:
                     sx, sy = box["width"] / doc["canvas"]["width"], box["height"] / doc["canvas"]["height"]
                     for stroke in doc["strokes"]:
-                        page.mouse.move(box["x"] + stroke[0][0] * sx, box["y"] + stroke[0][1] * sy)
-                        page.mouse.down()
-                        for x, y in stroke[1:]:
-                            page.mouse.move(box["x"] + x * sx, box["y"] + y * sy)
-                        page.mouse.up()
+                        points = [(box["x"] + x * sx, box["y"] + y * sy) for x, y in stroke]
+                        if cdp is None:
+                            page.mouse.move(*points[0])
+                            page.mouse.down()
+                            for x, y in points[1:]:
+                                page.mouse.move(x, y)
+                            page.mouse.up()
+                        else:
+                            for k, (x, y) in enumerate(points):
+                                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove" if k else "touchStart",
+                                                                      "touchPoints": [{"x": x, "y": y}]})
+                            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
                         strokes += 1
                         while page.evaluate("window.__latency.length") < strokes:  # (no wait_for_function:
                             time.sleep(0.001)  # the page's CSP forbids the eval it runs)
@@ -87,11 +104,14 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
-    print(f"Chromium {version}, headless; {len(latency)} strokes ({len(drawings)} characters x {args.rounds})")
+    print(f"Chromium {version}, headless, {args.screen}; {len(latency)} strokes ({len(drawings)} characters x "
+          f"{args.rounds})")
     print(f"pen up -> guesses painted, ms: p50 {np.percentile(latency, 50):.1f}, p90 {np.percentile(latency, 90):.1f}, "
           f"p99 {np.percentile(latency, 99):.1f}, max {latency.max():.1f}")
-    name = "page_latency" + ("" if args.model == "hiragana" else f"-{args.model}")
-    save_results(name, None, chromium=version, strokes=len(latency), rounds=args.rounds, model=args.model,
+    name = "page_latency" + ("" if args.model == "hiragana" else f"-{args.model}") + \
+        ("" if args.screen == "desktop" else f"-{args.screen}")
+    save_results(name, None, chromium=version, screen=args.screen, strokes=len(latency), rounds=args.rounds,
+                 model=args.model,
                  **{f"p{q}_ms": float(np.percentile(latency, q)) for q in (50, 90, 99)}, max_ms=float(latency.max()))
 
 

@@ -23,7 +23,7 @@ from common import RESULTS, table  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- bench: (?P<name>[\w.+-]+) -->\n)(?P<body>.*?)(<!-- /bench -->)", re.S)
-META = ("benchmark", "command", "fude_version", "torch_version", "machine", "date", "rows")
+META = ("benchmark", "command", "fude_version", "git_commit", "torch_version", "machine", "date", "rows")
 
 
 def describe_machine(m: dict) -> str:
@@ -35,7 +35,9 @@ def describe_machine(m: dict) -> str:
 def render(doc: dict) -> str:
     """A result file as Markdown: its command, machine and date, then its rows and single figures."""
     summary = {k: v for k, v in doc.items() if k not in META and not isinstance(v, (dict, list))}
-    lines = [f"`{doc['command']}` — {describe_machine(doc['machine'])}; fude {doc['fude_version']}, "
+    commit = f" ({doc['git_commit'][:10]}{'+changes' if doc['git_commit'].endswith('+changes') else ''})" \
+        if doc.get("git_commit") else ""
+    lines = [f"`{doc['command']}` — {describe_machine(doc['machine'])}; fude {doc['fude_version']}{commit}, "
              f"torch {doc['torch_version']}, {doc['date'][:10]}", ""]
     if doc.get("rows"):
         lines.append(table(doc["rows"]))

@@ -30,6 +30,7 @@ def weights(run: Path) -> dict:
     return load_file(run / "model.safetensors")
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict(tmp_path):
     run = tmp_path / "run"
     fude("train", *TINY, "--out", run, "--seed", "1", "--warmup", "0.3", "--model-config", '{"space_to_depth": true}')
@@ -41,10 +42,10 @@ def test_train_evaluate_predict(tmp_path):
     assert config["data"]["name"] == "kmnist-sample" and config["fude_version"]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3] and all(r["batch_loss"] for r in rows)
-    assert rows[-1]["val_accuracy"] > 0.3  # 10 classes: well above chance after 3 short epochs
+    assert rows[-1]["val_accuracy"] > 0.65  # 0.81-0.83 measured after these 3 short epochs; chance is 0.1
 
     ev = json.loads(fude("evaluate", "--model", run, "--dataset", "kmnist-sample", "--json").stdout)
-    assert ev["n"] == 300 and 0.3 < ev["accuracy"] <= 1 and len(ev["per_class"]) == 10
+    assert ev["n"] == 300 and 0.65 < ev["accuracy"] <= 1 and len(ev["per_class"]) == 10
     assert ev["per_class"][0]["char"] == "お" and "balanced_accuracy" in ev
     cm = (run / "eval-kmnist-sample-test" / "confusion_matrix.csv").read_text().splitlines()
     assert cm[0].split(",")[1:] == list("おきすつなはまやれを") and len(cm) == 11
@@ -62,6 +63,7 @@ def test_train_evaluate_predict(tmp_path):
     assert "error" in answers[1] and "nope.png" in out.stderr
 
 
+@pytest.mark.slow
 def test_interrupt_and_resume_matches_uninterrupted_run(tmp_path):
     # with a moving average of the weights: the resumed run must restore it too
     args = ["train", *TINY, "--epochs", "4", "--seed", "3", "--ema", "0.9"]
@@ -107,11 +109,14 @@ def test_bad_input_gets_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("model", ["mnist", "kmnist"])
 def test_predict_with_shipped_model(model):
+    """The examples read right. mnist-7.png is an MNIST test image (unseen in training); kmnist-や.png
+    is a KMNIST dev image, which the shipped kmnist was trained on: for it this is a memory check."""
     file = REPO / "examples" / ("mnist-7.png" if model == "mnist" else "kmnist-や.png")
     out = json.loads(fude("predict", "--model", model, "--json", file).stdout)
     assert out[0]["top"][0]["char"] == ("7" if model == "mnist" else "や")
 
 
+@pytest.mark.slow
 def test_kaggle_csv_train_predict_submission(tmp_path, mnist_test):
     """The Kaggle workflow: train.csv (labelled) -> fude train -> test.csv (unlabelled) -> submission."""
     x, y = mnist_test.images, mnist_test.labels
@@ -139,6 +144,7 @@ def test_kaggle_csv_train_predict_submission(tmp_path, mnist_test):
     assert p.returncode == 1 and "either image files or one data source" in p.stderr
 
 
+@pytest.mark.slow
 def test_summary_counts_every_parameter(tmp_path):
     import fude as api
     from fude.summary import model_summary
@@ -166,6 +172,7 @@ def test_summary_counts_every_parameter(tmp_path):
     assert rows[0].split() == ["blocks.0.0", "PixelUnshuffle", "(N,", "4,", "14,", "14)", "0"]
 
 
+@pytest.mark.slow
 def test_analysis_commands(tmp_path):
     """fude cv (a baseline, over train+test combined), evaluate --save-predictions, plot and report."""
     cv = json.loads(fude("cv", "--model", "knn", "--dataset", "kmnist-sample", "--split", "train+test", "--folds", "3",
@@ -192,6 +199,7 @@ def test_analysis_commands(tmp_path):
     assert p.returncode == 1 and "learning curves need a run folder" in p.stderr
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path):
     """`torchrun -m fude train`: 2 processes (gloo), each a half of every batch; rank 0 writes the run."""
     run = tmp_path / "ddp"
@@ -207,11 +215,12 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     # the free cores shared out, never oversubscribed
     assert config["processes"] == 2 and 1 <= config["threads"] <= max(1, cores // 2), (config, cores)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["val_accuracy"] > 0.3, rows
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["val_accuracy"] > 0.65, rows
     ev = json.loads(fude("evaluate", "--model", run, "--dataset", "kmnist-sample", "--json").stdout)
-    assert ev["accuracy"] > 0.3
+    assert ev["accuracy"] > 0.65  # as one process trains it: the halves of each batch add up to the whole
 
 
+@pytest.mark.slow
 def test_test_split_scores_the_saved_model_without_scikit_learn(tmp_path):
     """`fude train --test-split` scores the finished model in the same process — the same accuracy
     `fude evaluate` gives the saved model — and without importing scikit-learn (0.8 s of a
@@ -390,6 +399,7 @@ def test_a_named_recipe_is_the_benchmarked_one_and_the_flags_given_win():
     assert bad.returncode == 2 and "unrecognized arguments: --recipe fast" in bad.stderr
 
 
+@pytest.mark.slow
 def test_the_fast_recipe_reaches_99_percent_on_mnist(tmp_path):
     """The README's quickest route, from the raw MNIST files to the official test set in one
     command (the mirror's gzipped IDX files; seeds 0-31 gave 99.05-99.25% here)."""
@@ -408,3 +418,17 @@ def test_evaluate_answers_without_scikit_learn():
                         "--split", "test"], capture_output=True, text=True)
     assert p.returncode == 0 and "sklearn loaded: False" in p.stderr, p.stderr
     assert "balanced accuracy" in p.stdout and " お    U+304A " in p.stdout  # the per-class report, with characters
+
+
+@pytest.mark.slow
+def test_the_readmes_python_example_runs_as_written(tmp_path):
+    """The README's "From Python" block, run as one script in an empty folder with the data mirror:
+    every line works as written (training the fast recipe included)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("From Python:", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "load_dataset" in block and "predict_strokes" in block
+    script = tmp_path / "example.py"
+    script.write_text(block + "\nprint('done')\n", encoding="utf-8")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert p.returncode == 0 and p.stdout.strip().endswith("done"), p.stderr[-2000:]
+    assert (tmp_path / "runs" / "mnist-fast" / "model.safetensors").exists()

@@ -64,3 +64,22 @@ def test_shift_matches_roll_with_zero_fill(dy, dx):
     if dx < 0:
         expected[:, :, :, dx:] = 0
     assert np.array_equal(shift_images(x, dy, dx).numpy(), expected)
+
+
+def test_labels_that_look_like_formulas_are_exported_as_text(tmp_path):
+    """A class map of the user's own (labels like ``=1+1`` or ``@SUM(A1)``) never puts a formula into
+    the CSV files fude writes: such cells start with ``'``; ordinary and one-character labels stay."""
+    import csv
+
+    from fude.evaluate import save_predictions
+
+    cmap = ClassMap(("=1+1", "@SUM(A1)", "-", "あ"))
+    probs = np.eye(4, dtype=np.float32)[[0, 1, 2, 3]]
+    labels = np.array([0, 1, 2, 3])
+    path, _ = save_predictions(tmp_path / "p", probs, cmap, labels, k=2)
+    rows = list(csv.DictReader(path.open()))
+    assert [r["pred_char"] for r in rows] == ["'=1+1", "'@SUM(A1)", "-", "あ"]
+    assert [r["true_char"] for r in rows] == [r["top1_char"] for r in rows] == [r["pred_char"] for r in rows]
+    r = metrics(labels, probs.argmax(1), cmap)
+    header = confusion_csv(r, cmap).splitlines()[0]
+    assert header == "true\\pred,'=1+1,'@SUM(A1),-,あ"

@@ -5,7 +5,6 @@ docs/ are the ones the benchmarks wrote."""
 import ast
 import subprocess
 import sys
-from pathlib import Path
 
 from conftest import REPO
 

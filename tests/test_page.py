@@ -15,6 +15,8 @@ import pytest
 
 from conftest import REPO, free_port, start_server
 
+pytestmark = pytest.mark.slow  # a real server and a browser: `make test-all` (CI) runs them
+
 CHROMIUM = os.environ.get("FUDE_CHROMIUM", "/usr/bin/chromium")
 # as root in a closed network: no sandbox, no GPU, no background connections that would be refused
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -337,3 +339,17 @@ def test_write_a_line_and_fix_one_character(server, browser, mirror):
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     page.locator("#line").uncheck()
     context.close()
+
+
+def test_the_api_reference_page_shows_code_not_markup(server, browser):
+    """/docs draws the API from /openapi.json: the routes' ``code`` spans show as code, never as
+    raw backticks, and every route is there."""
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(url + "/docs")
+    paths = page.request.get(url + "/openapi.json").json()["paths"]
+    expect(page.locator("#api h2")).to_have_count(sum(len(ops) for ops in paths.values()))
+    text = page.locator("#api").inner_text()
+    assert "``" not in text and "request_id" in text
+    assert "request_id" in page.locator("#api p.muted code").all_inner_texts()
+    page.close()

@@ -1,6 +1,9 @@
 """Out-of-range flags and values get one line that names the range, before any work is done
 (issue 30's papercuts: each of these once ran, crashed deep inside or wrote where it should not)."""
 
+import subprocess
+import sys
+
 import pytest
 
 from conftest import MIRROR
@@ -61,3 +64,25 @@ def test_serve_help_names_the_models_it_loads(capsys):
         main(["serve", "--help"])
     help_text = "".join(capsys.readouterr().out.split())  # argparse wraps lines anywhere
     assert DEFAULT_MODELS == SERVED_MODELS and SERVED_MODELS.startswith("ja,") and SERVED_MODELS in help_text
+
+
+def test_reports_of_two_sets_of_own_files_go_to_two_folders(tmp_path):
+    """The default report folder names the data: a registered split by name, the user's own files by
+    their first file and its md5, so the report on B never overwrites the report on A."""
+    from fude.cli.analyse import data_tag
+    from fude.datasets import load_dataset, load_pair, save_pair
+
+    d = load_dataset("kmnist-sample", "test")
+    assert data_tag(d.source) == "kmnist-sample-test"
+    a = load_pair(*save_pair(tmp_path / "a", "set", d.images[:50], d.labels[:50], d.class_map))
+    b = load_pair(*save_pair(tmp_path / "b", "set", d.images[50:100], d.labels[50:100], d.class_map))
+    assert data_tag(a.source) != data_tag(b.source)
+    assert data_tag(a.source).startswith("files-set-imgs-")
+
+
+def test_datasets_list_lines_up():
+    p = subprocess.run([sys.executable, "-m", "fude", "datasets"], capture_output=True, text=True)
+    rows = [line for line in p.stdout.splitlines() if not line.startswith("data directory")]
+    import re
+
+    assert len(rows) >= 4 and len({re.match(r"\S+\s+", line).end() for line in rows}) == 1  # one column for the text

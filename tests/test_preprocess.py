@@ -77,6 +77,7 @@ def test_variants_come_back_like_the_dataset(which, mnist_test, kmnist_dev):
             assert _similar(out, original) > 0.85, f"{which} image {i}, {name}"
 
 
+@pytest.mark.slow
 def test_predict_on_variants_with_shipped_models(mnist_test, kmnist_dev):
     import fude
 

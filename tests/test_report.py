@@ -132,6 +132,7 @@ def test_umap_map_has_a_legend_of_characters(sample):
     assert sorted(t.get_text() for t in fig.axes[1].texts) == list("0123456789")
 
 
+@pytest.mark.slow
 def test_report_builds_from_a_tiny_run(tiny_run, sample, tmp_path):
     from fude.report import Analysis, build_report
 
@@ -179,6 +180,7 @@ def test_baselines_on_real_data(mnist_test):
     knn = run_baseline("knn", train, test)
     assert 0.85 < knn["accuracy"] < 1 and knn["n_train"] == 2000 and len(knn["per_class"]) == 10
     assert run_baseline("pca-knn", train, test)["accuracy"] > 0.85
-    assert run_baseline("svm", train, test, max_train=1000)["n_train"] == 1000
+    svm = run_baseline("svm", train, test, max_train=1000)
+    assert svm["n_train"] == 1000 and 0.85 < svm["accuracy"] < 1
     with pytest.raises(ValueError, match="unknown baseline"):
         run_baseline("forest", train, test)

@@ -31,7 +31,8 @@ from fude.recognizer import load_model
 from fude.datasets.preprocess import ImageError, load_image, to_dataset_image
 from fude.strokes import StrokeError, read_drawing
 
-TINY = ["--dataset", "kmnist-sample", "--epochs", "4", "--batch-size", "64", "--threads", "1", "--quiet",
+EPOCHS = 16  # enough that each kill lands mid-run even where one epoch takes 0.1 s
+TINY = ["--dataset", "kmnist-sample", "--epochs", str(EPOCHS), "--batch-size", "64", "--threads", "1", "--quiet",
         "--seed", "5"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -62,6 +63,7 @@ def _write_forever(path: str, size: int) -> None:
         i += 1
 
 
+@pytest.mark.slow
 def test_atomic_write_survives_sigkill_mid_write(tmp_path):
     """A process killed at random moments while it rewrites a 4 MB file leaves the old or the new
     file whole, never a mix or a truncated one."""
@@ -85,14 +87,19 @@ def test_atomic_write_survives_sigkill_mid_write(tmp_path):
     assert mid_write > 0, "no kill landed during a write: the test did not exercise the case it is for"
 
 
+@pytest.mark.slow
 def test_training_killed_again_and_again_ends_as_if_never_stopped(tmp_path):
     """SIGKILL before the first epoch ends, SIGTERM and SIGKILL mid-run at random moments: each
     `--resume` loses at most the current epoch, and the final weights equal an uninterrupted run's
     bit for bit (same seed, CPU)."""
     subprocess.run(fude_cmd("train", *TINY, "--out", tmp_path / "whole"), check=True, capture_output=True, env=ENV)
+    # the kills' random delays are counted in epochs of the uninterrupted run, so that each lands mid-run
+    # on a slow machine and a fast one alike
+    epoch_s = float(np.median([json.loads(line)["seconds"]
+                               for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]))
     run, rng = tmp_path / "cut", np.random.default_rng(1)
-    # (signal, the checkpoint epoch to wait for before it, then a random delay in seconds)
-    kills = [(signal.SIGKILL, 0, 0.5), (signal.SIGTERM, 1, 0.3), (signal.SIGKILL, 2, 0.3)]
+    # (signal, the checkpoint epoch to wait for before it, then a random delay of at most this many epochs)
+    kills = [(signal.SIGKILL, 0, 1.5), (signal.SIGTERM, 4, 1.5), (signal.SIGKILL, 8, 1.5)]
     args = ("train", *TINY, "--out", run)
     for sig, after_epoch, delay in kills:
         p = subprocess.Popen(fude_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
@@ -102,8 +109,8 @@ def test_training_killed_again_and_again_ends_as_if_never_stopped(tmp_path):
         deadline = time.time() + 120
         while ((not (run / "run.json").exists() or checkpoint_epoch(run) < after_epoch) and p.poll() is None
                and time.time() < deadline):
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0, delay))
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, delay * epoch_s))
         assert p.poll() is None, f"the run ended before it could be killed: {p.communicate()}"
         before = checkpoint_epoch(run)
         p.send_signal(sig)
@@ -116,7 +123,7 @@ def test_training_killed_again_and_again_ends_as_if_never_stopped(tmp_path):
     a, b = weights(tmp_path / "whole"), weights(run)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4] and {r["threads"] for r in rows} == {1}
+    assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1)) and {r["threads"] for r in rows} == {1}
 
     # a checkpoint damaged outside fude is refused with a clear message; the finished model stays as it was
     saved = (run / "model.safetensors").read_bytes()
@@ -198,7 +205,7 @@ def test_damaged_files_get_fudes_own_error_and_nothing_else(good_files, name):
                 read(path)
             except error as e:
                 refused += 1
-                assert path.name in str(e) or "<bytes>" in str(e) or name.startswith(("char", "strokes")), str(e)
+                assert path.name in str(e), str(e)  # the error names the file, whatever its format
     finally:
         path.write_bytes(original)
     assert refused > MUTATIONS_PER_FORMAT // 4  # most damage is noticed, not silently read
@@ -260,6 +267,7 @@ def _answered(r, counter: list) -> None:
         assert isinstance(r.json()["detail"], (str, list)) and r.json()["detail"]
 
 
+@pytest.mark.slow
 def test_fuzzed_requests_never_get_a_5xx(client):
     """Hypothesis drives every endpoint with arbitrary JSON, near-valid drawings (NaN, infinities,
     huge and tiny numbers, wrong nesting, odd canvases and labels), random bytes under every content
@@ -389,6 +397,7 @@ def test_concurrent_writer_processes_lose_nothing(tmp_path):
     assert ids == {f"{w}-{i}" for w in range(writers) for i in range(each)}
 
 
+@pytest.mark.slow
 def test_server_killed_mid_write_loses_no_confirmed_sample(tmp_path):
     """Eight clients post samples as fast as they can; the server is SIGKILLed among the writes.
     Every sample the server confirmed (201 with an id) is in the database, which is intact and
@@ -481,4 +490,36 @@ def test_resume_refuses_a_checkpoint_trained_beside_other_held_out_images(tmp_pa
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     with pytest.raises(ValueError, match="an earlier fude, which drew them differently"):
         train(cfg.replace(epochs=3), d, tmp_path, resume=True, progress=False)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("tensor", ["model.", "optim."])
+def test_resume_refuses_a_checkpoint_with_a_flipped_bit(tmp_path, tensor):
+    """One exponent bit flipped on disk in a weight or a momentum buffer of the checkpoint: --resume
+    refuses it (the sha256 written with it no longer matches) instead of training on from NaN or
+    1e38, and nothing in the run folder changes."""
+    from dataclasses import asdict
+
+    from safetensors import safe_open
+
+    import fude
+    from fude.datasets.augment import AugmentConfig
+    from fude.train import TrainConfig, train
+
+    d = fude.load_dataset("kmnist-sample", "train")
+    cfg = TrainConfig(epochs=1, batch_size=64, val_split=0.0, augment=asdict(AugmentConfig.off()))
+    train(cfg, d, tmp_path, progress=False)
+    ckpt = tmp_path / "checkpoint.safetensors"
+    data = bytearray(ckpt.read_bytes())
+    header = int.from_bytes(data[:8], "little")
+    with safe_open(str(ckpt), "pt") as f:
+        assert len(f.metadata()["sha256"]) == 64
+    layout = json.loads(data[8:8 + header])
+    name = next(k for k in sorted(layout) if k.startswith(tensor) and layout[k]["dtype"] == "F32")
+    start = 8 + header + layout[name]["data_offsets"][0]
+    data[start + 3] ^= 0x40  # the top exponent bit of the first float32 (little-endian)
+    ckpt.write_bytes(bytes(data))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match="cannot resume from the checkpoint.*does not match the sha256"):
+        train(cfg.replace(epochs=2), d, tmp_path, resume=True, progress=False)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before

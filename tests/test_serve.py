@@ -4,7 +4,6 @@ import io
 import json
 import os
 import sqlite3
-import time
 
 import numpy as np
 import pytest

@@ -184,6 +184,7 @@ def test_synthesis_is_deterministic_and_varied(kanjivg):
     assert np.isclose(max(hi - lo), 1) and lo.min() >= -1e-9 and hi.max() <= 1 + 1e-9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["images", "sequences"])
 def test_train_and_predict_strokes_end_to_end(tmp_path, kanjivg, kind):
     """fude synth -> fude train -> fude predict-strokes on new drawings (JSON and the app's layout),
@@ -287,6 +288,7 @@ def test_shipped_models_on_tomoes_hand_made_hiragana(model, least_top1):
     assert top1 >= least_top1
 
 
+@pytest.mark.slow
 def test_images_and_sequences_are_not_mixed_up(tmp_path, kanjivg):
     """A sequence model on images, a CNN on sequences, bad sequence files: clear errors, no traceback."""
     from test_cli import fude
@@ -465,6 +467,7 @@ def test_script_and_chars_filters_and_twins_rank_together(kanjivg):
         rec.predict_strokes(drawing, script="kanji", chars="あ")
 
 
+@pytest.mark.slow
 def test_synth_train_predict_kanji_and_katakana_end_to_end(tmp_path):
     """fude synth --script all (kanji, katakana, hiragana; 32-pixel images, variant templates) ->
     fude train -> fude predict-strokes --script ... on new drawings."""
@@ -711,3 +714,100 @@ def test_common_kanji_are_jis_level_one_and_the_prior_weighs_the_rest():
     assert not any(map(common_kanji, ["弌", "鬱", "鷗", "あ", "ア", "7", "", "学学"]))
     f = prior_factors(list("学弌鷗あア"), {"kanji": 2.0, "uncommon-kanji": 0.5, "hiragana": 1.5})
     assert f.tolist() == [2.0, 1.0, 1.0, 1.5, 1.0] and f.dtype == np.float32
+
+
+def test_a_damaged_or_altered_template_cache_is_parsed_again(tmp_path, monkeypatch):
+    """The template cache is keyed on the files' content and fude's version and checks its own
+    sha256: truncated, empty, bit-flipped, wrongly typed or consistently altered (two characters'
+    labels swapped) cache files are never used; the templates are parsed again, the same as a
+    fresh parse, and the cache is rewritten whole."""
+    from fude.files import npz_bytes
+    from fude.strokes.kanjivg import load_templates
+
+    if not KANJIVG.exists():
+        pytest.skip(f"KanjiVG files not found at {KANJIVG}")
+    monkeypatch.setenv("FUDE_CACHE_DIR", str(tmp_path / "cache"))
+    fresh = load_templates(KANJIVG, chars="あいう", cache=False)
+
+    def same(got):
+        return list(got) == list(fresh) and all(
+            [t.variant for t in got[c]] == [t.variant for t in fresh[c]]
+            and all(np.allclose(a, b, atol=1e-4) for t, u in zip(got[c], fresh[c]) for a, b in zip(t.strokes, u.strokes))
+            for c in fresh)
+
+    assert same(load_templates(KANJIVG, chars="あいう"))
+    [cache] = (tmp_path / "cache" / "templates").glob("*.npz")
+    good = cache.read_bytes()
+    with np.load(cache) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    chars = [m[0] for m in meta]
+    swapped = [[{"あ": "い", "い": "あ"}.get(c, c), v, p] for c, v, p in meta]
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x10
+    damaged = {
+        "truncated": good[: len(good) // 2], "empty": b"", "bit flipped": bytes(flipped),
+        "meta of the wrong type": npz_bytes(**{**arrays, "meta": np.frombuffer(b'{"a": 1}', np.uint8)}),
+        "labels swapped": npz_bytes(**{**arrays, "meta": np.frombuffer(
+            json.dumps(swapped, ensure_ascii=False).encode(), np.uint8)}),
+    }
+    assert "あ" in chars and "い" in chars
+    for why, data in damaged.items():
+        cache.write_bytes(data)
+        assert same(load_templates(KANJIVG, chars="あいう")), why
+        assert cache.read_bytes() == good, why  # rebuilt
+
+
+def test_the_template_cache_follows_the_files_content_and_fudes_version(tmp_path, monkeypatch):
+    """Editing a KanjiVG file (same name, same size, same time) or another fude version uses
+    another cache file: a cache never outlives what it was parsed from."""
+    import os
+
+    import fude
+    from fude.strokes.kanjivg import load_templates
+
+    if not KANJIVG.exists():
+        pytest.skip(f"KanjiVG files not found at {KANJIVG}")
+    monkeypatch.setenv("FUDE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "kv"
+    folder.mkdir()
+    src = next(KANJIVG.glob("03042.svg"))
+    svg = folder / src.name
+    svg.write_bytes(src.read_bytes())
+    first = load_templates(folder)["あ"][0].strokes
+    stat = svg.stat()
+    text = svg.read_text()
+    moved = re.sub(r'd="M(\d)', lambda m: f'd="M{(int(m.group(1)) + 1) % 10}', text, count=1)  # one point moved
+    assert moved != text and len(moved.encode()) == len(text.encode())
+    svg.write_text(moved)
+    os.utime(svg, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    second = load_templates(folder)["あ"][0].strokes
+    assert not np.allclose(first[0][0], second[0][0])
+    monkeypatch.setattr(fude, "__version__", "0.0.0-other")
+    load_templates(folder)
+    assert len(list((tmp_path / "cache" / "templates").glob("*.npz"))) == 3
+
+
+def test_synth_to_disk_draws_the_same_whatever_the_workers_and_resumes(tmp_path, kanjivg):
+    """fude synth's promise (docs/strokes.md): the shards drawn by two processes are the one-process
+    drawings; an interrupted run (a shard missing) draws only what is missing; a shard damaged on
+    disk is drawn again, not a traceback."""
+    import os
+
+    from fude.strokes.synth import synth_images, synth_to_disk
+
+    chars = {c: kanjivg[c] for c in "あいうえ"}
+    alone = synth_images(chars, 6, seed=4, size=28)
+    two = synth_to_disk(chars, 6, tmp_path / "two", seed=4, size=28, workers=2, classes_per_shard=1)
+    one = synth_to_disk(chars, 6, tmp_path / "one", seed=4, size=28, workers=1, classes_per_shard=1)
+    for got in (two, one):
+        assert np.array_equal(got[0], alone[0]) and np.array_equal(got[1], alone[1])
+    shards = sorted((tmp_path / "two" / "shards").glob("*.npz"))
+    assert len(shards) == 4
+    for p in shards:
+        os.utime(p, ns=(1, 1))  # an old time: a shard drawn again gets a new one
+    shards[1].unlink()  # the run was stopped before this shard was written
+    shards[2].write_bytes(shards[2].read_bytes()[:100])  # and this one was damaged on disk
+    again = synth_to_disk(chars, 6, tmp_path / "two", seed=4, size=28, workers=2, classes_per_shard=1)
+    assert np.array_equal(again[0], alone[0]) and np.array_equal(again[1], alone[1])
+    assert [p.stat().st_mtime_ns == 1 for p in shards] == [True, False, False, True]

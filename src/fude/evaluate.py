@@ -127,13 +127,18 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_map: ClassMap) -> dict
 
 def training_overlap(rec: Recognizer, data: Dataset | SequenceDataset) -> bool:
     """True when ``data`` shares images with what ``rec`` was trained on (its config's ``data``): the
-    same files (md5), or registered splits one of which holds the other's images
-    (:func:`splits_overlap`). Scores on such data measure memory."""
+    same files (md5), or splits of a registered dataset one of which holds the other's images
+    (:func:`splits_overlap`). Scores on such data measure memory. Files of the user's own with other
+    md5s never overlap, whatever their kind."""
     trained = rec.config.get("data") or {}
     md5s = {f.get("md5") for f in trained.get("files", []) if isinstance(f, dict)} - {None}
     if md5s & {f.get("md5") for f in data.source.get("files", []) if isinstance(f, dict)}:
         return True
-    if not trained.get("name") or not data.source.get("name"):
+    from fude.datasets import DATASETS
+
+    # only registered datasets' splits can be compared by name: two sets of the user's own files
+    # ("files", "csv", "folder") are the same only when their md5s say so (above)
+    if trained.get("name") not in DATASETS or data.source.get("name") not in DATASETS:
         return False
     return splits_overlap((trained["name"], str(trained.get("split", ""))),
                           (data.source["name"], str(data.source.get("split", ""))))
@@ -211,12 +216,21 @@ def overlap_warning(rec: Recognizer) -> str:
     return OVERLAP_WARNING.format(trained=f"{src.get('name', 'files')} {src.get('split', '')}".strip())
 
 
+def spreadsheet_safe(text: str) -> str:
+    """``text`` as a CSV cell that a spreadsheet shows as text: a label that would start a formula
+    (``=1+1``, ``+A1``, ``-2+3``, ``@SUM(...)``, or a tab or carriage return first) gets a leading
+    ``'``, as OWASP's "CSV Injection" advice says (https://owasp.org/www-community/attacks/CSV_Injection);
+    a single character (``-``, ``+``) cannot be a formula and stays as it is."""
+    return "'" + text if len(text) > 1 and text[0] in "=+-@\t\r" else text
+
+
 def confusion_csv(result: dict, class_map: ClassMap) -> str:
     """The confusion matrix as CSV text: header ``true\\pred,<chars>``, one row per true class."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["true\\pred", *class_map.chars])
-    for char, row in zip(class_map.chars, result["confusion_matrix"]):
+    chars = [spreadsheet_safe(c) for c in class_map.chars]
+    w.writerow(["true\\pred", *chars])
+    for char, row in zip(chars, result["confusion_matrix"]):
         w.writerow([char, *row])
     return buf.getvalue()
 
@@ -246,10 +260,10 @@ def save_predictions(path: str | Path, probs: np.ndarray, class_map: ClassMap, l
         if labels is None:
             truth, correct = ["", ""], ""
         else:
-            truth, correct = [int(labels[i]), class_map.char(int(labels[i]))], int(p == labels[i])
-        cells = [i, *truth, int(p), class_map.char(int(p)), correct]
+            truth, correct = [int(labels[i]), spreadsheet_safe(class_map.char(int(labels[i])))], int(p == labels[i])
+        cells = [i, *truth, int(p), spreadsheet_safe(class_map.char(int(p))), correct]
         for c in row:
-            cells += [class_map.char(int(c)), f"{probs[i, c]:.6f}"]
+            cells += [spreadsheet_safe(class_map.char(int(c))), f"{probs[i, c]:.6f}"]
         w.writerow(cells)
     atomic_write(csv_path, buf.getvalue().encode())
     atomic_write(npy_path, npy_bytes(probs.astype(np.float32)))

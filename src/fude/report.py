@@ -210,7 +210,7 @@ def build_report(a: Analysis, out: str | Path) -> Path:
         if not spec.available(a):
             continue
         if kind == "umap":
-            logger.info(f"UMAP maps of {a.umap_points:,} points ...")
+            logger.info(f"UMAP maps of {min(a.umap_points, len(a.data)):,} points ...")
         png = _png(spec.draw(a))
         atomic_write(out / f"{spec.stem}.png", png)
         shown.append(spec)

@@ -11,7 +11,11 @@ from pathlib import Path
 from fude.cli.args import (add_backend_arg, add_data_args, add_precision_arg, add_threads_arg, configure_logging,
                            data_args_dict, has_data_source, int_in, load_data)
 
-MODEL_HELP = "shipped model (mnist, kmnist, hiragana, hiragana-seq) or run folder (default: kmnist)"
+def model_help(default: str = "kmnist") -> str:
+    """``--model``'s help: every shipped model (:data:`fude.models.store.PRETRAINED`) and the default."""
+    from fude.models.store import PRETRAINED
+
+    return f"shipped model ({', '.join(PRETRAINED)}) or run folder (default: {default})"
 
 COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
     "evaluate": "accuracy, per-class report and confusion matrix of a model",
@@ -29,7 +33,7 @@ def register(sub) -> None:
     from fude.report import FIGURES
 
     e = sub.add_parser("evaluate", help=COMMANDS["evaluate"])
-    e.add_argument("--model", default="kmnist", help=MODEL_HELP)
+    e.add_argument("--model", default="kmnist", help=model_help())
     add_data_args(e)
     e.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (pixel shifts)")
     e.add_argument("--batch-size", type=int, default=512, help="images per forward pass (default: 512)")
@@ -44,7 +48,7 @@ def register(sub) -> None:
     e.set_defaults(func=cmd_evaluate)
 
     rp = sub.add_parser("report", help=COMMANDS["report"])
-    rp.add_argument("--model", default="kmnist", help=MODEL_HELP)
+    rp.add_argument("--model", default="kmnist", help=model_help())
     add_data_args(rp)
     rp.add_argument("--out", help="folder for report.html and the PNGs (default: <run>/report-<data>, or "
                     "report-<model>-<data>)")
@@ -58,7 +62,7 @@ def register(sub) -> None:
 
     pl = sub.add_parser("plot", help=COMMANDS["plot"])
     pl.add_argument("kind", choices=list(FIGURES), help="the figure")
-    pl.add_argument("--model", default="kmnist", help=MODEL_HELP)
+    pl.add_argument("--model", default="kmnist", help=model_help())
     add_data_args(pl)
     pl.add_argument("--out", help="output file (default: <kind>.png)")
     pl.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level")
@@ -78,7 +82,7 @@ def register(sub) -> None:
     b.set_defaults(func=cmd_baseline)
 
     m = sub.add_parser("summary", help=COMMANDS["summary"])
-    m.add_argument("--model", default="kmnist", help=MODEL_HELP)
+    m.add_argument("--model", default="kmnist", help=model_help())
     m.add_argument("--arch", choices=list(ARCHS), help="an untrained architecture instead of --model")
     m.add_argument("--model-config", help="with --arch: JSON of model config fields")
     m.add_argument("--classes", type=int, default=10, help="with --arch: number of classes (default: 10)")
@@ -86,7 +90,7 @@ def register(sub) -> None:
     m.set_defaults(func=cmd_summary)
 
     x = sub.add_parser("export", help=COMMANDS["export"])
-    x.add_argument("--model", default="kmnist", help=MODEL_HELP)
+    x.add_argument("--model", default="kmnist", help=model_help())
     x.add_argument("--format", default="onnx", choices=["onnx"], help="output format")
     x.add_argument("--out", help="output file (default: <model>.onnx)")
     x.add_argument("--in-model", action="store_true", help="write model.onnx into the model's folder and record "
@@ -104,7 +108,23 @@ def _run_folder_output(model: str, data, prefix: str) -> Path | None:
     model_dir = resolve_model_dir(model)
     if not (model_dir / "run.json").exists():
         return None
-    return model_dir / f"{prefix}-{data.source.get('name', 'data')}-{data.source.get('split', '')}".rstrip("-")
+    return model_dir / f"{prefix}-{data_tag(data.source)}"
+
+
+def data_tag(source: dict) -> str:
+    """A name for the data in file names: ``<dataset>-<split>`` for a registered dataset, else the
+    first file's stem and the first 8 hex digits of its md5 (``files-a-imgs-3f2c1d0e``), so two sets of
+    the user's own files never share a report folder."""
+    from fude.datasets import DATASETS
+
+    name = str(source.get("name", "data"))
+    if name in DATASETS:
+        return f"{name}-{source.get('split', '')}".rstrip("-")
+    files = [f for f in source.get("files", []) if isinstance(f, dict) and f.get("file")]
+    if not files:
+        return name
+    first = files[0]
+    return f"{name}-{Path(str(first['file'])).stem}" + (f"-{str(first['md5'])[:8]}" if first.get("md5") else "")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -172,9 +192,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     set_threads(args.threads, since=args.started)
     a = _analysis(args)
     _warn_overlap(a)
-    tag = f"{a.data.source.get('name', 'data')}-{a.data.source.get('split', '')}".rstrip("-")
     out = (Path(args.out) if args.out else _run_folder_output(args.model, a.data, "report")
-           or Path(f"report-{Path(str(args.model)).name}-{tag}"))
+           or Path(f"report-{Path(str(args.model)).name}-{data_tag(a.data.source)}"))
     path = build_report(a, out)
     print(f"report written to {path} (open it in a browser); the figures are PNGs beside it")
     return 0

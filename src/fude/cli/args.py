@@ -36,7 +36,9 @@ def add_data_args(p: argparse.ArgumentParser, default_dataset: str | None = None
     from fude.datasets.base import INK_BOX
 
     g = p.add_argument_group("data (one source)")
-    g.add_argument("--dataset", default=default_dataset, help="registered dataset: mnist, kmnist, k49"
+    from fude.datasets.registry import DATASETS
+
+    g.add_argument("--dataset", default=default_dataset, help=f"registered dataset: {', '.join(DATASETS)}"
                    + (f" (default: {default_dataset})" if default_dataset else ""))
     g.add_argument("--split", default=None, help="dataset split: train, test (kmnist also: dev); "
                    "default: train for training, test for evaluation")
@@ -218,7 +220,7 @@ def json_option(text: str | None, flag: str) -> dict:
         return {}
     try:
         value = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise ValueError(f"{flag}: not valid JSON ({e}); expected an object such as '{{\"widths\": [32, 64, 128]}}'") from None
     if not isinstance(value, dict):
         raise ValueError(f"{flag}: expected a JSON object of config fields, got {text!r}")

@@ -181,8 +181,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             d = load_dataset(args.name, split, args.data_dir)
             print(f"{args.name} {split}: {len(d):,} images, verified, in {default_data_dir(args.data_dir)}")
         return 0
+    width = max(len(name) for name in DATASETS)
     for spec in DATASETS.values():
-        print(f"{spec.name:8s} {spec.description}; splits: {', '.join(spec.splits)}")
+        print(f"{spec.name:{width}s}  {spec.description}; splits: {', '.join(spec.splits)}")
     print(f"data directory: {default_data_dir(args.data_dir)}")
     return 0
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from fude.scripts import SCRIPT_FILTERS
+from fude.cli.analyse import model_help
 from fude.cli.args import (add_backend_arg, add_data_args, add_precision_arg, data_args_dict, guesses, has_data_source,
                            int_in, load_data, print_answers)
 
@@ -26,7 +27,7 @@ def register(sub) -> None:
 
     r = sub.add_parser("predict", help=COMMANDS["predict"])
     r.add_argument("files", nargs="*", help="image files: photo, scan or drawing of one character each")
-    r.add_argument("--model", default="kmnist", help="shipped model (mnist, kmnist) or run folder (default: kmnist)")
+    r.add_argument("--model", default="kmnist", help=model_help())
     add_data_args(r)
     r.add_argument("--submission", metavar="FILE", help="with a data source: write the Kaggle submission CSV "
                    "(ImageId,Label; ImageId from 1, Label the predicted class index)")
@@ -40,8 +41,8 @@ def register(sub) -> None:
     ps = sub.add_parser("predict-strokes", help=COMMANDS["predict-strokes"])
     ps.add_argument("files", nargs="+", help='stroke files: {"strokes": [[[x, y], ...], ...]} JSON, or the app\'s '
                     '{"1": [[x, y], ...]} layout as JSON or npz')
-    ps.add_argument("--model", default=DEFAULT_STROKE_MODEL, help="shipped model (ja: every kana and kanji; hiragana, "
-                    f"hiragana-seq) or run folder (default: {DEFAULT_STROKE_MODEL})")
+    ps.add_argument("--model", default=DEFAULT_STROKE_MODEL, help=model_help(DEFAULT_STROKE_MODEL)
+                    + f"; {DEFAULT_STROKE_MODEL} reads every kana and kanji")
     ps.add_argument("--script", choices=list(SCRIPT_FILTERS), default="all", help="only guesses of this script "
                     "(kana: hiragana and katakana; default: all)")
     ps.add_argument("--chars", help="only guesses among these characters, e.g. the kana of a lesson: あいうえお")

@@ -66,16 +66,25 @@ def to_8bit(img: Image.Image) -> Image.Image:
     downstream accepts; other modes unchanged."""
     if not (img.mode in ("I", "F") or img.mode.startswith("I;16")):
         return img
-    a = np.asarray(img, dtype=np.float64)
-    a = np.where(np.isfinite(a), a, 0.0)
-    top = float(a.max(initial=0.0))
+    a = np.asarray(img)
+    rows = max(1, (1 << 20) // max(1, a.shape[1]))  # a million pixels at a time: a 4096x4096 scan in 16 steps
+    blocks = range(0, a.shape[0], rows)
+
+    def finite(i: int) -> np.ndarray:
+        block = a[i: i + rows].astype(np.float64)
+        return np.where(np.isfinite(block), block, 0.0)
+
+    top = max((float(finite(i).max(initial=0.0)) for i in blocks), default=0.0)
     if img.mode.startswith("I;16"):
         scale = 255 / 65535
     elif img.mode == "F" and top <= 1.0:
         scale = 255.0
     else:
         scale = 1.0 if top <= 255 else 255 / top
-    return Image.fromarray(np.clip(a * scale, 0, 255).round().astype(np.uint8), "L")
+    out = np.empty(a.shape, np.uint8)
+    for i in blocks:  # in blocks: float64 copies of a whole scan would cost ~0.5 GB at the peak
+        out[i: i + rows] = np.clip(finite(i) * scale, 0, 255).round()
+    return Image.fromarray(out, "L")
 
 
 def to_grey(img: Image.Image) -> np.ndarray:

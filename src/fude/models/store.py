@@ -199,14 +199,21 @@ def read_checked(path: Path, config: dict) -> bytes:
 
 
 def check_sha256(path: Path, data: bytes, expected: str | None) -> None:
-    """Refuse ``data`` (the bytes of ``path``) unless their sha256 is ``expected`` (None: no check).
+    """Refuse ``data`` (the bytes of ``path``) unless their sha256 is ``expected``. None (a config
+    that records no checksum: written by hand, or its ``weights_sha256`` removed) loads the file
+    unchecked with a warning that says so.
 
     Raises:
         ModelError: a checksum that differs.
     """
     import hashlib
 
-    if expected is not None:
+    if expected is None:
+        import warnings
+
+        warnings.warn(f"{path}: config.json records no sha256 for it (weights_sha256), so it is loaded unchecked: "
+                      "a damaged file would give wrong answers", UserWarning, stacklevel=3)
+    else:
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             raise ModelError(f"{path}: its sha256 is {actual}, but config.json records {expected}: the file is "

@@ -127,6 +127,7 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None, h
     app.exception_handler(StrokeError)(stroke_error)
     app.include_router(router)
     app.openapi = lambda: openapi_schema(app)
+    app.add_middleware(SameOrigin)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # the last added is the outermost
     if settings.allowed_hosts:
         from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -163,6 +164,27 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+class SameOrigin:
+    """ASGI middleware: a POST that a browser sends from another site's page gets a 403 before its
+    body is read. A form or a multipart upload needs no CORS preflight, so without this any page a
+    user visits could send the server images to decode or samples to store. Browsers name the
+    sending page in ``Origin`` (https://fetch.spec.whatwg.org/#origin-header); it must be this
+    server (the request's ``Host``). Requests without ``Origin`` (curl, scripts, the CLI) pass."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            headers = dict(scope["headers"])
+            origin, host = headers.get(b"origin"), headers.get(b"host", b"")
+            if origin is not None and origin.split(b"://", 1)[-1].rstrip(b"/").lower() != host.lower():
+                name = origin.decode("latin-1")[:100]
+                return await JSONResponse({"detail": f"cross-site request refused: a page of {name} may not post "
+                                                     "to this server"}, status_code=403)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 SECURITY_HEADERS = [

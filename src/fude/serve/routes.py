@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -20,10 +22,34 @@ from starlette.requests import ClientDisconnect
 
 from fude.scripts import kanji_info, romaji
 from fude.serve.schemas import ERRORS, LineRequest, SampleRequest, StrokesRequest
-from fude.strokes import MAX_LINE_POINTS, MAX_LINE_STROKES, Character, StrokeError, from_json_dict
+from fude.strokes import MAX_LINE_POINTS, MAX_LINE_STROKES, MAX_POINTS, Character, StrokeError, from_json_dict
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # the largest request accepted (an uploaded image), bytes
 MAX_IMAGE_SIDE = 4096  # pixels
+# Images are decoded by two threads of their own: a 4096x4096 16-bit scan costs ~130 MB at its
+# peak, so the server's memory stays bounded however many are sent together (the others wait their
+# turn), and what they free is given back to the system (glibc keeps freed memory per thread:
+# decoded in the 40 threads of the request pool, eight scans held ~1 GB after they were answered)
+IMAGE_READERS = ThreadPoolExecutor(2, thread_name_prefix="fude-image")
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim`` (https://man7.org/linux/man-pages/man3/malloc_trim.3.html), or None
+    on another C library."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def give_back_memory() -> None:
+    """Return the memory freed by a large decode to the system (glibc only; elsewhere nothing)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 router = APIRouter()
 
@@ -37,24 +63,35 @@ def model_named(request: Request, name: str):
     return models[name]
 
 
+def media_type(request: Request) -> str:
+    """The request's Content-Type without its parameters, lower case (``application/json``)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 def require_json(request: Request) -> None:
     """A 415 unless the body is declared JSON: a cross-site form cannot send ``application/json``
     without the browser asking this server first (CORS), so writes take nothing else."""
-    if not request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+    if media_type(request) != "application/json":
         raise HTTPException(415, "send the body as JSON (Content-Type: application/json)")
 
 
-async def body_json(request: Request, schema):
-    """The request body validated as ``schema``: a 413 over the size cap, a 400 for malformed
-    JSON, a 422 for JSON of the wrong shape, each naming the first problem."""
+async def body_json(request: Request, schema, max_points: int = MAX_POINTS):
+    """The request body validated as ``schema``, off the event loop: a 413 over the size cap or
+    with more than ``max_points`` points (counted before parsing, so a body of a million points
+    costs milliseconds, not seconds), a 400 for malformed JSON, a 422 for JSON of the wrong shape,
+    each naming the first problem."""
     try:
         raw = await request.body()
     except ClientDisconnect:  # the read deadline closed the connection, or the client left: no one to answer
         raise HTTPException(400, "the request body never arrived") from None
     if len(raw) > MAX_BODY_BYTES:
         raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 2**20} MB")
+    # every point opens a bracket, so more brackets than points, strokes and the list itself allow
+    # is a drawing over the limit, whatever else the body holds
+    if raw.count(b"[") > max_points + MAX_LINE_STROKES + 1:
+        raise HTTPException(413, f"a drawing of more than {max_points:,} points")
     try:
-        return schema.model_validate_json(raw)
+        return await run_in_threadpool(schema.model_validate_json, raw)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
@@ -106,12 +143,12 @@ LINE_BODY = {"requestBody": {"required": True, "content": {
 async def predict(request: Request) -> dict:
     """Top-5 guesses for a drawing (JSON strokes) or an uploaded image (multipart ``file``)."""
     t0 = time.perf_counter()
-    kind = request.headers.get("content-type", "")
-    if kind.startswith("multipart/form-data"):
+    kind = media_type(request)
+    if kind == "multipart/form-data":
         name, top = await predict_image(request)
-    elif kind.startswith("application/json"):
+    elif kind == "application/json":
         req = await body_json(request, StrokesRequest)
-        char = drawing(req)  # the drawing checked first: its errors do not depend on the server's models
+        char = await run_in_threadpool(drawing, req)  # the drawing checked first: its errors do not depend on the server's models
         model_named(request, req.model)  # a 404 for a model this server does not have
         # read with the drawings that other clients sent at the same time, off the event loop
         try:
@@ -133,8 +170,9 @@ async def predict_line(request: Request) -> dict:
     it was read from and its top 5 (``fude.recognizer.line``)."""
     t0 = time.perf_counter()
     require_json(request)
-    req = await body_json(request, LineRequest)
-    strokes = from_json_dict(req.model_dump(include={"strokes"}), "request", MAX_LINE_STROKES, MAX_LINE_POINTS).strokes
+    req = await body_json(request, LineRequest, MAX_LINE_POINTS)
+    strokes = (await run_in_threadpool(from_json_dict, req.model_dump(include={"strokes"}), "request",
+                                       MAX_LINE_STROKES, MAX_LINE_POINTS)).strokes
     rec = model_named(request, req.model)
     try:
         line = await run_in_threadpool(rec.predict_line, strokes, k=5, script=req.script, chars=req.chars)
@@ -180,12 +218,15 @@ async def predict_image(request: Request) -> tuple[str, list[dict]]:
     except Exception:
         pass  # not an image: load_image below says so in its words
 
-    def read(data: bytes) -> list[dict]:
-        image = to_dataset_image(load_image(data), box=rec.box, frame=rec.input_size)
-        return rec.predict(image[None], k=5)[0]
+    def decode(data: bytes):  # -> uint8 (frame, frame)
+        try:
+            return to_dataset_image(load_image(data), box=rec.box, frame=rec.input_size)
+        finally:
+            give_back_memory()
 
     try:
-        return name, await run_in_threadpool(read, data)
+        image = await asyncio.get_running_loop().run_in_executor(IMAGE_READERS, decode, data)
+        return name, await run_in_threadpool(lambda: rec.predict(image[None], k=5)[0])
     except ImageError as e:
         raise HTTPException(400, str(e).replace("<bytes>: ", "")) from None
 
@@ -200,7 +241,7 @@ async def add_sample(request: Request):
     if req.model and req.model not in request.app.state.models:
         raise HTTPException(422, f"invalid request: model: {req.model!r} is not a model of this server "
                                  f"({', '.join(request.app.state.models)}); leave it empty if none guessed")
-    char = drawing(req)
+    char = await run_in_threadpool(drawing, req)
     sample_id, new = request.app.state.samples.add(char.strokes, req.label, char.canvas or None, req.guess,
                                                    req.model or None, req.client_id, req.request_id)
     return JSONResponse({"id": sample_id, **({} if new else {"duplicate": True})}, status_code=201 if new else 200)

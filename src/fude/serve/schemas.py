@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from fude.models.store import DEFAULT_STROKE_MODEL
 from fude.scripts import SCRIPT_FILTERS
@@ -13,22 +13,24 @@ from fude.strokes import MAX_LINE_STROKES, MAX_STROKES
 
 TEXT = r"^[^\x00-\x1f\x7f]*$"  # free text: no control characters (NUL, newline, ...)
 TOKEN = r"^[A-Za-z0-9._:-]*$"  # ids and names: what survives any file, log or CSV unquoted
+# a coordinate is a JSON number: "12" and true are refused, not read as 12.0 and 1.0
+Strokes = list[list[list[StrictFloat]]]
 
 
 class Canvas(BaseModel):
     """The drawing surface, in the strokes' units."""
 
     model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
-    width: float = Field(gt=0, le=100_000)
-    height: float = Field(gt=0, le=100_000)
-    y_up: bool = False
+    width: StrictFloat = Field(gt=0, le=100_000)
+    height: StrictFloat = Field(gt=0, le=100_000)
+    y_up: bool = Field(default=False, strict=True)
 
 
 class Drawing(BaseModel):
     """A drawing as strokes (fude's stroke JSON)."""
 
     model_config = ConfigDict(allow_inf_nan=False)
-    strokes: list[list[list[float]]] = Field(description="strokes, each [[x, y], ...] in drawing order, y down",
+    strokes: Strokes = Field(description="strokes, each [[x, y], ...] in drawing order, y down",
                                              max_length=MAX_STROKES)
     canvas: Canvas | None = None
 
@@ -48,7 +50,7 @@ class LineRequest(BaseModel):
     characters the guesses may be."""
 
     model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
-    strokes: list[list[list[float]]] = Field(description="strokes, each [[x, y], ...] in writing order, y down",
+    strokes: Strokes = Field(description="strokes, each [[x, y], ...] in writing order, y down",
                                              max_length=MAX_LINE_STROKES)
     model: str = Field(default=DEFAULT_STROKE_MODEL, max_length=64, description="a model this server loaded")
     script: Literal[tuple(SCRIPT_FILTERS)] = Field(default="all", description="only guesses of this script")
@@ -76,8 +78,9 @@ class Error(BaseModel):
 
 ERRORS = {code: {"model": Error, "description": text} for code, text in (
     (400, "malformed JSON, multipart body or image"),
+    (403, "a POST sent by another site's page (its Origin is not this server)"),
     (404, "no such model on this server"),
-    (413, "request body over 5 MB, or an image over 4096 pixels a side"),
+    (413, "request body over 5 MB, an image over 4096 pixels a side, or a drawing over its point limit"),
     (415, "a Content-Type the route does not take"),
     (422, "a well-formed request with invalid fields"),
 )}

@@ -96,6 +96,8 @@ def read_json(path: str | os.PathLike) -> Character:
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise StrokeError(f"{path}: JSON nested too deep; expected {{\"strokes\": [[[x, y], ...], ...]}}") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise StrokeError(f"{path}: not a readable JSON file ({e})") from e
     return from_json_dict(doc, str(path))
@@ -162,6 +164,8 @@ def read_drawing(path: str | os.PathLike, max_strokes: int = MAX_STROKES, max_po
         return from_app_dict(arrays, max_strokes, max_points)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise StrokeError(f"{p}: JSON nested too deep; expected {{\"strokes\": [[[x, y], ...], ...]}}") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise StrokeError(f"{p}: not a readable JSON file ({e})") from e
     if isinstance(doc, dict) and "strokes" not in doc and doc and all(str(k).isdigit() for k in doc):
@@ -181,6 +185,11 @@ def from_json_dict(doc, where: str = "strokes", max_strokes: int = MAX_STROKES,
     canvas = doc.get("canvas") or {}
     if not isinstance(canvas, dict):
         raise StrokeError(f'{where}: "canvas" must be an object {{"width", "height", "y_up"}}')
+    for key in ("width", "height"):
+        value = canvas.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 < value <= MAX_COORD):
+            raise StrokeError(f'{where}: canvas "{key}" must be a number in (0, {MAX_COORD:g}], not {value!r:.40}')
     if canvas.get("y_up"):
         height = float(canvas.get("height") or 0)
         strokes = [np.column_stack([s[:, 0], height - s[:, 1]]) for s in strokes]

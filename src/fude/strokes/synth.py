@@ -344,7 +344,8 @@ def synth_to_disk(chars: dict, per_char: int | Mapping[str, int], folder: str | 
     :func:`synth_sequences` (``kind="sequences"``, ``size`` points), drawn by ``workers`` processes
     (0: one per free core) in shards of ``classes_per_shard`` characters written under
     ``folder/shards``; a shard already there is read, not drawn again, so an interrupted run picks up
-    where it stopped. Same seed, same drawings as the one-process functions, whatever the workers.
+    where it stopped (a shard that cannot be read is drawn again). Same seed, same drawings as the
+    one-process functions, whatever the workers.
 
     Returns:
         data and labels as the one-process functions return them (class-major order).
@@ -384,8 +385,15 @@ def synth_to_disk(chars: dict, per_char: int | Mapping[str, int], folder: str | 
         if pool:
             pool.shutdown(cancel_futures=True)  # interrupted: the shards not started are not drawn
     xs, ys = [], []
-    for path in paths:
-        with np.load(path) as z:
-            xs.append(z["x"])
-            ys.append(z["y"])
+    for k, path in enumerate(paths):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                x, y = z["x"], z["y"]
+        except Exception:  # noqa: BLE001 - a shard damaged on disk (zip, zlib, missing key): draw it again
+            items = classes[k * classes_per_shard: (k + 1) * classes_per_shard]
+            _shard((path, items, seed, kind, size, cfg))
+            with np.load(path, allow_pickle=False) as z:
+                x, y = z["x"], z["y"]
+        xs.append(x)
+        ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)

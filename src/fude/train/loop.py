@@ -14,6 +14,7 @@ early stopping as in Prechelt, "Early Stopping — But When?", 1998.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 import time
@@ -227,6 +228,8 @@ def restore(run: Run, resume: bool) -> None:
                              "this run would hold out now (the data changed, or an earlier fude, which drew them "
                              "differently, started the run), so validation would score images the network learnt; "
                              "start again with --overwrite, or finish the run with the fude that started it")
+        if "sha256" not in checkpoint_metadata(run.out):
+            run.log("the checkpoint carries no checksum (an earlier fude wrote it): its weights are resumed unchecked")
         run.start_epoch, run.step = load_checkpoint(run.out, run.model, run.opt, run.ema)
         run.history, bad = metrics_for_resume(run.out, run.start_epoch)
         if bad:
@@ -412,7 +415,8 @@ def finish(run: Run) -> dict:
     final = {k: v for k, v in last.items() if k != "batch_loss"}
     if cfg.early_stopping:  # restore the best epoch's weights: they are the run's model
         if run.world.main:
-            load_weights(model, run.out / "best" / "model.safetensors")
+            best_sha256 = json.loads((run.out / "best" / "config.json").read_text())["weights_sha256"]
+            load_weights(model, run.out / "best" / "model.safetensors", best_sha256["model.safetensors"])
         final = {k: v for k, v in best.items() if k != "batch_loss"}
         final["stopped_early"] = last["epoch"] < cfg.epochs
         final["last_epoch"] = last["epoch"]

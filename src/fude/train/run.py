@@ -15,6 +15,7 @@ leaves each file whole and ``--resume`` continues from the last finished epoch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import asdict
@@ -211,7 +212,8 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD, epoc
     atomically, with the epoch and step counters in its metadata: the checkpoint is one unit, never
     weights of one epoch labelled with another. (Randomness needs no state: every epoch reseeds from
     the run's seed and its number.) ``held_out``: the fingerprint of the run's held-out images
-    (``config.json``'s ``held_out``), which a resumed run must find again."""
+    (``config.json``'s ``held_out``), which a resumed run must find again. The metadata's ``sha256``
+    is the checksum of the tensors' bytes, checked by :func:`load_checkpoint`."""
     from safetensors.torch import save
 
     state = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -221,9 +223,20 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD, epoc
         buf = opt.state.get(p, {}).get("momentum_buffer")
         if buf is not None:
             state[f"optim.{i}.momentum_buffer"] = buf.detach().cpu().contiguous()
-    atomic_write(folder / CHECKPOINT, save(state, metadata={"epoch": str(epoch), "step": str(step),
-                                                            "held_out": held_out}))
+    meta = {"epoch": str(epoch), "step": str(step), "held_out": held_out}
+    # the checksum covers the tensors' bytes (the file after its header), which do not move when the
+    # header gains it: a bit flipped on disk is found on --resume instead of trained from
+    meta["sha256"] = hashlib.sha256(_tensor_bytes(save(state, metadata=meta))).hexdigest()
+    atomic_write(folder / CHECKPOINT, save(state, metadata=meta))
     (folder / "checkpoint.json").unlink(missing_ok=True)  # an older fude's counters: the metadata rules now
+
+
+def _tensor_bytes(data: bytes) -> bytes:
+    """The tensor section of a safetensors file's bytes: what follows the 8-byte header length and
+    the JSON header (https://github.com/huggingface/safetensors#format)."""
+    if len(data) < 8:
+        raise ValueError(f"{len(data)} bytes, shorter than a safetensors header")
+    return data[8 + int.from_bytes(data[:8], "little"):]
 
 
 def load_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD,
@@ -231,15 +244,21 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD,
     """Restore weights, optimizer state (and the weights' moving average); returns (epochs done, steps done).
 
     Raises:
-        ValueError: the checkpoint files are unreadable or do not fit the run's model (both are
-            written atomically, so this means they were damaged or replaced by hand).
+        ValueError: the checkpoint is unreadable, its tensors do not match the sha256 written with
+            them (a bit flipped on disk), or it does not fit the run's model (it is written
+            atomically, so this means it was damaged or replaced by hand). A checkpoint of a fude
+            before 2026-12-05 carries no checksum and is loaded unchecked.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     epoch, step = checkpoint_counters(folder)
     try:
-        state = load_file(folder / CHECKPOINT)
+        data = (folder / CHECKPOINT).read_bytes()
+        expected = checkpoint_metadata(folder).get("sha256")
+        if expected is not None and hashlib.sha256(_tensor_bytes(data)).hexdigest() != expected:
+            raise ValueError("its content does not match the sha256 written with it: bits changed on disk")
+        state = load(data)
         model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")}, strict=True)
         if ema is not None:
             ema.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("ema.")}, strict=True)
