@@ -114,3 +114,45 @@ def test_decompression_bomb_is_refused(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(ImageError, match="too large"):
         load_image(_as_file(Image.new("L", (100, 100), 255)))
+
+
+def test_numpy_image_filters_give_scipys_answers(kmnist_dev):
+    """Reading images needs no SciPy (the core install leaves it out): fude's NumPy maximum filter,
+    Gaussian blur and 4-connected labelling give scipy.ndimage's answers, on real ink and noise."""
+    from scipy import ndimage
+
+    from fude.datasets.preprocess import gaussian_filter, label, maximum_filter
+
+    rng = np.random.default_rng(0)
+    pictures = [kmnist_dev.images[i].astype(np.float32) / 255 for i in range(0, 400, 40)]
+    pictures += [rng.random((64, 48), dtype=np.float32), rng.random((5, 70), dtype=np.float32)]
+    for a in pictures:
+        assert np.array_equal(maximum_filter(a, 9), ndimage.maximum_filter(a, size=9, mode="nearest"))
+        assert np.allclose(gaussian_filter(a, 2), ndimage.gaussian_filter(a, sigma=2), atol=1e-6)
+        for cut in (0.05, 0.5, 0.9):
+            ours, n = label(a > cut)
+            theirs, m = ndimage.label(a > cut)
+            assert n == m and np.array_equal(ours, theirs)
+    snake = np.zeros((41, 60), bool)  # one long winding region: the worst case for label propagation
+    snake[::2] = True
+    for r in range(1, 41, 2):
+        snake[r, -1 if r % 4 == 1 else 0] = True
+    ours, n = label(snake)
+    theirs, m = ndimage.label(snake)
+    assert n == m == 1 and np.array_equal(ours, theirs)
+
+
+def test_image_reading_imports_no_scipy():
+    import subprocess
+    import sys
+
+    code = ("import io, sys\nimport numpy as np\nfrom PIL import Image\n"
+            "from fude.datasets.preprocess import load_image, to_dataset_image\n"
+            "a = np.full((90, 120), 230, np.uint8); a[20:70, 50:58] = 20; a[40:46, 30:90] = 20\n"
+            "buf = io.BytesIO(); Image.fromarray(a).save(buf, 'PNG')\n"
+            "x = to_dataset_image(load_image(buf.getvalue()))\n"
+            "from fude.strokes import sequence_features\n"
+            "sequence_features([np.array([[0, 0], [5, 9], [10, 3], [12, 12.0]])], 64)\n"
+            "assert x.max() == 255 and 'scipy' not in sys.modules, sorted(m for m in sys.modules if 'scipy' in m)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr

@@ -36,7 +36,7 @@ from fude.errors import DatasetError, ImageError, ModelError
 # what the train extra (pip install "fude[train]") adds to the core install, by the module imported
 EXTRA_MODULES = {"torch": "PyTorch", "safetensors": "safetensors", "sklearn": "scikit-learn", "tqdm": "tqdm",
                  "matplotlib": "matplotlib", "matplotlib_fontja": "matplotlib-fontja", "umap": "umap-learn",
-                 "svg": "svg.path", "skimage": "scikit-image", "fontTools": "fonttools"}
+                 "svg": "svg.path", "skimage": "scikit-image", "fontTools": "fonttools", "scipy": "SciPy"}
 
 COMMAND_MODULES = (train, analyse, read, data)  # each: COMMANDS (name -> help line) and register(sub)
 

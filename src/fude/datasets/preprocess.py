@@ -110,6 +110,75 @@ def paper_is_light(grey: np.ndarray) -> bool:
     return bool(np.median(border) >= (128 if grey.dtype == np.uint8 else 0.5))
 
 
+# The image filters ink finding needs, in NumPy: the core install (reading only) leaves SciPy out.
+# Each gives what scipy.ndimage's function of the same name gives (tests/test_preprocess.py).
+
+def maximum_filter(a: np.ndarray, size: int) -> np.ndarray:
+    """The maximum over each ``size`` x ``size`` square, edges extended (``scipy.ndimage.
+    maximum_filter(a, size, mode="nearest")``); ``a`` float ``(H, W)``, same shape and dtype out."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    before = size // 2
+    padded = np.pad(a, ((before, size - 1 - before),) * 2, mode="edge")
+    return sliding_window_view(padded, (size, size)).max(axis=(-2, -1))
+
+
+def gaussian_filter(a: np.ndarray, sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """A Gaussian blur of standard deviation ``sigma`` pixels, the kernel cut at ``truncate``
+    sigmas, edges mirrored (``scipy.ndimage.gaussian_filter``, mode "reflect"): one axis after the
+    other, summed in float64, each result in ``a``'s dtype."""
+    radius = int(truncate * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    weights = np.exp(-0.5 * (x / sigma) ** 2)
+    weights /= weights.sum()
+    out = a
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (radius, radius)
+        padded = np.pad(out.astype(np.float64), pad, mode="symmetric")
+        n = out.shape[axis]
+        acc = np.zeros(out.shape, np.float64)
+        for j, wj in enumerate(weights):
+            acc += wj * (padded[j: j + n] if axis == 0 else padded[:, j: j + n])
+        out = acc.astype(a.dtype)
+    return out
+
+
+def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The connected regions of a boolean ``(H, W)`` mask, pixels joined to their 4 neighbours
+    (``scipy.ndimage.label``'s default): int ``(H, W)`` labels 1..n by each region's first pixel in
+    raster order (0 off the mask), and n. Each pixel takes the smallest index among its region's
+    pixels by repeated neighbour minima with pointer jumping (Shiloach & Vishkin's hooking idea)."""
+    h, w = mask.shape
+    index = np.arange(h * w).reshape(h, w)
+    big = h * w
+    parent = np.where(mask, index, big).ravel()
+    flat_mask = mask.ravel()
+    while True:
+        grid = parent.reshape(h, w)
+        smallest = grid.copy()
+        smallest[1:] = np.minimum(smallest[1:], np.where(mask[:-1] & mask[1:], grid[:-1], big))
+        smallest[:-1] = np.minimum(smallest[:-1], np.where(mask[1:] & mask[:-1], grid[1:], big))
+        smallest[:, 1:] = np.minimum(smallest[:, 1:], np.where(mask[:, :-1] & mask[:, 1:], grid[:, :-1], big))
+        smallest[:, :-1] = np.minimum(smallest[:, :-1], np.where(mask[:, 1:] & mask[:, :-1], grid[:, 1:], big))
+        new = smallest.ravel()
+        on = flat_mask
+        # hook each root to the smallest label its region touches, then jump pointers to the roots
+        np.minimum.at(new, parent[on], new[on])
+        while True:
+            jumped = np.where(on, new[np.minimum(new, big - 1)], big)
+            if np.array_equal(jumped, new):
+                break
+            new = jumped
+        if np.array_equal(new, parent):
+            break
+        parent = new
+    roots = np.unique(parent[flat_mask])
+    labels = np.zeros(h * w, np.int64)
+    labels[flat_mask] = np.searchsorted(roots, parent[flat_mask]) + 1
+    return labels.reshape(h, w), len(roots)
+
+
 def ink_map(grey: np.ndarray) -> np.ndarray:
     """Ink strength in [0, 1], float32 ``(H, W)``: 0 on paper, 1 at the darkest ink.
 
@@ -120,15 +189,13 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     Raises:
         ImageError: nothing in the image differs from the paper by at least ``MIN_CONTRAST``.
     """
-    from scipy import ndimage  # imported here: training imports this module and has no use for SciPy
-
     h, w = grey.shape
     if not paper_is_light(grey):
         grey = 1.0 - grey  # light ink on dark paper: make it dark on light
     scale = BACKGROUND_SIDE / max(h, w)
     small = np.asarray(Image.fromarray(grey).resize((max(1, round(w * scale)), max(1, round(h * scale))),
                                                     Image.BOX), dtype=np.float32)
-    paper = ndimage.gaussian_filter(ndimage.maximum_filter(small, size=9, mode="nearest"), sigma=2)
+    paper = gaussian_filter(maximum_filter(small, size=9), sigma=2)
     paper = np.asarray(Image.fromarray(paper).resize((w, h), Image.BILINEAR), dtype=np.float32)
     ink = np.clip(paper - grey, 0, None)
     strong = ink[ink > MIN_CONTRAST]
@@ -137,9 +204,9 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     ink = np.clip(ink / np.percentile(strong, 95), 0, 1)
     ink[ink < NOISE_FLOOR] = 0
     # drop specks (dust, JPEG noise) so they do not stretch the bounding box
-    blobs, n = ndimage.label(ink > 0)
+    blobs, n = label(ink > 0)
     if n > 1:
-        mass = ndimage.sum(ink, blobs, index=np.arange(1, n + 1))
+        mass = np.bincount(blobs.ravel(), weights=ink.ravel(), minlength=n + 1)[1:]
         keep = np.concatenate([[False], mass >= MIN_BLOB_SHARE * mass.sum()])
         ink = ink * keep[blobs]
     return ink.astype(np.float32)
@@ -149,8 +216,6 @@ def fit_to_frame(ink: np.ndarray, box: int = INK_BOX, frame: int = IMAGE_SIZE) -
     """Crop ``ink`` (float ``(H, W)`` in [0, 1]) to its bounding box, scale its longer side to
     ``box`` pixels keeping the aspect ratio, and centre its centre of mass in a ``frame``-pixel
     square (shifted back inside where the ink would fall off). Returns uint8 ``(frame, frame)``."""
-    from scipy import ndimage
-
     if not 1 <= box <= frame:
         raise ValueError(f"box must be between 1 and {frame} pixels, got {box}")
     rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
@@ -162,7 +227,9 @@ def fit_to_frame(ink: np.ndarray, box: int = INK_BOX, frame: int = IMAGE_SIZE) -
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     small = Image.fromarray((crop * 255).astype(np.uint8)).resize((nw, nh), Image.LANCZOS, reducing_gap=3.0)
     small = np.asarray(small, dtype=np.float32)
-    cy, cx = ndimage.center_of_mass(small) if small.sum() > 0 else ((nh - 1) / 2, (nw - 1) / 2)
+    total = small.sum(dtype=np.float64)
+    cy, cx = ((small.sum(1, dtype=np.float64) @ np.arange(nh) / total, small.sum(0, dtype=np.float64) @ np.arange(nw) / total)
+              if total > 0 else ((nh - 1) / 2, (nw - 1) / 2))
     top = int(np.clip(round((frame - 1) / 2 - cy), 0, frame - nh))
     left = int(np.clip(round((frame - 1) / 2 - cx), 0, frame - nw))
     out = np.zeros((frame, frame), dtype=np.float32)

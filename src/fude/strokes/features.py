@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from fude.datasets.base import IMAGE_SIZE, INK_BOX
+from fude.strokes import bspline
 from fude.strokes.formats import StrokeError
 
 
@@ -34,17 +35,17 @@ def _dedupe(points: np.ndarray) -> np.ndarray:
 
 def resample_stroke(points: np.ndarray, n: int = 32, smoothing: float = 0.0) -> np.ndarray:
     """``n`` points ``(n, 2)`` spaced evenly in the spline parameter along a B-spline through the
-    stroke (SciPy ``splprep``/``splev``; Dierckx, "Curve and Surface Fitting with Splines", 1993).
+    stroke (the interpolating spline of SciPy's ``splprep(s=0)``/``splev``, computed in NumPy by
+    :mod:`fude.strokes.bspline`; Dierckx, "Curve and Surface Fitting with Splines", 1993).
 
     The spline is parameterised by cumulative chord length, so the points are close to evenly
     spaced along the curve. Points that do not move the pen along the chord (repeats, and steps
     too small to change the cumulative length in floating point) are dropped first; a tap (one
     distinct point) gives ``n`` copies of it; two or three points use a spline of degree 1 or 2.
     Where SciPy still cannot fit a spline through what is left, the points are spaced along the
-    polyline instead. ``smoothing`` is splprep's ``s`` per point (0: through every point).
+    polyline instead. ``smoothing`` is splprep's ``s`` per point (0: through every point; above 0
+    a smoothing spline, which needs SciPy: the ``train`` extra).
     """
-    from scipy.interpolate import splev, splprep
-
     pts = _dedupe(np.asarray(points, dtype=np.float64))
     chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
     keep = np.concatenate([[True], np.diff(chord) > 0])  # the spline parameter must strictly increase
@@ -56,12 +57,19 @@ def resample_stroke(points: np.ndarray, n: int = 32, smoothing: float = 0.0) -> 
     pts, u = pts[keep], u[keep]
     t = np.linspace(0, 1, n)
     if len(pts) > 1:
+        k = min(3, len(pts) - 1)
         try:
-            tck, _ = splprep(pts.T, u=u, k=min(3, len(pts) - 1), s=smoothing * len(pts))
-            out = np.column_stack(splev(t, tck))
+            if smoothing > 0:
+                from scipy.interpolate import splev, splprep
+
+                tck, _ = splprep(pts.T, u=u, k=k, s=smoothing * len(pts))
+                out = np.column_stack(splev(t, tck))
+            else:
+                knots, coefficients = bspline.interpolate(u, pts, k)
+                out = bspline.evaluate(knots, coefficients, k, t)
             if np.isfinite(out).all():
                 return out
-        except ValueError:  # "Invalid inputs": knots SciPy cannot place in so short a span
+        except ValueError:  # knots that cannot be placed in so short a span
             pass
     return np.column_stack([np.interp(t, u, pts[:, 0]), np.interp(t, u, pts[:, 1])])
 
