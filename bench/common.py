@@ -17,6 +17,7 @@ import torch
 
 from fude.train import RECIPES
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -105,11 +106,10 @@ def git_commit() -> str | None:
     from it (the figures then belong to the commit that records those changes); None outside git."""
     import subprocess
 
-    root = Path(__file__).resolve().parents[1]
     try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "src"],
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", "src"],
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -124,7 +124,9 @@ def save_results(name: str, rows: list[dict] | None = None, **summary) -> Path:
 
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    doc = {"benchmark": name, "command": "python " + shlex.join(["bench/" + Path(sys.argv[0]).name, *sys.argv[1:]]),
+    script = Path(sys.argv[0]).resolve()
+    script = script.relative_to(ROOT) if script.is_relative_to(ROOT) else Path("bench") / script.name
+    doc = {"benchmark": name, "command": "python " + shlex.join([script.as_posix(), *sys.argv[1:]]),
            "fude_version": fude.__version__, "git_commit": git_commit(), "torch_version": torch.__version__,
            "machine": machine(),
            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), **summary, "rows": rows or []}

@@ -43,14 +43,14 @@ for seed in 0 1 2; do
         --out /tmp/fast-$seed > "$OUT/fast-$seed.json" || echo "FAILED: fast recipe, seed $seed"
 done
 # 2. inference throughput, 3. one fold of the shipped KMNIST recipe, 4. a short stroke-model training
-step $PY bench/evaluate_speed.py
-step $PY bench/kmnist_cv.py --methods fude --max-folds 1
-step $PY bench/stroke_models.py --per-char 100 --test-per-char 10 --epochs 3 --archs stroke-conv1d,fude-cnn-l
+step $PY bench/speed/evaluate_speed.py
+step $PY bench/accuracy/kmnist_cv.py --methods fude --max-folds 1
+step $PY bench/experiments/stroke_models.py --per-char 100 --test-per-char 10 --epochs 3 --archs stroke-conv1d,fude-cnn-l
 # 5. where the host's CPU has AMX: the fast recipe trained in bf16 on the CPU (its share of the
 #    measured bf16 matmul peak) and the training step's profile
 if grep -qw amx_bf16 /proc/cpuinfo; then
-    CUDA_VISIBLE_DEVICES= step $PY bench/mnist_speed.py --recipe fast --seeds 2
-    CUDA_VISIBLE_DEVICES= step $PY bench/step_profile.py --steps 20
+    CUDA_VISIBLE_DEVICES= step $PY bench/speed/mnist_speed.py --recipe fast --seeds 2
+    CUDA_VISIBLE_DEVICES= step $PY bench/speed/step_profile.py --steps 20
 else
     echo "=== no AMX on this CPU: the bf16 CPU check skipped"
 fi

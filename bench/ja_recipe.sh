@@ -12,7 +12,7 @@
 #      random stroke order and a quarter of the strokes reversed;
 #   5. `fude configure` writes the reading settings into `ja`'s config.json: the companion, its weight
 #      per script, the frequency prior, the hiragana factor and the stroke-count weighing, the values
-#      bench/ja_tune.py chose on the tuning halves of its validation sources (bench/results/ja_tune.json);
+#      bench/accuracy/ja_tune.py chose on the tuning halves of its validation sources (bench/results/ja_tune.json);
 #   6. `fude export --in-model` writes each network as model.onnx beside its weights (checked against
 #      PyTorch, its sha256 recorded): what reading without PyTorch runs.
 # The shipped folders are these runs as tools/ship_model.py makes them (the ONNX file only):
@@ -46,7 +46,7 @@ $FUDE train --sequences "$OUT-seq-data/jaseq-seqs.npz" --labels "$OUT-seq-data/j
     --classmap "$OUT-seq-data/jaseq_classmap.csv" --arch stroke-conv1d --epochs "${SEQ_EPOCHS:-12}" --val-split 0.03 --seed 0 \
     --out "$OUT-seq" --overwrite
 t4=$(date +%s)
-# the reading settings, as bench/ja_tune.py chose them on the tuning halves (the companion: a folder
+# the reading settings, as bench/accuracy/ja_tune.py chose them on the tuning halves (the companion: a folder
 # name relative to the model's own folder, or a shipped model's name)
 $FUDE configure "$OUT" --companion "../$(basename "$OUT-seq")" --companion-weight 0.7 --companion-weight hiragana=0.5 \
     --companion-weight katakana=0.5 --frequency-prior 0 --script-prior none --script-prior hiragana=1.5 \

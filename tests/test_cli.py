@@ -224,7 +224,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
 def test_test_split_scores_the_saved_model_without_scikit_learn(tmp_path):
     """`fude train --test-split` scores the finished model in the same process — the same accuracy
     `fude evaluate` gives the saved model — and without importing scikit-learn (0.8 s of a
-    5-second run on a 2-core machine: bench/mnist_speed.py)."""
+    5-second run on a 2-core machine: bench/speed/mnist_speed.py)."""
     run = tmp_path / "run"
     code = ("import sys; from fude.cli import main; from fude.cli.args import _AHEAD; code = main(sys.argv[1:]); "
             "print('sklearn loaded:', 'sklearn' in sys.modules, 'read ahead, not taken:', len(_AHEAD), "
@@ -311,7 +311,7 @@ def test_the_command_exits_as_python_does_less_the_teardown():
     """fude.cli.leave ends the process as sys.exit would — the threads finish, atexit functions
     run, all that was written reaches the pipe, the status and sys.exit's message rule hold — but
     the interpreter does not take its modules apart (a tenth of a second and more once PyTorch is
-    loaded: bench/mnist_speed.py); sys.exit, run the same way, does."""
+    loaded: bench/speed/mnist_speed.py); sys.exit, run the same way, does."""
     def run(how, code):
         return subprocess.run([sys.executable, "-c", LEAVE, how, code], capture_output=True, text=True)
 
@@ -372,7 +372,7 @@ def _train_config(*argv):
 
 
 def test_a_named_recipe_is_the_benchmarked_one_and_the_flags_given_win():
-    """`--recipe fast` is the flags bench/mnist_speed.py times (bench/common.py FAST_RECIPE), and
+    """`--recipe fast` is the flags bench/speed/mnist_speed.py times (bench/common.py FAST_RECIPE), and
     TrainConfig.from_recipe; a flag given wins however it is spelt; --model-config adds to the
     recipe's network; --elastic adds elastic distortion to the recipe's --no-augment."""
     from fude.train import TrainConfig

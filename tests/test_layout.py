@@ -118,3 +118,29 @@ def test_import_fude_is_light_and_every_public_name_resolves():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.stdout.strip() == "[False, False, True]"  # fude.__main__ would run the command
     assert "module 'fude' has no attribute 'nothing_here'" in p.stderr
+
+
+def test_bench_is_a_suite_of_folders_run_by_one_runner():
+    """Every benchmark script sits in a folder by purpose, and bench/run.py's suite of that folder
+    runs it: none is run by no runner, none is listed that does not exist."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    scripts = {(p.parent.name, p.stem) for p in (REPO / "bench").glob("*/*.py")}
+    listed = {(suite, script) for suite, runs in run.SUITES.items() for script, *_ in runs}
+    assert set(run.SUITES) == {"speed", "serving", "robustness", "accuracy", "experiments"}
+    assert scripts == listed, (scripts - listed, listed - scripts)
+    assert sorted(p.name for p in (REPO / "bench").glob("*.py")) == ["common.py", "readme.py", "run.py"]
+
+
+def test_bench_and_tests_use_only_public_names():
+    """bench/ and tests/ reach fude through its public names: no attribute of a fude module, and no
+    name imported from one, that starts with an underscore."""
+    import re
+
+    private = re.compile(r"\bfude(?:\.\w+)*\._[a-z]\w*|from fude(?:\.\w+)* import [^\n]*\b_[a-z]\w*")
+    found = [f"{p.relative_to(REPO)}: {m.group(0)}" for folder in ("bench", "tests") for p in (REPO / folder).rglob("*.py")
+             for m in private.finditer(p.read_text(encoding="utf-8"))]
+    assert not found, found

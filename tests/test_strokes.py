@@ -552,7 +552,7 @@ def test_synth_components_and_cli_options(tmp_path):
 def test_shipped_ja_model_on_tomoes_kanji_and_kana():
     """The shipped `ja` model on Tomoe's templates (one person's writing, turning points only; never
     trained on): the first 400 kanji and all kana, read with the script open (twins count), held to
-    a little under what bench/ja_eval.py measured when the model was shipped."""
+    a little under what bench/accuracy/ja_eval.py measured when the model was shipped."""
     import fude
     from fude.scripts import script, twins
 

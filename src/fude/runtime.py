@@ -67,7 +67,7 @@ def set_threads(threads: int = 0, processes: int = 1, since: CoreSample | None =
     Why not simply one per core: PyTorch's OpenMP threads wait for each other at every operation,
     spinning; when another program keeps a core busy, the thread on that core is descheduled and the
     others spin for it, and training runs many times slower than on one thread alone
-    (``bench/contention.py``). Sized from the free cores, fude loses about the neighbour's share.
+    (``bench/speed/contention.py``). Sized from the free cores, fude loses about the neighbour's share.
 
     Raises:
         ValueError: a negative count.

@@ -27,20 +27,20 @@ class FudeCNNConfig:
 
     Pooling straight after the conv (as in Keller Jordan's airbench) runs batch norm and ReLU on a
     quarter of the pixels, so it trains and infers faster than conv-BN-ReLU-pool on a CPU
-    (``bench/arch.py`` measures both).
+    (``bench/experiments/arch.py`` measures both).
 
     With ``space_to_depth`` the first stage reads each 2x2 block of pixels as 4 channels at S/2
     (``nn.PixelUnshuffle``; the "space-to-depth" stem of Ridnik et al., "TResNet", 2021) and its
     conv needs no pooling: a 3x3 conv there sees 6x6 pixels. A conv with one input channel and a
     max-pool at full resolution are the slowest layers on a CPU, so a training step takes less time
     for the same FLOPs. It is the network of the quickest recipes to 99% and 99.5% on MNIST
-    (``bench/mnist_speed.py --recipe fast default-s2d``). Off by default: on KMNIST it made no
+    (``bench/speed/mnist_speed.py --recipe fast default-s2d``). Off by default: on KMNIST it made no
     clear difference to accuracy (5-fold CV on the dev set, README "Benchmarks").
 
     Without ``first_bn`` the conv that reads the image has a bias and no batch norm after it: the
     input is already normalised by the data's mean and std, and that batch norm, on the largest
     map of the network, was an eighth of a training step of the fast recipe (forward and backward,
-    ``bench/step_profile.py``); the fast recipe trains 9% quicker without it, to the same accuracy.
+    ``bench/speed/step_profile.py``); the fast recipe trains 9% quicker without it, to the same accuracy.
 
     ``crop`` drops that many pixels at each side of the input before the first layer: the network
     still reads ``S x S`` images, but its stages run at ``(S - 2 crop) / 2`` and ``/ 4``. For data
@@ -48,7 +48,7 @@ class FudeCNNConfig:
     their centre of mass in 28 x 28; a 2-pixel border holds 0.24% of the training set's ink), a crop
     of 2 makes the maps 12 x 12, 6 x 6 and 3 x 3 instead of 14, 7 and 3: a quarter fewer FLOPs for
     the first two stages. With it and a 48-channel last stage the fast recipe trains about a fifth
-    quicker, to the same test accuracy (``bench/mnist_speed.py``, ``fast`` against ``fast-28``).
+    quicker, to the same test accuracy (``bench/speed/mnist_speed.py``, ``fast`` against ``fast-28``).
     Not for Kuzushiji-MNIST or Kuzushiji-49, whose characters fill the frame (10% of the ink in that
     border; training warns above 1%, :func:`fude.datasets.stats.border_ink`).
     """
@@ -172,7 +172,7 @@ class FudeCNN(CharClassifier):
         pixel by pixel, which is free, and meets the first linear layer's weights reordered to
         match (``(out, w2 * 9)``, a copy of the weights), instead of being copied channel by
         channel: that copy made the backward pass of the last ReLU and batch norm read two memory
-        layouts at once, 6% of a training step of the fast recipe (``bench/step_profile.py``).
+        layouts at once, 6% of a training step of the fast recipe (``bench/speed/step_profile.py``).
         The weights keep their channel-by-channel order, so saved models are unchanged. Inference
         copies the map as before: for one drawing the map is smaller than the weights."""
         h = self.feature_map(x)

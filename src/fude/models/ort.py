@@ -1,6 +1,6 @@
 """Running an image network in onnxruntime (https://onnxruntime.ai): on CPUs without bf16
 instructions its convolution kernels read most of fude's networks in fp32 1.2 to 2.3 times as fast
-as PyTorch's (``bench/evaluate_speed.py``), so :class:`fude.recognizer.Recognizer` hands large fp32
+as PyTorch's (``bench/speed/evaluate_speed.py``), so :class:`fude.recognizer.Recognizer` hands large fp32
 batches to it when the package is installed (``pip install "fude[onnx]"``) and the work repays the
 set-up."""
 
@@ -21,7 +21,7 @@ class OrtRunner:
     to get float32 logits ``(B, K)``.
 
     The export uses PyTorch's TorchScript-based exporter: with the session, 0.03 s for these
-    networks, 0.2 s more for the first in a process (imports; ``bench/evaluate_speed.py``). The
+    networks, 0.2 s more for the first in a process (imports; ``bench/speed/evaluate_speed.py``). The
     ``torch.export``-based one, which ``fude export`` writes files with, takes seconds.
 
     Raises:

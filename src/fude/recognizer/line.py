@@ -28,7 +28,7 @@ MAX_WIDTH = 1.6  # widest character, in line heights
 @dataclass(frozen=True)
 class LineSettings:
     """How a line is cut into characters (see the module); the defaults were chosen on generated
-    lines (``bench/line_reading.py``, its tuning seeds: the gap and tiny-run terms did not help there
+    lines (``bench/accuracy/line_reading.py``, its tuning seeds: the gap and tiny-run terms did not help there
     and are off).
 
     Attributes:

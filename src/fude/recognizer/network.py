@@ -20,13 +20,13 @@ from fude.runtime import resolve_precision
 
 # precision "auto" runs calls of fewer inputs than this in fp32 even where bf16 is fast for batches: a
 # forward pass of a few drawings is too small for bf16's matmuls to pay for the casts and reorders
-# around them. Measured on an AMX CPU, one thread, `ja`'s picture network (bench/auto_precision.py):
+# around them. Measured on an AMX CPU, one thread, `ja`'s picture network (bench/speed/auto_precision.py):
 # 1 drawing 1.1 ms fp32 against 2.0 ms bf16, 4 drawings 2.3 against 2.4, 8 drawings 3.7 against 2.8
 AUTO_BF16_MIN_BATCH = 8
 # the automatic backend: calls of fewer images stay in PyTorch (one drawing, a page of them) ...
 ORT_MIN_IMAGES = 2048
 # ... and so do larger ones until their forward work (images x forward FLOPs per image) adds up to this:
-# onnxruntime first exports the network, up to 0.2 s, which less work does not earn back (bench/evaluate_speed.py)
+# onnxruntime first exports the network, up to 0.2 s, which less work does not earn back (bench/speed/evaluate_speed.py)
 ORT_MIN_GFLOP = 50
 
 
@@ -47,7 +47,7 @@ class Recognizer(BaseRecognizer):
             default): bf16 for calls of at least :data:`AUTO_BF16_MIN_BATCH` inputs where the
             hardware runs it fast (:func:`fude.runtime.resolve_precision`), fp32 otherwise — a single
             drawing runs faster in fp32 even there. bf16 and fp32 give the same top-1 on the shipped
-            models' test images (tested); ``bench/evaluate_speed.py`` measures both.
+            models' test images (tested); ``bench/speed/evaluate_speed.py`` measures both.
         backend: ``"torch"``, ``"onnxruntime"`` (:class:`fude.models.ort.OrtRunner`; image
             networks in fp32 on the CPU), or ``"auto"`` (the default): where onnxruntime applies
             and is installed, calls of at least :data:`ORT_MIN_IMAGES` images run in it once such
@@ -71,7 +71,7 @@ class Recognizer(BaseRecognizer):
                  config: dict | None = None, device: str | torch.device = "cpu", precision: str = "auto",
                  backend: str = "auto", companion: Recognizer | None = None) -> None:
         # channels-last: several times the inference throughput of NCHW for the CNNs on a CPU
-        # (bench/evaluate_speed.py)
+        # (bench/speed/evaluate_speed.py)
         self.net = net.eval().to(device).to(memory_format=torch.channels_last)
         # what the forward passes run: the same network with its batch norms folded into the convolutions
         self.fused = fused_for_inference(self.net).to(memory_format=torch.channels_last)  # folded weights too

@@ -14,7 +14,7 @@ MONITORS = {"val_accuracy": "max", "val_balanced_accuracy": "max", "val_loss": "
 ARCH_LR = {"stroke-conv1d": 0.05}  # 0.2 made it diverge on 540 drawings in batches of 64 (0.05: 98% val)
 # named recipes: TrainConfig fields that differ from the defaults (``fude train --recipe NAME``,
 # TrainConfig.from_recipe; "augment": "off" stands for AugmentConfig.off(), `--no-augment`);
-# bench/mnist_speed.py measures them
+# bench/speed/mnist_speed.py measures them
 RECIPES = {
     # the quickest route to 99% on MNIST: one pass without augmentation or a held-out share, half
     # the steps warming up, light label smoothing; fude-cnn with a space-to-depth first stage

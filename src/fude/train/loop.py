@@ -343,7 +343,7 @@ def train_epoch(run: Run, epoch: int, progress: bool = True) -> dict:
 
 
 # inputs per forward pass of validation: as `fude evaluate`'s default; 2048 held ~50 MiB more at the
-# peak on a CPU for no speed (bench/scale.py --val-split 0.1)
+# peak on a CPU for no speed (bench/speed/scale.py --val-split 0.1)
 VAL_BATCH = 512
 
 

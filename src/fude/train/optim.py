@@ -20,7 +20,7 @@ class NesterovSGD:
 
     Not ``torch.optim.SGD`` itself: building any ``torch.optim`` optimizer, and its first step,
     imports ``torch._dynamo``, seconds of start-up on a small CPU: a large share of the quickest
-    training runs (``bench/mnist_speed.py``).
+    training runs (``bench/speed/mnist_speed.py``).
     """
 
     def __init__(self, groups: list[dict], lr: float, momentum: float) -> None:

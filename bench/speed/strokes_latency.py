@@ -3,11 +3,12 @@ one CPU core): validation, rasterisation (or the point sequence), the forward pa
 companion's too) and the reading settings, as `model.predict_strokes` does them; in onnxruntime (the
 model's ONNX file, what the reading commands and the server run) or in PyTorch (--backend torch).
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/strokes_latency.py [--n 500] [--model RUN_DIR] \
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/speed/strokes_latency.py [--n 500] [--model RUN_DIR] \
         [--backend auto|torch|onnxruntime]
 """
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import numpy as np
 import torch
 
 import fude
-from common import save_results
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import save_results  # noqa: E402
 from fude.recognizer import reading_backend
 from fude.strokes import read_drawing
 
@@ -29,7 +31,7 @@ args = p.parse_args()
 torch.set_num_threads(1)
 backend = reading_backend(args.model, args.backend, args.precision)
 rec = fude.load_model(args.model, precision=args.precision, backend=backend, threads=1)
-drawings = [read_drawing(f) for f in sorted((Path(__file__).parents[1] / "examples").glob("strokes-*.json"))]
+drawings = [read_drawing(f) for f in sorted((Path(__file__).parents[2] / "examples").glob("strokes-*.json"))]
 for d in drawings:  # warm-up
     rec.predict_strokes(d.strokes, canvas=d.canvas)
 times = []

@@ -4,7 +4,7 @@ enough for kanji, measured one after the other in one process (same batch, same 
 Random inputs of the right shapes: this measures the cost of a training step (forward, backward,
 SGD update), not accuracy.
 
-    .venv/bin/python bench/ja_arch.py [--threads 2] [--steps 8]
+    .venv/bin/python bench/experiments/ja_arch.py [--threads 2] [--steps 8]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 
 from fude.models import create_model  # noqa: E402

@@ -5,16 +5,19 @@ Training: fude's own step (``fude.train.train_step``: batch augmentation, channe
 --precision, SGD Nesterov) on MNIST training images, batch 256; throughput over --steps steps after the warm-up steps that
 compile. Inference: the 10,000 MNIST test images in batches of 512, twice after a warm-up pass.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/compile_speed.py [--archs fude-cnn,fude-cnn-l]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/experiments/compile_speed.py [--archs fude-cnn,fude-cnn-l]
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 import fude
-from common import save_results, table
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import save_results, table  # noqa: E402
 from fude.datasets.augment import AugmentConfig
 from fude.models import create_model
 from fude.runtime import autocast, resolve_precision

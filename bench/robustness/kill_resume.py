@@ -4,10 +4,11 @@ never stopped: how many runs end bit-identical.
 Each round trains the shipped KMNIST sample (fude-cnn, 6 epochs, batch 64, one thread) with a seed
 of its own: once whole, then cut by ``--kills`` signals (SIGKILL or SIGTERM, at a random moment of a
 random epoch, the first one sometimes before any epoch ends), each followed by ``fude train
---resume``, until the run finishes. A round counts as bit-identical when every weight of the final
+--resume --threads 1``, until the run finishes; the moments are drawn over the uninterrupted run's
+wall time, so the signals land whatever the machine's speed. A round counts as bit-identical when every weight of the final
 model equals the uninterrupted run's.
 
-    .venv/bin/python bench/kill_resume.py [--rounds 8] [--kills 4]
+    .venv/bin/python bench/robustness/kill_resume.py [--rounds 8] [--kills 4]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results  # noqa: E402
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -52,13 +53,15 @@ def main() -> None:
     for r in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
             seed = ["--seed", str(100 + r)]
+            t0 = time.perf_counter()
             subprocess.run(fude("train", *TINY, *seed, "--out", Path(tmp) / "whole"), check=True, capture_output=True,
                            env=ENV)
+            whole_s = time.perf_counter() - t0  # the uninterrupted run, start-up included: kills land within it
             run, command, kills, resumes = Path(tmp) / "cut", fude("train", *TINY, *seed, "--out", Path(tmp) / "cut"), 0, 0
             while True:
                 proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
                 if kills < args.kills:
-                    time.sleep(rng.uniform(0.3, 8.0))  # start-up is 2-3 s, an epoch 1-2 s on one thread
+                    time.sleep(rng.uniform(0.1, whole_s))  # anywhere from start-up to the last epoch
                     if proc.poll() is None:
                         proc.send_signal(signal.SIGKILL if rng.random() < 0.5 else signal.SIGTERM)
                         kills += 1

@@ -2,7 +2,7 @@
 with a CPU hog (a Python busy loop in its own process) on the same cores, alternating, with fude's
 own thread choice and with the thread count fixed.
 
-    .venv/bin/python bench/contention.py [--rounds 3] [--hogs 1]
+    .venv/bin/python bench/speed/contention.py [--rounds 3] [--hogs 1]
 
 Settings: the neighbour busy before training starts, arriving --at seconds into the run, or leaving
 then. Reported: samples/s of the training epoch (from the run's metrics.jsonl), wall time, and the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import FAST_RECIPE, save_results  # noqa: E402
 
 FAST = ["--dataset", "mnist", *FAST_RECIPE, "--quiet"]

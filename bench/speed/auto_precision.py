@@ -4,7 +4,7 @@ fp32 and in bf16 (autocast) on one CPU thread, for batches of 1 to 1,024 32-pixe
 (ms per call and per image), and what `auto` chooses for each (``Recognizer.precision_for``). On a
 CPU without fast bf16 (no AMX or AVX512-BF16) `auto` is fp32 throughout and bf16 is emulated.
 
-    .venv/bin/python bench/auto_precision.py [--rounds 5]
+    .venv/bin/python bench/speed/auto_precision.py [--rounds 5]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402

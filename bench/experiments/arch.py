@@ -1,7 +1,7 @@
 """Training and inference throughput of the CNN block orderings and widths considered for
 fude-cnn, on synthetic batches (batch 512, fp32, channels-last, all threads).
 
-    .venv/bin/python bench/arch.py
+    .venv/bin/python bench/experiments/arch.py
 """
 
 import sys
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 
 

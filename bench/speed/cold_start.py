@@ -4,7 +4,7 @@ ONNX files, PyTorch never imported) against `--backend torch`, the two alternate
 the machine hits both alike; and the seconds from starting `fude serve` (its default models) to
 its first `/health` answer.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/cold_start.py [--runs 7] [--file examples/strokes-あ.json]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/speed/cold_start.py [--runs 7] [--file examples/strokes-あ.json]
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import run_child, save_results, table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def serve_ready(port: int) -> float:

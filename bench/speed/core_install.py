@@ -2,7 +2,7 @@
 its size on disk, that PyTorch and SciPy are absent, and that `fude predict-strokes --json
 examples/strokes-あ.json` reads あ there, with that command's wall time.
 
-    .venv/bin/python bench/core_install.py [--python python3]
+    .venv/bin/python bench/speed/core_install.py [--python python3]
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results  # noqa: E402
 
 

@@ -6,7 +6,7 @@ one-off imports, which the single figures give); what fude's ``auto`` backend ru
 in, one after another, each on all 10,000 images (onnxruntime once the calls' forward work adds up
 to ``ORT_MIN_GFLOP``); and, for the shipped model, its `fude export` file run in onnxruntime.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/evaluate_speed.py
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/speed/evaluate_speed.py
 """
 
 import sys
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import FAST_NETWORK, save_results, table  # noqa: E402
 
 import fude  # noqa: E402

@@ -19,7 +19,7 @@ over the kanji groups, the finger-drawn kana and the other kana pooled); the cho
 model's own settings and an ablation (one change at a time from no settings at all) are then
 reported on both halves: the report half's figures are the ones to quote. Twins count as right.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/ja_tune.py --model runs/ja [--companion runs/ja-seq] \
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/accuracy/ja_tune.py --model runs/ja [--companion runs/ja-seq] \
         [--write]    # --write: save the chosen settings into the model folder (fude configure)
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402

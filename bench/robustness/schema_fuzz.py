@@ -5,7 +5,7 @@ for 5xx answers and for requests that hang. Counts come from the HAR log of ever
 Schemathesis is a separate tool, kept out of fude's environment (it pins its own Hypothesis):
 
     python3 -m venv /tmp/st && /tmp/st/bin/pip install schemathesis
-    .venv/bin/python bench/schema_fuzz.py --st /tmp/st/bin/st [--seconds 120]
+    .venv/bin/python bench/robustness/schema_fuzz.py --st /tmp/st/bin/st [--seconds 120]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results  # noqa: E402
 
 

@@ -4,7 +4,7 @@ images tiled 1, 2 and 4 times (240,000 images: Kuzushiji-49 has 232,365), each i
 samples/s of the epoch, minor page faults, and the process's peak RSS against the bytes of the
 images. ``--malloc both`` alternates fude's malloc thresholds with glibc's own.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/scale.py [--tiles 1 2 4] [--rounds 2] [--malloc both]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/speed/scale.py [--tiles 1 2 4] [--rounds 2] [--malloc both]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results  # noqa: E402
 
 CHILD = """

@@ -8,7 +8,7 @@ the first batch norm (the recipe before ``first_bn``); ``fast-wide`` = that with
 16, 32, 64 (the recipe before the narrow middle stage). All with ``space_to_depth``, fp32 or bf16 as
 ``fude train`` would choose on this machine, channels-last as training runs.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/step_profile.py [--steps 40]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/speed/step_profile.py [--steps 40]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import FAST_28_NETWORK, FAST_NETWORK, save_results, table  # noqa: E402
 
 import fude  # noqa: E402

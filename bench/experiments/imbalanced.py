@@ -8,7 +8,7 @@ balanced 2,000 images (200 per class). Printed per setting (mean over seeds): ba
 accuracy at the training class frequencies (sum of per-class recall times the training share: what
 an imbalanced test set drawn like the training data would give), and the worst class's recall.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/imbalanced.py [--seeds 3] [--epochs 30]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/experiments/imbalanced.py [--seeds 3] [--epochs 30]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402

@@ -5,7 +5,7 @@ Few training drawings per character (as when a person collects their own), the s
 model with a new head, everything trainable; and the same with its first block(s) frozen.
 Accuracy on an independent synthetic test set (other seed) of the 74 hiragana shapes.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/finetune.py [--per-char 20] [--epochs 15] [--seeds 2]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/experiments/finetune.py [--per-char 20] [--epochs 15] [--seeds 2]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402

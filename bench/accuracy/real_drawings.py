@@ -4,17 +4,19 @@ Made for real people's drawings, which fude cannot make itself: draw on the page
 confirm each drawing ("Yes, save it" or a correction), then `fude samples export --out DIR` writes
 them as `DIR/strokes/*.json`. Any stroke JSON files with a `label` work.
 
-    .venv/bin/python bench/real_drawings.py DIR/strokes [--models hiragana,hiragana-seq] [--misses]
+    .venv/bin/python bench/accuracy/real_drawings.py DIR/strokes [--models hiragana,hiragana-seq] [--misses]
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import fude
-from common import save_results, table
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import save_results, table  # noqa: E402
 from fude.strokes import read_drawing
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -12,7 +12,7 @@ next as soon as the last is answered: a stress test that saturates the machine. 
 as a person drawing on the page does: the page asks at the end of each stroke and after a 120 ms
 pause of the pen, a few times for each character.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/serve_load.py [--clients 1,8,32] [--workers 1,2] \
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/serving/serve_load.py [--clients 1,8,32] [--workers 1,2] \
         [--seconds 60] [--interval-ms 500] [--model ja] [--name serve_load-...]
 """
 
@@ -28,11 +28,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table
 from fude.datasets import default_data_dir
 from fude.strokes import read_tdic
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def rss_mib(pid: int) -> float:

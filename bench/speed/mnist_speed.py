@@ -5,7 +5,7 @@ reading the gzipped IDX files, the md5 checks, training and scoring the finished
 official test set all count, in one command. Prints that wall time, the training seconds and
 samples/s, achieved FLOP/s and its share of this machine's measured fp32 and bf16 matmul peaks.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/mnist_speed.py [--recipe fast|default]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/speed/mnist_speed.py [--recipe fast|default]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import FAST_28_NETWORK, FAST_RECIPE, matmul_peak, run_child, save_results, table  # noqa: E402
 
 ONE_PASS = ["--epochs", "1", "--batch-size", "256", "--warmup", "0.5", "--no-augment", "--val-split", "0"]

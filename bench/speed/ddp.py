@@ -1,7 +1,7 @@
 """One process against `torchrun --nproc-per-node 2`: the same recipe on MNIST must reach the same
 test accuracy within seed noise. Each configuration runs the real CLI for several seeds.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/ddp.py [--epochs 2] [--seeds 3]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/speed/ddp.py [--epochs 2] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 
 

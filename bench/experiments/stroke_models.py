@@ -12,18 +12,21 @@ seed 0) with fude's one training loop, and is tested on unseen drawings of two k
 None is a set of real human drawings.
 Latency is `predict_strokes` on one thread, p50 over 300 calls.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/stroke_models.py [--per-char 300] [--epochs 5]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/experiments/stroke_models.py [--per-char 300] [--epochs 5]
 """
 
 import argparse
+import sys
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import save_results, table
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import save_results, table  # noqa: E402
 from fude.classmap import ClassMap
 from fude.datasets import Dataset, SequenceDataset, default_data_dir
 from fude.strokes.kanjivg import load_kanjivg

@@ -7,7 +7,7 @@ measures in the page, for every stroke, the time from its ``pointerup`` (the las
 to the first animation frame after the guess list was replaced (the guesses painted). Prints
 percentiles in milliseconds.
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/page_latency.py [--rounds 20] [--model ja] [--screen phone]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/serving/page_latency.py [--rounds 20] [--model ja] [--screen phone]
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results  # noqa: E402
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]

@@ -6,7 +6,7 @@
 - 4-NN: k-nearest neighbours (k=4, distance-weighted) on raw pixels, as in the Kuzushiji-MNIST
   benchmark table (scikit-learn).
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/kmnist_cv.py [--methods fude keras-cnn knn]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/accuracy/kmnist_cv.py [--methods fude keras-cnn knn]
         [--epochs N] [--elastic ALPHA] [--tta 0 1 2]
 
 ``--epochs`` and ``--elastic`` override the shipped recipe's epochs and elastic distortion; ``--tta``
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402

@@ -11,7 +11,7 @@ points only) and fresh synthetic drawings, per script, and time one drawing on o
 - latency: ``Recognizer.predict_strokes`` on one drawing, ``torch.set_num_threads(1)``, p50 and p90
   over ``--latency`` Tomoe kanji (the same figure on each of a model's rows).
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/ja_eval.py [--models ja,hiragana] [--per-char 1]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/accuracy/ja_eval.py [--models ja,hiragana] [--per-char 1]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402

@@ -14,7 +14,7 @@ other lines (seeds 100000..): character error rate (edit distance over character
 ー/一 or カ/力 count as the same), whole lines right, lines cut right; and the time to read a
 4-character line (p50, one thread).
 
-    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/line_reading.py [--lines 150] [--write]
+    FUDE_DATA_DIR=../shared/data .venv/bin/python bench/accuracy/line_reading.py [--lines 150] [--write]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 
 from fude.datasets import default_data_dir  # noqa: E402
