@@ -432,3 +432,66 @@ def test_the_readmes_python_example_runs_as_written(tmp_path):
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert p.returncode == 0 and p.stdout.strip().endswith("done"), p.stderr[-2000:]
     assert (tmp_path / "runs" / "mnist-fast" / "model.safetensors").exists()
+
+
+def test_each_shipped_model_is_what_its_recipe_file_trains():
+    """The recipe files are the shipped models' recipes: the TrainConfig each recipe's training
+    step describes is the one recorded in the shipped model's config.json (ja's two steps: ja and
+    ja-seq), and its configure step writes ja's reading settings."""
+    from dataclasses import asdict
+
+    from fude.cli import build_parser
+    from fude.cli.train import config_from_args
+    from fude.models.store import resolve_model_dir
+    from fude.datasets.augment import AugmentConfig
+    from fude.recipes import load_recipe, shipped_names
+    from fude.train import TrainConfig
+
+    assert {"fast", "mnist", "kmnist", "hiragana", "hiragana-seq", "ja"} <= set(shipped_names())
+    trained = {"mnist": ["mnist"], "kmnist": ["kmnist"], "hiragana": ["hiragana"], "hiragana-seq": ["hiragana-seq"],
+               "ja": ["ja", "ja-seq"]}
+    for recipe, models in trained.items():
+        steps = [s for s in load_recipe(recipe).commands() if s[0] == "train"]
+        assert len(steps) == len(models), recipe
+        for step, model in zip(steps, models):
+            shipped = json.loads((resolve_model_dir(model) / "config.json").read_text())
+            args = build_parser("train").parse_args(step)
+            args.argv = step[1:]
+            # augmentation fields added since (elastic: 0, off) take their defaults, as training reads them
+            then = {**shipped["train"], "augment": {**asdict(AugmentConfig()), **shipped["train"]["augment"]}}
+            assert asdict(config_from_args(args)) == asdict(TrainConfig.from_dict(then)), (recipe, model)
+    configure = next(s for s in load_recipe("ja").commands() if s[0] == "configure")
+    settings = json.loads((resolve_model_dir("ja") / "config.json").read_text())["recognizer"]
+    assert settings["companion_weight"] == {"default": 0.7, "hiragana": 0.5, "katakana": 0.5}, settings
+    assert settings["script_prior"] == {"hiragana": 1.5, "uncommon-kanji": 0.5} and settings["extra_stroke_factor"] == 0.5
+    assert configure[configure.index("--extra-stroke-factor") + 1] == "0.5" and "uncommon-kanji=0.5" in configure
+
+
+def test_fude_recipe_runs_a_recipe_file_and_its_runs_record_it(tmp_path):
+    """`fude recipe FILE` runs its steps in order with the vars filled in; the run it trains records
+    the recipe's name and sha256; --show prints the commands; a broken file gets one line."""
+    import hashlib
+
+    recipe = tmp_path / "tiny.json"
+    recipe.write_text(json.dumps({"about": "a tiny run", "vars": {"out": "runs/x", "epochs": "1"}, "steps": [
+        ["train", "--dataset", "kmnist-sample", "--epochs", "{epochs}", "--batch-size", "64", "--threads", "1",
+         "--quiet", "--out", "{out}"],
+        ["evaluate", "--model", "{out}", "--dataset", "kmnist-sample", "--json"]]}))
+    out = tmp_path / "run"
+    shown = fude("recipe", recipe, "--set", f"out={out}", "--show").stdout
+    assert "1. fude train --dataset kmnist-sample --epochs 1" in shown and f"2. fude evaluate --model {out}" in shown
+    p = fude("recipe", recipe, "--set", f"out={out}")
+    assert p.returncode == 0
+    record = {"name": "tiny", "sha256": hashlib.sha256(recipe.read_bytes()).hexdigest()}
+    assert json.loads((out / "config.json").read_text())["recipe"] == record
+    assert json.loads((out / "run.json").read_text())["recipe"] == record
+    assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 1
+    for bad, words in (("{", "not valid JSON"), ('{"steps": "train"}', "steps must be a list"),
+                       ('{"stepz": []}', "unknown keys")):
+        recipe.write_text(bad)
+        p = fude("recipe", recipe, check=False)
+        assert p.returncode == 1 and words in p.stderr and "Traceback" not in p.stderr, p.stderr
+    p = fude("recipe", "nope", check=False)
+    assert p.returncode == 1 and "unknown recipe 'nope'; known: fast" in p.stderr
+    p = fude("recipe", "mnist", "--set", "outt=x", check=False)
+    assert p.returncode == 1 and "has no var outt" in p.stderr

@@ -11,7 +11,8 @@ from conftest import REPO
 SRC = REPO / "src" / "fude"
 # the pipeline, upstream first: a module may import from its own layer or any layer above it
 LAYERS = [
-    ("fude.files", "fude.errors", "fude.cores", "fude.runtime", "fude.scripts", "fude.classmap", "fude.resources", "fude.pretrained"),
+    ("fude.files", "fude.errors", "fude.cores", "fude.runtime", "fude.scripts", "fude.classmap", "fude.recipes", "fude.resources",
+     "fude.pretrained"),
     ("fude.datasets",),
     ("fude.strokes",),
     ("fude.models",),

@@ -174,7 +174,7 @@ def test_kanji_guesses_carry_readings_and_meanings(tmp_path):
 
 
 def test_a_recipe_writes_every_reading_setting_by_command(tmp_path, capsys):
-    """The shipped ja recipe in miniature (bench/ja_recipe.sh's steps on three characters): casual
+    """The shipped ja recipe in miniature (the ja recipe file's steps on three characters): casual
     drawings, an image network, a sequence companion, then `fude configure`; the model folder then
     reads with every setting the recipe gave, and nothing was written into config.json by hand."""
     from conftest import MIRROR

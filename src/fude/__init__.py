@@ -9,7 +9,7 @@ evaluation and recognition from image files and drawings. Quick start::
     model.predict(test.images[:3], k=3)                   # top-3 guesses per image
 
 The package reads as the pipeline, data flowing one way: `errors`, `files`, `cores`, `runtime`,
-`scripts`, `classmap` → `datasets` → `strokes` → `models` → `recognizer` → `evaluate` → `train` →
+`scripts`, `classmap`, `recipes` → `datasets` → `strokes` → `models` → `recognizer` → `evaluate` → `train` →
 `baselines`, `plots`, `report`, `summary`, `export` → `serve` → `cli` (README "Development"; a module
 imports only from its own step or those before it: tests/test_layout.py).
 """

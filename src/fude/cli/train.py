@@ -20,6 +20,7 @@ COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
     "train": "train a model; writes a run folder",
     "finetune": "fine-tune a trained model to new data or a new class set",
     "cv": "stratified k-fold cross-validation of a training recipe or a baseline",
+    "recipe": "make a shipped model again from its recipe file (or run a recipe file of yours)",
 }
 
 
@@ -69,6 +70,15 @@ def register(sub) -> None:
     ft.add_argument("--freeze", type=int, default=0, help="keep the first N blocks fixed (the new head always "
                     "trains; default: 0)")
     add_train_args(ft, finetune=True)
+
+    r = sub.add_parser("recipe", help=COMMANDS["recipe"])
+    from fude.recipes import shipped_names
+
+    r.add_argument("name", help=f"a shipped recipe ({', '.join(shipped_names())}) or a recipe file's path")
+    r.add_argument("--set", action="append", metavar="VAR=VALUE", help="change one of the recipe's vars, e.g. "
+                   "--set out=runs/mine (see --show)")
+    r.add_argument("--show", action="store_true", help="print what the recipe is and its commands; run nothing")
+    r.set_defaults(func=cmd_recipe)
 
     c = sub.add_parser("cv", help=COMMANDS["cv"])
     what = c.add_mutually_exclusive_group(required=True)
@@ -125,6 +135,59 @@ def config_from_args(args: argparse.Namespace):
     return cfg
 
 
+def recipe_in_use(name: str | None) -> dict | None:
+    """The recipe this training run belongs to, as run.json and config.json record it: the one
+    ``fude recipe`` is running (its steps run with ``FUDE_RECIPE`` set), else ``--recipe NAME``'s."""
+    import os
+
+    from fude.recipes import RECIPE_ENV, recipe_record
+
+    if os.environ.get(RECIPE_ENV):
+        try:
+            given = json.loads(os.environ[RECIPE_ENV])
+            return {"name": str(given["name"]), "sha256": str(given["sha256"])}
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"${RECIPE_ENV} is set but is not {{\"name\": ..., \"sha256\": ...}}: unset it") from None
+    return recipe_record(name) if name else None
+
+
+def cmd_recipe(args: argparse.Namespace) -> int:
+    """``fude recipe NAME``: print the recipe, or run its steps as ``fude`` processes, in order."""
+    import os
+    import subprocess
+
+    from fude.recipes import RECIPE_ENV, load_recipe
+
+    recipe = load_recipe(args.name)
+    changes = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: give VAR=VALUE, e.g. --set out=runs/mine")
+        changes[key] = value
+    steps = recipe.commands(changes)
+    if args.show:
+        print(f"{recipe.name} (sha256 {recipe.sha256[:16]}): {recipe.about}")
+        if recipe.train:
+            print(f"train: {json.dumps(recipe.train)}")
+        for k, step in enumerate(steps, start=1):
+            print(f"{k}. fude {shlex.join(step)}")
+        return 0
+    if not steps:
+        raise ValueError(f"recipe {recipe.name} has no steps; use its fields with fude train --recipe {recipe.name}")
+    env = {**os.environ, RECIPE_ENV: json.dumps({"name": recipe.name, "sha256": recipe.sha256})}
+    t0 = time.perf_counter()
+    for k, step in enumerate(steps, start=1):
+        print(f"[{recipe.name} {k}/{len(steps)}] fude {shlex.join(step)}", file=sys.stderr, flush=True)
+        code = subprocess.run([sys.executable, "-m", "fude", *step], env=env).returncode
+        if code != 0:
+            print(f"error: step {k} of recipe {recipe.name} failed (exit {code}); fix it and run the recipe again "
+                  "(finished synth shards are kept)", file=sys.stderr)
+            return code if 0 < code < 128 else 1
+    print(f"recipe {recipe.name}: {len(steps)} steps in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return 0
+
+
 def recipe_flags(name: str) -> str:
     """The ``fude train`` flags that the recipe ``name`` (:data:`fude.train.RECIPES`) stands for."""
     from fude.train import RECIPES
@@ -178,11 +241,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = Path(args.resume)
         run = read_run(out)
         cfg, data_args, folds, command = TrainConfig.from_dict(run["train"]), run["data"], run["folds"], run["command"]
+        recipe = run.get("recipe")
         # a run given --threads N resumes on N threads (bit-identical to a run never stopped) unless told otherwise
         args.threads = args.threads or fixed_threads(run)
     else:
         cfg, data_args, folds = config_from_args(args), data_args_dict(args), args.folds
         command = "fude " + shlex.join(sys.argv[1:])
+        recipe = recipe_in_use(getattr(args, "recipe", None))
         name = data_args["dataset"] or "data"
         out = Path(args.out) if args.out else Path("runs") / f"{name}-{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.test_split:
@@ -197,11 +262,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     threads = set_threads(args.threads, world.local_size if resolve_device(cfg.device).type == "cpu" else 1,
                           since=args.started)
     data = load_data(data_args, "train")
-    extra_config = {"command": command, "data": data.source, "threads": threads}
+    extra_config = {"command": command, "data": data.source, "threads": threads, **({"recipe": recipe} if recipe else {})}
     new_folder = not out.exists()
     if world.main:
         if not args.resume:
-            start_run(out, cfg, data_args, folds, command, args.overwrite, args.threads)
+            start_run(out, cfg, data_args, folds, command, args.overwrite, args.threads, recipe)
         print(f"run folder: {out}", file=say)
     distributed.barrier(world)
     t0 = time.perf_counter()

@@ -82,7 +82,7 @@ class SynthConfig:
     mark_reverse: float = 0.4  # chance that a short mark is drawn the other way
     reorder: float = 0.0  # chance that all the strokes come in a random order
     reverse: float = 0.0  # chance, per stroke, that it is drawn from its end to its start
-    # casual writing (all off by default; bench/ja_recipe.sh sets the shipped `ja`'s):
+    # casual writing (all off by default; the `ja` recipe, fude/resources/recipes/ja.json, sets the shipped `ja`'s):
     split: float = 0.0  # chance that a stroke with a corner is written as two (the pen lifted at 口's turn)
     merge: float = 0.0  # chance that a stroke starting where the last ended continues it (口 in two strokes)
     dots: float = 0.0  # chance that a dot or tick is a straight dash; runs of them (氵, 灬) one zig-zag stroke

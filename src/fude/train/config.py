@@ -9,20 +9,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from fude.datasets.augment import AugmentConfig
+from fude.recipes import training_recipes
 
 MONITORS = {"val_accuracy": "max", "val_balanced_accuracy": "max", "val_loss": "min"}  # what early stopping watches
 ARCH_LR = {"stroke-conv1d": 0.05}  # 0.2 made it diverge on 540 drawings in batches of 64 (0.05: 98% val)
 # named recipes: TrainConfig fields that differ from the defaults (``fude train --recipe NAME``,
-# TrainConfig.from_recipe; "augment": "off" stands for AugmentConfig.off(), `--no-augment`);
+# TrainConfig.from_recipe; "augment": "off" stands for AugmentConfig.off(), `--no-augment`), from the
+# recipe files that hold them (fude/resources/recipes/*.json, fude.recipes);
 # bench/speed/mnist_speed.py measures them
-RECIPES = {
-    # the quickest route to 99% on MNIST: one pass without augmentation or a held-out share, half
-    # the steps warming up, light label smoothing; fude-cnn with a space-to-depth first stage
-    # without batch norm, narrow stages (16, 16, 48) and MNIST's empty 2-pixel border cropped.
-    # Made for MNIST-like digits: on Kuzushiji-MNIST the crop drops 10% of the ink (training warns).
-    "fast": {"epochs": 1, "lr": 0.4, "warmup": 0.5, "label_smoothing": 0.02, "val_split": 0.0, "augment": "off",
-             "model_config": {"space_to_depth": True, "widths": [16, 16, 48], "first_bn": False, "crop": 2}},
-}
+RECIPES = training_recipes()
 
 
 def _f(default, help: str, **meta):

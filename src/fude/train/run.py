@@ -47,17 +47,17 @@ def check_new_run(out: Path, overwrite: bool) -> None:
 
 
 def start_run(out: Path, cfg: TrainConfig, data_args: dict, folds: int, command: str, overwrite: bool,
-              threads: int = 0) -> None:
+              threads: int = 0, recipe: dict | None = None) -> None:
     """Make ``out`` a new run: clear a replaced run's results as a whole (never half-mixed with the
     new one), then write ``run.json`` (``threads``: the count ``--threads`` fixed, 0 for none, which a
-    resumed run keeps)."""
+    resumed run keeps; ``recipe``: the recipe file's name and sha256, when one made the run)."""
     out.mkdir(parents=True, exist_ok=True)
     if overwrite:
         for name in FINISHED:
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / "best", ignore_errors=True)
     atomic_write_json(out / "run.json", {"train": asdict(cfg), "data": data_args, "folds": folds, "command": command,
-                                         "threads": threads}, indent=1)
+                                         "threads": threads, **({"recipe": recipe} if recipe else {})}, indent=1)
 
 
 def fixed_threads(run: dict) -> int:
