@@ -12,7 +12,7 @@ import pytest
 
 from fude.recognizer import load_model
 from fude.serve.batching import Batcher
-from fude.strokes import StrokeError, read_drawing, read_tdic
+from fude.strokes import StrokeError, load_tomoe, read_drawing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def ja():
 
 def requests_of_real_drawings(mirror) -> list[dict]:
     """Tomoe drawings with assorted options, an example drawn in the app's layout, and two bad ones."""
-    chars = read_tdic(mirror / "tomoe" / "all.tdic")[::97]
+    chars = load_tomoe(mirror)[::97]
     reqs = [{"strokes": c.strokes, "k": 1 + i % 7, "script": ["all", "kanji", "kana", "hiragana"][i % 4],
              "canvas": {"width": 300, "height": 300} if i % 3 == 0 else None} for i, c in enumerate(chars)]
     reqs.append({"strokes": read_drawing(REPO / "examples" / "strokes-き-app-layout.json").strokes, "chars": "きさち"})
@@ -86,7 +86,7 @@ def test_the_server_answers_concurrent_clients_as_one_at_a_time(tmp_path, mirror
 
     port = free_port()
     proc = start_server(tmp_path / "s.sqlite", port, "ja", seconds=60)
-    chars = read_tdic(mirror / "tomoe" / "all.tdic")[::61]
+    chars = load_tomoe(mirror)[::61]
 
     def post(c):
         body = json.dumps({"model": "ja", "strokes": [s.tolist() for s in c.strokes]}).encode()

@@ -9,6 +9,7 @@ import pytest
 from conftest import MIRROR
 from fude.strokes import variations as V
 from fude.strokes.features import stroke_length
+from fude.datasets import STROKE_SOURCES
 
 FONTS = Path("/usr/share/fonts/truetype")
 KLEE = FONTS / "klee" / "KleeOne-Regular.ttf"
@@ -18,7 +19,7 @@ KLEE = FONTS / "klee" / "KleeOne-Regular.ttf"
 def templates():
     from fude.strokes.kanjivg import load_templates
 
-    folder = MIRROR / "kanjivg" / "kanji"
+    folder = MIRROR / STROKE_SOURCES["kanjivg"].path
     if not folder.is_dir():
         pytest.skip(f"KanjiVG files not found at {folder}")
     return {c: t[0] for c, t in load_templates(folder, chars="口月海花お人", variants=False).items()}

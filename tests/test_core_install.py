@@ -19,11 +19,12 @@ from fude.recognizer import OnnxRecognizer, Recognizer, load_model
 from fude.strokes import read_drawing, read_tdic
 from fude.strokes.kanjivg import load_templates
 from fude.strokes.synth import SynthConfig, drawing
+from fude.datasets import STROKE_SOURCES
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-TOMOE = Path(os.environ.get("FUDE_DATA_DIR", REPO.parent / "shared" / "data")) / "tomoe" / "all.tdic"
-KANJIVG = TOMOE.parents[1] / "kanjivg" / "kanji"
+MIRROR = Path(os.environ.get("FUDE_DATA_DIR", REPO.parent / "shared" / "data"))
+TOMOE, KANJIVG = MIRROR / STROKE_SOURCES["tomoe"].path, MIRROR / STROKE_SOURCES["kanjivg"].path
 
 # runs first in the subprocess: every module of the train extra is refused, as on the core install
 BLOCK = textwrap.dedent(f"""

@@ -224,3 +224,26 @@ def test_idx_bad_magic_and_length(tmp_path, mnist_test):
     short.write_bytes(gzip.compress(data[:-10]))
     with pytest.raises(DatasetError, match=r"header says shape \(3, 28, 28\) \(2352 bytes of data\).*2342 bytes"):
         datasets.read_idx(short)
+
+
+def test_kanjivg_and_tomoe_come_through_the_registry(mirror, isolated_data_dir):
+    """KanjiVG and Tomoe are registered collections: found in the data directory by name, Tomoe's
+    file md5-checked like every download; missing ones say where they looked and where to get them."""
+    from fude.datasets import STROKE_SOURCES, DatasetError, stroke_source
+    from fude.strokes import load_tomoe
+    from fude.strokes.kanjivg import load_templates
+
+    assert stroke_source("kanjivg", mirror) == mirror / "kanjivg" / "kanji"
+    assert stroke_source("tomoe", mirror) == mirror / "tomoe" / "all.tdic"
+    assert len(load_tomoe(mirror)) == 3048 and [t.variant for t in load_templates(chars="字", data_dir=mirror)["字"]] == ["", "Kaisho"]
+    with pytest.raises(DatasetError, match="kanjivg/kanji not found.*github.com/KanjiVG"):
+        stroke_source("kanjivg")  # the empty data directory of FUDE_DATA_DIR
+    with pytest.raises(DatasetError, match="all.tdic not found.*downloads are off.*tomoe_data"):
+        stroke_source("tomoe", download=False)
+    (isolated_data_dir / "tomoe").mkdir()
+    (isolated_data_dir / "tomoe" / "all.tdic").write_text("字\n:1\n1 (0 0) (10 10)\n")
+    with pytest.raises(DatasetError, match="md5 mismatch"):
+        load_tomoe()
+    with pytest.raises(ValueError, match="unknown stroke collection 'etl'; known: kanjivg"):
+        stroke_source("etl")
+    assert set(STROKE_SOURCES) == {"kanjivg", "kanjivg-hiragana", "tomoe"}

@@ -29,7 +29,7 @@ def ja():
 
 @pytest.fixture(scope="module")
 def templates(mirror):
-    return load_templates(mirror / "kanjivg" / "kanji", chars="日本語学校ありがとうカタナきってちょ人口山")
+    return load_templates(data_dir=mirror, chars="日本語学校ありがとうカタナきってちょ人口山")
 
 
 @pytest.mark.parametrize("word", ["日本", "学校", "ありがとう", "カタカナ"])

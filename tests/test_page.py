@@ -308,7 +308,7 @@ def test_write_a_line_and_fix_one_character(server, browser, mirror):
     from fude.strokes.synth import SynthConfig, line_drawing
 
     url, _ = server
-    strokes, groups = line_drawing(load_templates(mirror / "kanjivg" / "kanji", chars="学校"), "学校", 0,
+    strokes, groups = line_drawing(load_templates(data_dir=mirror, chars="学校"), "学校", 0,
                                    SynthConfig(), spacing=(0.3, 0.4))
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()

@@ -11,8 +11,9 @@ from conftest import MIRROR
 from fude import strokes as S
 from fude.scripts import HIRAGANA
 from fude.strokes.kanjivg import load_kanjivg, read_svg, stroke_count_warning
+from fude.datasets import STROKE_SOURCES
 
-KANJIVG = MIRROR / "kanjivg_hiragana"
+KANJIVG = MIRROR / STROKE_SOURCES["kanjivg-hiragana"].path
 
 
 @pytest.fixture(scope="module")
@@ -417,7 +418,7 @@ def test_kanjivg_templates_read_variants_and_components(tmp_path):
     carry its suffix; a kanji's strokes know their components."""
     from fude.strokes.kanjivg import load_templates, read_template
 
-    folder = MIRROR / "kanjivg" / "kanji"
+    folder = MIRROR / STROKE_SOURCES["kanjivg"].path
     if not folder.is_dir():
         pytest.skip("the full KanjiVG set is not in the data mirror")
     ji = load_templates(folder, chars="字", cache=False)["字"]
@@ -475,7 +476,7 @@ def test_synth_train_predict_kanji_and_katakana_end_to_end(tmp_path):
     from fude.strokes.kanjivg import load_templates
     from fude.strokes.synth import vary
 
-    folder = MIRROR / "kanjivg" / "kanji"
+    folder = MIRROR / STROKE_SOURCES["kanjivg"].path
     if not folder.is_dir():
         pytest.skip("the full KanjiVG set is not in the data mirror")
     chars = "学字子アカあ力"
@@ -512,7 +513,7 @@ def test_synth_components_and_cli_options(tmp_path):
     from fude.strokes.kanjivg import load_templates
     from fude.strokes.synth import SynthConfig, vary
 
-    folder = MIRROR / "kanjivg" / "kanji"
+    folder = MIRROR / STROKE_SOURCES["kanjivg"].path
     if not folder.is_dir():
         pytest.skip("the full KanjiVG set is not in the data mirror")
     ji = load_templates(folder, chars="字")["字"][0]
@@ -556,7 +557,7 @@ def test_shipped_ja_model_on_tomoes_kanji_and_kana():
     import fude
     from fude.scripts import script, twins
 
-    path = MIRROR / "tomoe" / "all.tdic"
+    path = MIRROR / STROKE_SOURCES["tomoe"].path
     if not path.exists():
         pytest.skip("tomoe/all.tdic is not in the data mirror")
     rec = fude.load_model("ja")
@@ -694,7 +695,7 @@ def test_most_strokes_are_the_most_of_any_kanjivg_form():
     KanjiVG set in the data mirror says."""
     from fude.strokes.kanjivg import load_templates, most_strokes
 
-    folder = MIRROR / "kanjivg" / "kanji"
+    folder = MIRROR / STROKE_SOURCES["kanjivg"].path
     if not folder.is_dir():
         pytest.skip("the full KanjiVG set is not in the data mirror")
     templates = load_templates(folder)

@@ -41,12 +41,12 @@ print("wrote", sorted(p.name for p in RES.glob("kmnist-sample-*")), sorted(p.nam
 
 # example drawings for `fude predict-strokes`: synthetic handwriting from KanjiVG (a seed no
 # training set uses), on a 300x300 canvas, one in fude's JSON and one in the drawing app's layout
-from fude.datasets import default_data_dir  # noqa: E402
+from fude.datasets import stroke_source  # noqa: E402
 from fude.strokes.kanjivg import load_kanjivg  # noqa: E402
 from fude.strokes import Character, write_json  # noqa: E402
 from fude.strokes.synth import vary  # noqa: E402
 
-kanjivg = load_kanjivg(str(default_data_dir() / "kanjivg_hiragana"))
+kanjivg = load_kanjivg(str(stroke_source("kanjivg-hiragana")))
 for n, c in enumerate("あね"):
     drawn = vary(kanjivg[c], np.random.default_rng(2026 + n))
     write_json(EXAMPLES / f"strokes-{c}.json", Character([s * 240 + 30 for s in drawn], c, {"width": 300, "height": 300}))

@@ -30,7 +30,7 @@ from common import save_results, table  # noqa: E402
 import fude  # noqa: E402
 from fude.datasets import default_data_dir  # noqa: E402
 from fude.scripts import script, twins  # noqa: E402
-from fude.strokes import read_tdic  # noqa: E402
+from fude.strokes import load_tomoe  # noqa: E402
 from fude.strokes.kanjivg import load_templates  # noqa: E402
 from fude.scripts import SMALL_KANA  # noqa: E402
 from fude.strokes.synth import SynthConfig, drawing  # noqa: E402
@@ -65,8 +65,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     data = default_data_dir(args.data_dir)
-    tomoe = [(c.label, c.strokes, c.canvas) for c in read_tdic(data / "tomoe" / "all.tdic")]
-    templates = load_templates(data / "kanjivg" / "kanji")
+    tomoe = [(c.label, c.strokes, c.canvas) for c in load_tomoe(data)]
+    templates = load_templates(data_dir=data)
     rows = []
     for name in args.models.split(","):
         rec = fude.load_model(name)

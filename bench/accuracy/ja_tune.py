@@ -44,7 +44,7 @@ from fude.datasets.fonts import font_images, font_name  # noqa: E402
 from fude.recognizer import RecognizerConfig, StrokeCount, extra_strokes, rescorers, save_recognizer_config, \
     split_small_kana  # noqa: E402
 from fude.scripts import SMALL_KANA, kanjidic, script, twins  # noqa: E402
-from fude.strokes import check_strokes, read_tdic  # noqa: E402
+from fude.strokes import check_strokes, load_tomoe  # noqa: E402
 from fude.strokes.kanjivg import load_templates  # noqa: E402
 from fude.strokes.synth import SynthConfig, drawing  # noqa: E402
 
@@ -67,11 +67,11 @@ def drawings(data: Path, chars: tuple[str, ...]) -> list[tuple[str, str, list, d
     """(group, label, strokes, canvas) of the stroke sources."""
     known = set(chars)
     out = [(group_of("tomoe", c.label), c.label, c.strokes, c.canvas)
-           for c in read_tdic(data / "tomoe" / "all.tdic") if c.label in known]
+           for c in load_tomoe(data) if c.label in known]
     dic = kanjidic()
     school = [c for c in chars if script(c) == "kanji" and (dic.get(c) or [None, None])[1] in range(1, 7)]
     kana = [c for c in chars if script(c) in ("hiragana", "katakana") and c not in SMALL_KANA]
-    templates = load_templates(data / "kanjivg" / "kanji", chars="".join(school + kana))
+    templates = load_templates(data_dir=data, chars="".join(school + kana))
     index = {c: i for i, c in enumerate(chars)}
     canvas = {"width": 300, "height": 300}
     for source, cfg, which in (("casual", CASUAL, school + kana), ("finger", FINGER, kana)):

@@ -35,7 +35,7 @@ from fude.datasets import default_data_dir  # noqa: E402
 from fude.recognizer import load_model  # noqa: E402
 from fude.recognizer.line import LineSettings, best_path, candidates  # noqa: E402
 from fude.scripts import SMALL_KANA, TWINS, kanjidic, script  # noqa: E402
-from fude.strokes import check_strokes, read_tdic  # noqa: E402
+from fude.strokes import check_strokes, load_tomoe  # noqa: E402
 from fude.strokes.kanjivg import load_templates  # noqa: E402
 from fude.strokes.synth import SynthConfig, line_drawing  # noqa: E402
 
@@ -104,7 +104,7 @@ def main() -> None:
     kanji = sorted(c for c, v in info.items() if c in classes and 1 <= (v[1] or 0) <= 6)  # [rank, grade, ...]
     hira = [c for c in rec.class_map.chars if script(c) == "hiragana" and c not in SMALL_KANA and c not in "ゐゑゔ"]
     kata = [c for c in rec.class_map.chars if script(c) == "katakana" and c not in SMALL_KANA and c not in "ヰヱヴヵヶヷヸヹヺー"]
-    tomoe = {c.label: c.strokes for c in read_tdic(root / "tomoe" / "all.tdic") if c.label in classes}
+    tomoe = {c.label: c.strokes for c in load_tomoe(root) if c.label in classes}
     twin_of = {c: g[0] for g in TWINS for c in g}
     same = lambda t: "".join(twin_of.get(c, c) for c in t)  # noqa: E731
 
@@ -118,7 +118,7 @@ def main() -> None:
             words = texts(args.lines, seed0 + len(name), pool_k, pool_h, pool_c)
             if name == "tomoe":
                 words = [w for w in words if all(c in tomoe for c in w)]
-            tpl = load_templates(root / "kanjivg" / "kanji", chars="".join(sorted(set("".join(words)))))
+            tpl = load_templates(data_dir=root, chars="".join(sorted(set("".join(words)))))
             src = {c: tomoe[c] for c in set("".join(words))} if name == "tomoe" else tpl
             out[name] = [(w, *line_drawing(src, w, seed0 + i, cfg, spacing, place=tpl)) for i, w in enumerate(words)]
         return out

@@ -23,7 +23,7 @@ from common import save_results, table  # noqa: E402
 
 import fude  # noqa: E402
 from fude.classmap import ClassMap  # noqa: E402
-from fude.datasets import Dataset, default_data_dir  # noqa: E402
+from fude.datasets import Dataset, stroke_source  # noqa: E402
 from fude.strokes.kanjivg import load_kanjivg  # noqa: E402
 from fude.strokes.synth import synth_images  # noqa: E402
 from fude.train import TrainConfig, train  # noqa: E402
@@ -39,7 +39,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--seeds", type=int, default=2)
     args = p.parse_args()
-    chars = load_kanjivg(str(default_data_dir() / "kanjivg_hiragana"))
+    chars = load_kanjivg(str(stroke_source("kanjivg-hiragana")))
     cmap = ClassMap(tuple(chars))
     x, y = synth_images(chars, args.per_char, seed=0)
     xt, yt = synth_images(chars, 40, seed=1)

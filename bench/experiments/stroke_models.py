@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table  # noqa: E402
 from fude.classmap import ClassMap
-from fude.datasets import Dataset, SequenceDataset, default_data_dir
+from fude.datasets import Dataset, SequenceDataset, stroke_source
 from fude.strokes.kanjivg import load_kanjivg
 from fude.recognizer import load_model
 from fude.strokes.synth import SynthConfig, drawing, drawn, synth_images, synth_sequences
@@ -45,7 +45,7 @@ p.add_argument("--reorder", type=float, default=0.0, help="training drawings: ch
 p.add_argument("--reverse", type=float, default=0.0, help="training drawings: chance per stroke of drawing it backwards")
 args = p.parse_args()
 
-chars = load_kanjivg(str(default_data_dir() / "kanjivg_hiragana"))
+chars = load_kanjivg(str(stroke_source("kanjivg-hiragana")))
 cmap = ClassMap(tuple(chars))
 base = SynthConfig()
 harder = replace(base, rotate=14, scale=0.2, aspect=0.2, shear=16, stroke_shift=0.07, stroke_rotate=10,

@@ -30,8 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import save_results, table
-from fude.datasets import default_data_dir
-from fude.strokes import read_tdic
+from fude.strokes import load_tomoe
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,7 +137,7 @@ async def main() -> None:
     p.add_argument("--name", help="results file name (default: serve_load-workers<W>-interval<I>)")
     p.add_argument("--data-dir")
     args = p.parse_args()
-    tomoe = read_tdic((Path(args.data_dir) if args.data_dir else default_data_dir()) / "tomoe" / "all.tdic")
+    tomoe = load_tomoe(args.data_dir)
     bodies = [{"strokes": [s.tolist() for s in c.strokes], "model": args.model} for c in tomoe[::3]]
     rows = [await run_load(args, int(w), int(c), bodies) for w in args.workers.split(",") for c in args.clients.split(",")]
     print(table(rows))

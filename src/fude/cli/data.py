@@ -101,13 +101,14 @@ def synth_chars(args: argparse.Namespace) -> tuple[Path, dict]:
     Raises:
         ValueError: characters asked for that the folder does not draw.
     """
-    from fude.datasets import default_data_dir
+    from fude.datasets import STROKE_SOURCES, default_data_dir
     from fude.scripts import allowed, script
     from fude.strokes.kanjivg import load_templates
 
     data = default_data_dir(args.data_dir)
     folder = Path(args.kanjivg) if args.kanjivg else next(
-        (f for f in (data / "kanjivg" / "kanji", data / "kanjivg_hiragana") if f.is_dir()), data / "kanjivg" / "kanji")
+        (f for f in (data / STROKE_SOURCES[n].path for n in ("kanjivg", "kanjivg-hiragana")) if f.is_dir()),
+        data / STROKE_SOURCES["kanjivg"].path)
     wanted = args.chars or ""
     if args.chars_file:
         wanted += Path(args.chars_file).read_text("utf-8")
@@ -129,7 +130,7 @@ def synth_chars(args: argparse.Namespace) -> tuple[Path, dict]:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from fude.classmap import ClassMap
-    from fude.datasets import save_pair
+    from fude.datasets import SEQUENCE_FEATURES, save_pair
     from fude.strokes.synth import synth_to_disk
 
     kana_n = args.kana_per_char
@@ -144,9 +145,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         from fude.scripts import script
 
         per_char = {c: kana_n if script(c) in ("hiragana", "katakana") else args.per_char for c in chars}
-    kind, size = ("sequences", args.sequences) if args.sequences else ("images", args.size)
+    kind, size = ("sequence", args.sequences) if args.sequences else ("image", args.size)
     count = sum(per_char.values()) if isinstance(per_char, dict) else per_char * len(chars)
-    size_bytes = count * (size * size if kind == "images" else size * 7 * 4)
+    size_bytes = count * (size * size if kind == "image" else size * SEQUENCE_FEATURES * 4)
     if size_bytes > MAX_BYTES:
         raise ValueError(f"{count:,} drawings of {size_bytes / 2 ** 30:.1f} GiB: more than fude synth writes at once "
                          f"({MAX_BYTES / 2 ** 30:.0f} GiB); draw fewer (--per-char), smaller (--size) or shorter "
@@ -171,19 +172,24 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from fude.datasets import DATASETS, default_data_dir, load_dataset
+    from fude.datasets import DATASETS, STROKE_SOURCES, default_data_dir, load_dataset, stroke_source
 
     if args.action == "download":
+        if args.name in STROKE_SOURCES:
+            print(f"{args.name}: {stroke_source(args.name, args.data_dir)}")
+            return 0
         if args.name not in DATASETS:
-            raise ValueError(f"unknown dataset {args.name!r}; known: {', '.join(DATASETS)}")
+            raise ValueError(f"unknown dataset {args.name!r}; known: {', '.join([*DATASETS, *STROKE_SOURCES])}")
         spec = DATASETS[args.name]
         for split in spec.downloadable_splits():
             d = load_dataset(args.name, split, args.data_dir)
             print(f"{args.name} {split}: {len(d):,} images, verified, in {default_data_dir(args.data_dir)}")
         return 0
-    width = max(len(name) for name in DATASETS)
+    width = max(len(name) for name in [*DATASETS, *STROKE_SOURCES])
     for spec in DATASETS.values():
         print(f"{spec.name:{width}s}  {spec.description}; splits: {', '.join(spec.splits)}")
+    for source in STROKE_SOURCES.values():  # characters as strokes: templates for fude synth, drawings to score
+        print(f"{source.name:{width}s}  {source.description}; strokes, in <data dir>/{source.path}")
     print(f"data directory: {default_data_dir(args.data_dir)}")
     return 0
 

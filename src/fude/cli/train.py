@@ -71,15 +71,6 @@ def register(sub) -> None:
                     "trains; default: 0)")
     add_train_args(ft, finetune=True)
 
-    r = sub.add_parser("recipe", help=COMMANDS["recipe"])
-    from fude.recipes import shipped_names
-
-    r.add_argument("name", help=f"a shipped recipe ({', '.join(shipped_names())}) or a recipe file's path")
-    r.add_argument("--set", action="append", metavar="VAR=VALUE", help="change one of the recipe's vars, e.g. "
-                   "--set out=runs/mine (see --show)")
-    r.add_argument("--show", action="store_true", help="print what the recipe is and its commands; run nothing")
-    r.set_defaults(func=cmd_recipe)
-
     c = sub.add_parser("cv", help=COMMANDS["cv"])
     what = c.add_mutually_exclusive_group(required=True)
     what.add_argument("--arch", help="an architecture, trained with the default recipe (fude-cnn, fude-cnn-l, ...)")
@@ -95,6 +86,15 @@ def register(sub) -> None:
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.set_defaults(func=cmd_cv)
+
+    r = sub.add_parser("recipe", help=COMMANDS["recipe"])
+    from fude.recipes import shipped_names
+
+    r.add_argument("name", help=f"a shipped recipe ({', '.join(shipped_names())}) or a recipe file's path")
+    r.add_argument("--set", action="append", metavar="VAR=VALUE", help="change one of the recipe's vars, e.g. "
+                   "--set out=runs/mine (see --show)")
+    r.add_argument("--show", action="store_true", help="print what the recipe is and its commands; run nothing")
+    r.set_defaults(func=cmd_recipe)
 
 
 def config_from_args(args: argparse.Namespace):

@@ -5,6 +5,10 @@ Sources:
   torchvision uses).
 - Kuzushiji-MNIST and Kuzushiji-49: Clanuwat et al., "Deep Learning for Classical Japanese
   Literature", arXiv:1812.01718, https://github.com/rois-codh/kmnist (CC BY-SA 4.0).
+- KanjiVG: Ulrich Apel et al., http://kanjivg.tagaini.net, https://github.com/KanjiVG/kanjivg
+  (CC BY-SA 3.0): stroke-order templates of every kana and kanji (:data:`STROKE_SOURCES`).
+- Tomoe: https://github.com/hiroyuki-komatsu/tomoe_data (Apache-2.0 or CC BY 4.0): one person's
+  stroke templates, 3,048 drawings of 3,012 characters.
 """
 
 from __future__ import annotations
@@ -165,3 +169,52 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
     y = as_labels(read_array(lab_path), str(lab_path))
     files = [{"file": f.filename, "md5": f.md5 or md5sum(p)} for f, p in ((img_file, img_path), (lab_file, lab_path))]
     return Dataset(x, y, spec.class_map(), {"name": name, "split": split, "files": files})
+
+
+@dataclass(frozen=True)
+class StrokeSource:
+    """A named collection of characters as strokes, read by :mod:`fude.strokes`: a folder of
+    KanjiVG SVG files or a Tomoe dictionary file, at ``path`` under the data directory."""
+
+    name: str
+    path: str  # under the data directory
+    description: str
+    home: str  # where it is published
+    remote: RemoteFile | None = None  # a single file with a checksummed download
+
+
+_TOMOE = "https://raw.githubusercontent.com/hiroyuki-komatsu/tomoe_data/eb972ca751cc6c2dc6c7250a8ce29f08975876e4/"
+
+STROKE_SOURCES: dict[str, StrokeSource] = {
+    "kanjivg": StrokeSource(
+        "kanjivg", "kanjivg/kanji",
+        "KanjiVG stroke-order SVGs of every kana and kanji, standard and variant forms: 11,662 files, 6,703 characters",
+        "the kanji/ folder of https://github.com/KanjiVG/kanjivg (commit 1957802840a6f059d1e27dcb5755722955cc7dbb)"),
+    "kanjivg-hiragana": StrokeSource(
+        "kanjivg-hiragana", "kanjivg_hiragana", "KanjiVG's SVGs of the 86 hiragana code points U+3041..U+3096",
+        "the 03041.svg..03096.svg files of https://github.com/KanjiVG/kanjivg's kanji/ folder"),
+    "tomoe": StrokeSource(
+        "tomoe", "tomoe/all.tdic", "Tomoe's templates: one person's strokes, 3,048 drawings of 3,012 characters (2,949 kanji, 52 kana)",
+        _TOMOE + "all.tdic", RemoteFile("all.tdic", _TOMOE + "all.tdic", 770174, "d5d6ea0f0b91933f912415085ef3e4c6")),
+}
+
+
+def stroke_source(name: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """The local path of the registered stroke collection ``name`` (:data:`STROKE_SOURCES`) under
+    the data directory (``data_dir``, ``$FUDE_DATA_DIR`` or ``~/.cache/fude``): a folder of SVG
+    files, or a file, downloaded and md5-checked where it is published as one file (Tomoe).
+
+    Raises:
+        ValueError: an unknown name (the known ones named).
+        DatasetError: not there (and not downloadable): where it looked and where to get it.
+    """
+    if name not in STROKE_SOURCES:
+        raise ValueError(f"unknown stroke collection {name!r}; known: {', '.join(STROKE_SOURCES)}")
+    spec, root = STROKE_SOURCES[name], default_data_dir(data_dir)
+    if spec.remote is not None:
+        return fetch(str(Path(spec.path).parent), spec.remote, root, download)
+    path = root / spec.path
+    if not path.is_dir():
+        raise DatasetError(f"{name}: {path} not found. Get {spec.home} into that folder, or point FUDE_DATA_DIR "
+                           f"(or --data-dir) at a data mirror that holds '{spec.path}'.")
+    return path

@@ -10,8 +10,9 @@ drawings fude trains its stroke recognizers on.
 from fude.strokes.features import (bounds, normalise, rasterise, resample, resample_stroke, sequence_features,
                                    share_points, stroke_length)
 from fude.strokes.formats import (MAX_COORD, MAX_LINE_POINTS, MAX_LINE_STROKES, MAX_POINTS, MAX_STROKES, Character, StrokeError, check_strokes,
-                                  from_app_dict, from_json_dict, read_drawing, read_json, read_tdic, write_json)
+                                  from_app_dict, from_json_dict, load_tomoe, read_drawing, read_json, read_tdic,
+                                  write_json)
 
 __all__ = ["MAX_COORD", "MAX_LINE_POINTS", "MAX_LINE_STROKES", "MAX_POINTS", "MAX_STROKES", "Character", "StrokeError", "bounds", "check_strokes",
            "from_app_dict", "from_json_dict", "normalise", "rasterise", "read_drawing", "read_json", "resample",
-           "read_tdic", "resample_stroke", "sequence_features", "share_points", "stroke_length", "write_json"]
+           "load_tomoe", "read_tdic", "resample_stroke", "sequence_features", "share_points", "stroke_length", "write_json"]

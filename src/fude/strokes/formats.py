@@ -106,6 +106,19 @@ def read_json(path: str | os.PathLike) -> Character:
 TDIC_CANVAS = 320  # Tomoe's coordinates run over 0..320 on both axes
 
 
+def load_tomoe(data_dir: str | os.PathLike | None = None, download: bool = True) -> list[Character]:
+    """Tomoe's templates (the registered ``tomoe`` collection: ``all.tdic``, 3,038 characters of one
+    writer, https://github.com/hiroyuki-komatsu/tomoe_data), from the data directory, downloaded
+    and md5-checked when missing (:func:`fude.datasets.stroke_source`); see :func:`read_tdic`.
+
+    Raises:
+        DatasetError: not there and not downloadable, or a file with another md5.
+    """
+    from fude.datasets import stroke_source
+
+    return read_tdic(stroke_source("tomoe", data_dir, download))
+
+
 def read_tdic(path: str | os.PathLike) -> list[Character]:
     """Every character of a Tomoe dictionary file: blocks of a character line, ``:<strokes>``, then
     one line per stroke ``<n> (x1 y1) (x2 y2) ...`` (its turning points), blocks separated by blank

@@ -218,12 +218,14 @@ def _load_cache(path: Path, key: str) -> list[Template] | None:
         return None
 
 
-def load_templates(folder: str | os.PathLike, chars=None, variants: bool = True, workers: int = 0,
-                   cache: bool = True) -> dict[str, list[Template]]:
+def load_templates(folder: str | os.PathLike | None = None, chars=None, variants: bool = True, workers: int = 0,
+                   cache: bool = True, data_dir: str | os.PathLike | None = None) -> dict[str, list[Template]]:
     """Every KanjiVG file in ``folder`` (or only those of ``chars``): {character: [templates]}, in
     code-point order, each character's standard form first, then its variants by file name.
 
     Args:
+        folder: a folder of KanjiVG SVG files; None: the registered ``kanjivg`` collection in the
+            data directory (:func:`fude.datasets.stroke_source`; ``data_dir`` names another one).
         chars: an iterable of characters to read (default: all).
         variants: also read the variant files (``-Kaisho`` and others).
         workers: processes to parse with (0: one per free core); parsing all 11,662 files takes
@@ -234,7 +236,12 @@ def load_templates(folder: str | os.PathLike, chars=None, variants: bool = True,
 
     Raises:
         StrokeError: the folder holds none of the requested SVG files.
+        DatasetError: no folder given, and the registered one is not in the data directory.
     """
+    if folder is None:
+        from fude.datasets import stroke_source
+
+        folder = stroke_source("kanjivg", data_dir)
     folder = Path(folder)
     wanted = None if chars is None else set(chars)
     files = _files(folder, wanted, variants)
@@ -266,11 +273,13 @@ def load_templates(folder: str | os.PathLike, chars=None, variants: bool = True,
 
 
 @lru_cache(maxsize=4)
-def load_kanjivg(folder: str) -> dict[str, list[np.ndarray]]:
-    """The standard form of every character in ``folder``: {character: strokes}, in code-point order.
+def load_kanjivg(folder: str | None = None) -> dict[str, list[np.ndarray]]:
+    """The standard form of every character in ``folder`` (None: the registered ``kanjivg``
+    collection, :func:`fude.datasets.stroke_source`): {character: strokes}, in code-point order.
 
     Raises:
         StrokeError: the folder holds no SVG files.
+        DatasetError: no folder given, and the registered one is not in the data directory.
     """
     return {c: list(ts[0].strokes) for c, ts in load_templates(folder, variants=False).items()
             if ts[0].variant == ""}

@@ -252,7 +252,7 @@ def _class_drawings(templates: list[Template], i: int, per_char: int, seed: int,
                     cfg: SynthConfig) -> np.ndarray:
     """The ``per_char`` drawings of class ``i``: images uint8 ``(per_char, size, size)`` or
     sequences float32 ``(per_char, size, 7)``."""
-    if kind == "images":
+    if kind == "image":
         x = np.empty((per_char, size, size), np.uint8)
         box = INK_BOX * size / IMAGE_SIZE
         for j in range(per_char):
@@ -292,9 +292,9 @@ def drawn(chars: dict, per_char) -> list[tuple[int, list[Template], int]]:
 
 def _synth(chars: dict, per_char, seed: int, kind: str, size: int, cfg: SynthConfig):
     classes = drawn(chars, per_char)
-    shape = (size, size) if kind == "images" else (size, SEQUENCE_FEATURES)
+    shape = (size, size) if kind == "image" else (size, SEQUENCE_FEATURES)
     xs = [_class_drawings(templates, i, n, seed, kind, size, cfg) for i, templates, n in classes]
-    data = np.concatenate(xs) if xs else np.empty((0, *shape), np.uint8 if kind == "images" else np.float32)
+    data = np.concatenate(xs) if xs else np.empty((0, *shape), np.uint8 if kind == "image" else np.float32)
     return data, np.repeat(np.array([i for i, _, _ in classes], dtype=np.int64), [n for _, _, n in classes])
 
 
@@ -316,7 +316,7 @@ def synth_images(chars: dict, per_char: int | Mapping[str, int], seed: int = 0, 
         images uint8 ``(N, size, size)`` (bright ink on black) and labels int64 ``(N,)``,
         class-major order. Sample ``j`` of class ``i`` depends only on ``(seed, i, j)``.
     """
-    return _synth(chars, per_char, seed, "images", size, cfg)
+    return _synth(chars, per_char, seed, "image", size, cfg)
 
 
 def synth_sequences(chars: dict, per_char: int | Mapping[str, int], seed: int = 0, length: int = 64,
@@ -325,7 +325,7 @@ def synth_sequences(chars: dict, per_char: int | Mapping[str, int], seed: int = 
     the sequence models: float32 ``(N, length, 7)`` (:func:`fude.strokes.features.sequence_features`) and
     labels int64 ``(N,)``, class-major order; small kana are left out as there. A drawing with
     more strokes than ``length`` has its first strokes joined until it fits."""
-    return _synth(chars, per_char, seed, "sequences", length, cfg)
+    return _synth(chars, per_char, seed, "sequence", length, cfg)
 
 
 def _shard(job: tuple) -> str:
@@ -338,10 +338,10 @@ def _shard(job: tuple) -> str:
 
 
 def synth_to_disk(chars: dict, per_char: int | Mapping[str, int], folder: str | os.PathLike, seed: int = 0,
-                  kind: str = "images", size: int = IMAGE_SIZE, cfg: SynthConfig = SynthConfig(), workers: int = 0,
+                  kind: str = "image", size: int = IMAGE_SIZE, cfg: SynthConfig = SynthConfig(), workers: int = 0,
                   classes_per_shard: int = 64, progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """The drawings of :func:`synth_images` (``kind="images"``, ``size`` pixels) or
-    :func:`synth_sequences` (``kind="sequences"``, ``size`` points), drawn by ``workers`` processes
+    """The drawings of :func:`synth_images` (``kind="image"``, ``size`` pixels) or
+    :func:`synth_sequences` (``kind="sequence"``, ``size`` points), drawn by ``workers`` processes
     (0: one per free core) in shards of ``classes_per_shard`` characters written under
     ``folder/shards``; a shard already there is read, not drawn again, so an interrupted run picks up
     where it stopped (a shard that cannot be read is drawn again). Same seed, same drawings as the
@@ -354,8 +354,8 @@ def synth_to_disk(chars: dict, per_char: int | Mapping[str, int], folder: str | 
 
     from fude.cores import free_cores
 
-    if kind not in ("images", "sequences"):
-        raise ValueError(f"kind must be images or sequences, got {kind!r}")
+    if kind not in ("image", "sequence"):
+        raise ValueError(f"kind must be image or sequence (InputSpec's kinds), got {kind!r}")
     templates = as_templates(chars)
     classes = drawn(templates, per_char)
     shard_dir = Path(folder) / "shards"
