@@ -834,3 +834,26 @@ def test_the_numpy_bspline_is_scipys_interpolating_spline():
         assert np.allclose(bspline.evaluate(knots, coefficients, k, u), pts)  # through every point
     with pytest.raises(ValueError, match="strictly increase"):
         bspline.interpolate(np.array([0.0, 0.5, 0.5, 1.0]), np.zeros((4, 2)))
+
+
+def test_strokes_resampled_together_are_scipys_splines():
+    """A drawing's strokes are fitted together (fude.strokes.features.resample_many: batched
+    systems, Lagrange polynomials for 2-3 points, banded solves past 400): every stroke comes out
+    as SciPy's splprep(s=0)/splev fits it alone; a tap gives copies of its point."""
+    from scipy.interpolate import splev, splprep
+
+    from fude.strokes.features import resample_many
+
+    rng = np.random.default_rng(8)
+    strokes = [np.cumsum(rng.normal(size=(m, 2)), axis=0) for m in [2, 3, 4, 5, 9, 33, 60, 1500]]
+    strokes.append(np.array([[4.0, 4.0], [4.0, 4.0]]))  # a tap
+    counts = [7, 16, 16, 3, 32, 40, 64, 90, 5]
+    for points, n, got in zip(strokes, counts, resample_many(strokes, counts)):
+        assert got.shape == (n, 2)
+        if len(np.unique(points, axis=0)) == 1:
+            assert np.array_equal(got, np.repeat(points[:1], n, axis=0))
+            continue
+        chord = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+        tck, _ = splprep(points.T, u=chord / chord[-1], k=min(3, len(points) - 1), s=0)
+        ref = np.column_stack(splev(np.linspace(0, 1, n), tck))
+        assert np.abs(got - ref).max() <= 1e-11 * (1 + np.abs(ref).max()), len(points)

@@ -29,26 +29,37 @@ def knots(u: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([np.full(k + 1, u[0]), inner, np.full(k + 1, u[-1])])
 
 
+def span(t: np.ndarray, k: int, x: np.ndarray) -> np.ndarray:
+    """For each ``x``, the index ``i`` of the knot span it lies in (``t[i] <= x < t[i + 1]``; the
+    degree-``k`` splines ``i - k .. i`` are the ones not zero there); ``x`` at the last knot belongs
+    to the last span."""
+    return np.clip(np.searchsorted(t, x, side="right") - 1, k, len(t) - k - 2)
+
+
+def basis_in_spans(t: np.ndarray, k: int, x: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """The values of the degree-``k`` splines ``i - k .. i`` at each ``x``, given its span ``i``
+    (:func:`span`; ``t`` may hold the knots of many curves one after another, ``i`` indexing into
+    it): float64 ``(n, k + 1)``, column ``r`` for spline ``i - k + r``."""
+    x = np.asarray(x, dtype=np.float64)
+    values = np.ones((len(x), 1))
+    for j in range(1, k + 1):  # degree j from degree j - 1, all j splines at once
+        left = x[:, None] - t[i[:, None] + 1 - np.arange(j, 0, -1)]  # x - t[i + 1 - j + r], r = 0 .. j - 1
+        right = t[i[:, None] + 1 + np.arange(j)] - x[:, None]  # t[i + 1 + r] - x
+        temp = values / (right + left)
+        new = np.zeros((len(x), j + 1))
+        new[:, :j] = right * temp
+        new[:, 1:] += left * temp
+        values = new
+    return values
+
+
 def basis(t: np.ndarray, k: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The degree-``k`` B-splines of knots ``t`` that are not zero at each ``x``: the span ``i``
     (int ``(n,)``; the splines ``i - k .. i`` are the non-zero ones) and their values, float64
     ``(n, k + 1)``, column ``r`` for spline ``i - k + r``. ``x`` at the last knot belongs to the
     last span."""
-    x = np.asarray(x, dtype=np.float64)
-    i = np.clip(np.searchsorted(t, x, side="right") - 1, k, len(t) - k - 2)
-    values = np.zeros((len(x), k + 1))
-    values[:, 0] = 1.0
-    left, right = np.zeros((len(x), k + 1)), np.zeros((len(x), k + 1))
-    for j in range(1, k + 1):
-        left[:, j] = x - t[i + 1 - j]
-        right[:, j] = t[i + j] - x
-        saved = np.zeros(len(x))
-        for r in range(j):
-            temp = values[:, r] / (right[:, r + 1] + left[:, j - r])
-            values[:, r] = saved + right[:, r + 1] * temp
-            saved = left[:, j - r] * temp
-        values[:, j] = saved
-    return i, values
+    i = span(t, k, np.asarray(x, dtype=np.float64))
+    return i, basis_in_spans(t, k, x, i)
 
 
 def _solve_banded(span: np.ndarray, values: np.ndarray, rhs: np.ndarray, k: int) -> np.ndarray:
@@ -114,3 +125,61 @@ def evaluate(t: np.ndarray, coefficients: np.ndarray, k: int, x: np.ndarray) -> 
     span, values = basis(t, k, x)
     rows = span[:, None] - k + np.arange(k + 1)
     return np.einsum("nr,nrd->nd", values, coefficients[rows])
+
+
+def through_many(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int = 3) -> list[np.ndarray | None]:
+    """For each ``(u, points, x)``: the degree-``k`` spline through ``points`` (``(m, d)``) at the
+    strictly increasing parameters ``u`` (as :func:`interpolate`), evaluated at ``x`` (as
+    :func:`evaluate`): float64 ``(len(x), d)``, or None where the system cannot be solved. The same
+    numbers as one curve at a time, in a few array operations for all of them (a drawing's strokes
+    at once): the B-splines of every parameter and evaluation point computed together, the
+    collocation systems solved as one batch (each padded to the largest with the identity)."""
+    if not curves:
+        return []
+    us = [np.asarray(u, dtype=np.float64) for u, _, _ in curves]
+    xs = [np.asarray(x, dtype=np.float64) for _, _, x in curves]
+    sizes = np.array([len(u) for u in us])
+    if sizes.max() > DENSE_UP_TO:  # a stroke of many points: one at a time, banded
+        out = []
+        for u, (_, points, x) in zip(us, curves):
+            try:
+                t, coefficients = interpolate(u, points, k)
+                out.append(evaluate(t, coefficients, k, np.asarray(x, dtype=np.float64)))
+            except ValueError:
+                out.append(None)
+        return out
+    all_knots = [knots(u, k) for u in us]
+    starts = np.cumsum([0] + [len(t) for t in all_knots[:-1]])
+    t = np.concatenate(all_knots)
+    sites = [np.concatenate([u, x]) for u, x in zip(us, xs)]
+    spans = np.concatenate([start + span(tc, k, site) for start, tc, site in zip(starts, all_knots, sites)])
+    values = basis_in_spans(t, k, np.concatenate(sites), spans)
+    curve = np.repeat(np.arange(len(curves)), [len(site) for site in sites])
+    local = spans - starts[curve] - k  # the first non-zero spline of each point, within its curve
+    first = np.concatenate([[0], np.cumsum([len(site) for site in sites])[:-1]])
+    is_site = np.arange(len(curve)) - first[curve] < sizes[curve]
+    c_site, row = curve[is_site], (np.arange(len(curve)) - first[curve])[is_site]
+    size, d = int(sizes.max()), np.asarray(curves[0][1]).shape[1]
+    matrices = np.zeros((len(curves), size, size))
+    matrices[:, np.arange(size), np.arange(size)] = np.arange(size)[None, :] >= sizes[:, None]  # padding: identity
+    columns = local[is_site][:, None] + np.arange(k + 1)
+    matrices[c_site[:, None], row[:, None], columns] = values[is_site]
+    rhs = np.zeros((len(curves), size, d))
+    for c, (_, points, _) in enumerate(curves):
+        rhs[c, : sizes[c]] = points
+    with np.errstate(all="ignore"):
+        try:
+            coefficients = np.linalg.solve(matrices, rhs)
+        except np.linalg.LinAlgError:  # one singular system: solve them one by one to find it
+            coefficients = np.full_like(rhs, np.nan)
+            for c in range(len(curves)):
+                try:
+                    coefficients[c] = np.linalg.solve(matrices[c], rhs[c])
+                except np.linalg.LinAlgError:
+                    pass
+        c_eval = curve[~is_site]
+        gathered = coefficients[c_eval[:, None], local[~is_site][:, None] + np.arange(k + 1)]
+        evaluated = np.einsum("nr,nrd->nd", values[~is_site], gathered)
+    bounds = np.cumsum([0] + [len(x) for x in xs])
+    ok = np.isfinite(coefficients).all(axis=(1, 2))
+    return [evaluated[bounds[c]: bounds[c + 1]] if ok[c] else None for c in range(len(curves))]

@@ -33,6 +33,24 @@ def _dedupe(points: np.ndarray) -> np.ndarray:
     return points[keep]
 
 
+def _parameterised(points: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The stroke's distinct points and their chord-length parameters in [0, 1] (strictly
+    increasing), or (its point, None) for a tap."""
+    pts = _dedupe(np.asarray(points, dtype=np.float64))
+    chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    keep = np.concatenate([[True], np.diff(chord) > 0])  # the spline parameter must strictly increase
+    pts, chord = pts[keep], chord[keep]
+    if len(pts) == 1 or not chord[-1] > 0:
+        return pts[:1], None
+    u = chord / chord[-1]
+    keep = np.concatenate([[True], np.diff(u) > 0])  # steps lost in the division: a parameter repeated
+    return pts[keep], u[keep]
+
+
+def _polyline(pts: np.ndarray, u: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.interp(t, u, pts[:, 0]), np.interp(t, u, pts[:, 1])])
+
+
 def resample_stroke(points: np.ndarray, n: int = 32, smoothing: float = 0.0) -> np.ndarray:
     """``n`` points ``(n, 2)`` spaced evenly in the spline parameter along a B-spline through the
     stroke (the interpolating spline of SciPy's ``splprep(s=0)``/``splev``, computed in NumPy by
@@ -42,41 +60,60 @@ def resample_stroke(points: np.ndarray, n: int = 32, smoothing: float = 0.0) -> 
     spaced along the curve. Points that do not move the pen along the chord (repeats, and steps
     too small to change the cumulative length in floating point) are dropped first; a tap (one
     distinct point) gives ``n`` copies of it; two or three points use a spline of degree 1 or 2.
-    Where SciPy still cannot fit a spline through what is left, the points are spaced along the
-    polyline instead. ``smoothing`` is splprep's ``s`` per point (0: through every point; above 0
-    a smoothing spline, which needs SciPy: the ``train`` extra).
+    Where no spline can be fitted through what is left, the points are spaced along the polyline
+    instead. ``smoothing`` is splprep's ``s`` per point (0: through every point; above 0 a
+    smoothing spline, which needs SciPy: the ``train`` extra).
     """
-    pts = _dedupe(np.asarray(points, dtype=np.float64))
-    chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
-    keep = np.concatenate([[True], np.diff(chord) > 0])  # the spline parameter must strictly increase
-    pts, chord = pts[keep], chord[keep]
-    if len(pts) == 1 or not chord[-1] > 0:
-        return np.repeat(pts[:1], n, axis=0)
-    u = chord / chord[-1]
-    keep = np.concatenate([[True], np.diff(u) > 0])  # steps lost in the division: a parameter repeated
-    pts, u = pts[keep], u[keep]
-    t = np.linspace(0, 1, n)
-    if len(pts) > 1:
-        k = min(3, len(pts) - 1)
-        try:
-            if smoothing > 0:
-                from scipy.interpolate import splev, splprep
+    if smoothing > 0:
+        pts, u = _parameterised(points)
+        if u is None:
+            return np.repeat(pts, n, axis=0)
+        from scipy.interpolate import splev, splprep
 
-                tck, _ = splprep(pts.T, u=u, k=k, s=smoothing * len(pts))
-                out = np.column_stack(splev(t, tck))
-            else:
-                knots, coefficients = bspline.interpolate(u, pts, k)
-                out = bspline.evaluate(knots, coefficients, k, t)
+        t = np.linspace(0, 1, n)
+        try:
+            tck, _ = splprep(pts.T, u=u, k=min(3, len(pts) - 1), s=smoothing * len(pts))
+            out = np.column_stack(splev(t, tck))
             if np.isfinite(out).all():
                 return out
         except ValueError:  # knots that cannot be placed in so short a span
             pass
-    return np.column_stack([np.interp(t, u, pts[:, 0]), np.interp(t, u, pts[:, 1])])
+        return _polyline(pts, u, t)
+    return resample_many([points], [n])[0]
+
+
+def resample_many(strokes: list[np.ndarray], counts: list[int]) -> list[np.ndarray]:
+    """:func:`resample_stroke` of each stroke to its count of points, the splines of all strokes
+    fitted together (:func:`fude.strokes.bspline.through_many`: the same numbers, a few array
+    operations per drawing instead of per stroke)."""
+    out: list = [None] * len(strokes)
+    groups: dict[int, list] = {}
+    for j, (points, n) in enumerate(zip(strokes, counts)):
+        pts, u = _parameterised(points)
+        if u is None:
+            out[j] = np.repeat(pts, n, axis=0)
+        elif len(pts) <= 3:  # degree len - 1 and no inner knot: the polynomial through the points (Lagrange)
+            t = np.linspace(0, 1, n)
+            weights = np.ones((n, len(pts)))
+            for a in range(len(pts)):
+                for b in range(len(pts)):
+                    if a != b:
+                        weights[:, a] *= (t - u[b]) / (u[a] - u[b])
+            out[j] = weights @ pts
+        else:
+            groups.setdefault(3, []).append((j, pts, u, np.linspace(0, 1, n)))
+    for k, members in groups.items():
+        fitted = bspline.through_many([(u, pts, t) for _, pts, u, t in members], k)
+        for (j, pts, u, t), curve in zip(members, fitted):
+            out[j] = curve if curve is not None and np.isfinite(curve).all() else _polyline(pts, u, t)
+    return out
 
 
 def resample(strokes: list[np.ndarray], n: int = 32, smoothing: float = 0.0) -> list[np.ndarray]:
     """:func:`resample_stroke` for every stroke."""
-    return [resample_stroke(s, n, smoothing) for s in strokes]
+    if smoothing > 0:
+        return [resample_stroke(s, n, smoothing) for s in strokes]
+    return resample_many(strokes, [n] * len(strokes))
 
 
 def share_points(strokes: list[np.ndarray], total: int) -> list[int]:
@@ -114,7 +151,7 @@ def sequence_features(strokes: list[np.ndarray], n_per_stroke: int = 16, length:
     """
     norm = normalise(strokes)
     counts = [n_per_stroke] * len(norm) if length is None else share_points(norm, length)
-    pts = np.concatenate([resample_stroke(s, c) for s, c in zip(norm, counts)])
+    pts = np.concatenate(resample_many(norm, counts))
     d = np.diff(pts, axis=0, prepend=pts[:1])
     pen_up = np.zeros(len(pts))
     pen_up[np.cumsum(counts) - 1] = 1
