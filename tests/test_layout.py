@@ -145,3 +145,10 @@ def test_bench_and_tests_use_only_public_names():
     found = [f"{p.relative_to(REPO)}: {m.group(0)}" for folder in ("bench", "tests") for p in (REPO / folder).rglob("*.py")
              for m in private.finditer(p.read_text(encoding="utf-8"))]
     assert not found, found
+
+
+def test_no_module_is_over_450_lines():
+    """Each module stays one readable unit: a longer one is split by what it does."""
+    long = {str(p.relative_to(REPO)): n for p in (REPO / "src" / "fude").rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450}
+    assert not long, long
