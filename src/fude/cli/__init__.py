@@ -28,7 +28,7 @@ import os
 import sys
 from typing import NoReturn
 
-from fude.cli import analyse, data, read, train
+from fude.cli import analyse, data, read, recipe, train
 from fude.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, prefetch
 from fude.cores import sample as sample_cores
 from fude.errors import DatasetError, ImageError, ModelError
@@ -38,7 +38,7 @@ EXTRA_MODULES = {"torch": "PyTorch", "safetensors": "safetensors", "sklearn": "s
                  "matplotlib": "matplotlib", "matplotlib_fontja": "matplotlib-fontja", "umap": "umap-learn",
                  "svg": "svg.path", "skimage": "scikit-image", "fontTools": "fonttools", "scipy": "SciPy"}
 
-COMMAND_MODULES = (train, analyse, read, data)  # each: COMMANDS (name -> help line) and register(sub)
+COMMAND_MODULES = (train, recipe, analyse, read, data)  # each: COMMANDS (name -> help line) and register(sub)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
