@@ -104,9 +104,10 @@ async def run_load(args, workers: int, clients: int, bodies: list[dict]) -> dict
         proc.terminate()
         proc.wait(10)
     pct = lambda a, q: float(np.percentile(a, q)) if a else float("nan")  # noqa: E731
-    # one worker's batches (with several, /health answers from whichever worker took the request)
-    drawings = after.get("drawings", 0) - before.get("drawings", 0)
-    batches = after.get("batches", 0) - before.get("batches", 0)
+    # the batches of the one worker (with several, each /health answers from whichever worker took
+    # it, so the counts before and after may be two workers': no figure then)
+    drawings = after.get("drawings", 0) - before.get("drawings", 0) if workers == 1 else 0
+    batches = after.get("batches", 0) - before.get("batches", 0) if workers == 1 else 0
     pace = f"one request every {args.interval_ms / 2:.0f}..{args.interval_ms * 1.5:.0f} ms each" if args.interval_ms \
         else "closed loop"
     print(f"--workers {workers}, {clients} clients ({pace}), {args.seconds:.0f} s after {args.warmup:.0f} s of warm-up: "

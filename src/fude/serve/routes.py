@@ -25,6 +25,10 @@ from fude.serve.schemas import ERRORS, LineRequest, SampleRequest, StrokesReques
 from fude.strokes import MAX_LINE_POINTS, MAX_LINE_STROKES, MAX_POINTS, Character, StrokeError, from_json_dict
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # the largest request accepted (an uploaded image), bytes
+# a body up to this size is parsed and checked on the event loop (tens of microseconds: a thread's
+# hand-off would cost more); a larger one, up to MAX_BODY_BYTES, on a worker thread, so that it
+# never holds up the other requests
+INLINE_BODY_BYTES = 64 * 1024
 MAX_IMAGE_SIDE = 4096  # pixels
 # Images are decoded by two threads of their own: a 4096x4096 16-bit scan costs ~130 MB at its
 # peak, so the server's memory stays bounded however many are sent together (the others wait their
@@ -76,7 +80,7 @@ def require_json(request: Request) -> None:
 
 
 async def body_json(request: Request, schema, max_points: int = MAX_POINTS):
-    """The request body validated as ``schema``, off the event loop: a 413 over the size cap or
+    """The request body validated as ``schema`` (off the event loop when large): a 413 over the size cap or
     with more than ``max_points`` points (counted before parsing, so a body of a million points
     costs milliseconds, not seconds), a 400 for malformed JSON, a 422 for JSON of the wrong shape,
     each naming the first problem."""
@@ -86,11 +90,14 @@ async def body_json(request: Request, schema, max_points: int = MAX_POINTS):
         raise HTTPException(400, "the request body never arrived") from None
     if len(raw) > MAX_BODY_BYTES:
         raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 2**20} MB")
+    request.state.body_bytes = len(raw)
     # every point opens a bracket, so more brackets than points, strokes and the list itself allow
     # is a drawing over the limit, whatever else the body holds
     if raw.count(b"[") > max_points + MAX_LINE_STROKES + 1:
         raise HTTPException(413, f"a drawing of more than {max_points:,} points")
     try:
+        if len(raw) <= INLINE_BODY_BYTES:
+            return schema.model_validate_json(raw)
         return await run_in_threadpool(schema.model_validate_json, raw)
     except ValidationError as e:
         first = e.errors()[0]
@@ -98,6 +105,16 @@ async def body_json(request: Request, schema, max_points: int = MAX_POINTS):
         kind = "malformed JSON" if first.get("type") == "json_invalid" else "invalid request"
         raise HTTPException(422 if kind == "invalid request" else 400,
                             f"{kind}: {where + ': ' if where else ''}{first.get('msg')}") from None
+
+
+def raw_size(request: Request) -> int:
+    """The size of the body :func:`body_json` read (bytes)."""
+    return request.state.body_bytes
+
+
+async def checked(req, size: int) -> Character:
+    """:func:`drawing`, on a worker thread when the body was large (see ``INLINE_BODY_BYTES``)."""
+    return drawing(req) if size <= INLINE_BODY_BYTES else await run_in_threadpool(drawing, req)
 
 
 def drawing(req: StrokesRequest) -> Character:
@@ -148,7 +165,7 @@ async def predict(request: Request) -> dict:
         name, top = await predict_image(request)
     elif kind == "application/json":
         req = await body_json(request, StrokesRequest)
-        char = await run_in_threadpool(drawing, req)  # the drawing checked first: its errors do not depend on the server's models
+        char = await checked(req, raw_size(request))  # the drawing checked first: its errors do not depend on the models
         model_named(request, req.model)  # a 404 for a model this server does not have
         # read with the drawings that other clients sent at the same time, off the event loop
         try:
@@ -241,7 +258,7 @@ async def add_sample(request: Request):
     if req.model and req.model not in request.app.state.models:
         raise HTTPException(422, f"invalid request: model: {req.model!r} is not a model of this server "
                                  f"({', '.join(request.app.state.models)}); leave it empty if none guessed")
-    char = await run_in_threadpool(drawing, req)
+    char = await checked(req, raw_size(request))
     sample_id, new = request.app.state.samples.add(char.strokes, req.label, char.canvas or None, req.guess,
                                                    req.model or None, req.client_id, req.request_id)
     return JSONResponse({"id": sample_id, **({} if new else {"duplicate": True})}, status_code=201 if new else 200)
