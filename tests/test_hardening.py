@@ -191,16 +191,8 @@ def test_security_headers_offline_docs_and_a_schema_that_resolves(app):
 
 def test_slow_clients_are_cut_off_and_other_hosts_refused(tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "fude", "serve", "--port", str(port), "--models", "kmnist",
-                             "--db", str(tmp_path / "db.sqlite"), "--read-timeout", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    proc = start_server(tmp_path / "db.sqlite", port, "kmnist", "--read-timeout", "1")
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port)).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         silent = socket.create_connection(("127.0.0.1", port))
         half = socket.create_connection(("127.0.0.1", port))
         half.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

@@ -252,6 +252,7 @@ def save_predictions(path: str | Path, probs: np.ndarray, class_map: ClassMap, l
     k = min(k, probs.shape[1])
     pred = probs.argmax(1)
     top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    chars = [spreadsheet_safe(c) for c in class_map.chars]  # each class's cell, once
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["image", "true", "true_char", "pred", "pred_char", "correct",
@@ -260,10 +261,10 @@ def save_predictions(path: str | Path, probs: np.ndarray, class_map: ClassMap, l
         if labels is None:
             truth, correct = ["", ""], ""
         else:
-            truth, correct = [int(labels[i]), spreadsheet_safe(class_map.char(int(labels[i])))], int(p == labels[i])
-        cells = [i, *truth, int(p), spreadsheet_safe(class_map.char(int(p))), correct]
+            truth, correct = [int(labels[i]), chars[int(labels[i])]], int(p == labels[i])
+        cells = [i, *truth, int(p), chars[int(p)], correct]
         for c in row:
-            cells += [spreadsheet_safe(class_map.char(int(c))), f"{probs[i, c]:.6f}"]
+            cells += [chars[int(c)], f"{probs[i, c]:.6f}"]
         w.writerow(cells)
     atomic_write(csv_path, buf.getvalue().encode())
     atomic_write(npy_path, npy_bytes(probs.astype(np.float32)))

@@ -90,15 +90,13 @@ async def body_json(request: Request, schema, max_points: int = MAX_POINTS):
         raise HTTPException(400, "the request body never arrived") from None
     if len(raw) > MAX_BODY_BYTES:
         raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 2**20} MB")
-    request.state.body_bytes = len(raw)
+    request.state.large_body = len(raw) > INLINE_BODY_BYTES
     # every point opens a bracket, so more brackets than points, strokes and the list itself allow
     # is a drawing over the limit, whatever else the body holds
     if raw.count(b"[") > max_points + MAX_LINE_STROKES + 1:
         raise HTTPException(413, f"a drawing of more than {max_points:,} points")
     try:
-        if len(raw) <= INLINE_BODY_BYTES:
-            return schema.model_validate_json(raw)
-        return await run_in_threadpool(schema.model_validate_json, raw)
+        return await off_loop_if_large(request, schema.model_validate_json, raw)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
@@ -107,14 +105,10 @@ async def body_json(request: Request, schema, max_points: int = MAX_POINTS):
                             f"{kind}: {where + ': ' if where else ''}{first.get('msg')}") from None
 
 
-def raw_size(request: Request) -> int:
-    """The size of the body :func:`body_json` read (bytes)."""
-    return request.state.body_bytes
-
-
-async def checked(req, size: int) -> Character:
-    """:func:`drawing`, on a worker thread when the body was large (see ``INLINE_BODY_BYTES``)."""
-    return drawing(req) if size <= INLINE_BODY_BYTES else await run_in_threadpool(drawing, req)
+async def off_loop_if_large(request: Request, fn, *args):
+    """``fn(*args)``, on a worker thread when the body :func:`body_json` read was large (over
+    ``INLINE_BODY_BYTES``), else right here on the event loop."""
+    return await run_in_threadpool(fn, *args) if request.state.large_body else fn(*args)
 
 
 def drawing(req: StrokesRequest) -> Character:
@@ -165,7 +159,7 @@ async def predict(request: Request) -> dict:
         name, top = await predict_image(request)
     elif kind == "application/json":
         req = await body_json(request, StrokesRequest)
-        char = await checked(req, raw_size(request))  # the drawing checked first: its errors do not depend on the models
+        char = await off_loop_if_large(request, drawing, req)  # checked first: its errors do not depend on the models
         model_named(request, req.model)  # a 404 for a model this server does not have
         # read with the drawings that other clients sent at the same time, off the event loop
         try:
@@ -188,7 +182,7 @@ async def predict_line(request: Request) -> dict:
     t0 = time.perf_counter()
     require_json(request)
     req = await body_json(request, LineRequest, MAX_LINE_POINTS)
-    strokes = (await run_in_threadpool(from_json_dict, req.model_dump(include={"strokes"}), "request",
+    strokes = (await off_loop_if_large(request, from_json_dict, req.model_dump(include={"strokes"}), "request",
                                        MAX_LINE_STROKES, MAX_LINE_POINTS)).strokes
     rec = model_named(request, req.model)
     try:
@@ -258,7 +252,7 @@ async def add_sample(request: Request):
     if req.model and req.model not in request.app.state.models:
         raise HTTPException(422, f"invalid request: model: {req.model!r} is not a model of this server "
                                  f"({', '.join(request.app.state.models)}); leave it empty if none guessed")
-    char = await checked(req, raw_size(request))
+    char = await off_loop_if_large(request, drawing, req)
     sample_id, new = request.app.state.samples.add(char.strokes, req.label, char.canvas or None, req.guess,
                                                    req.model or None, req.client_id, req.request_id)
     return JSONResponse({"id": sample_id, **({} if new else {"duplicate": True})}, status_code=201 if new else 200)

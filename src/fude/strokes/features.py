@@ -87,7 +87,7 @@ def resample_many(strokes: list[np.ndarray], counts: list[int]) -> list[np.ndarr
     fitted together (:func:`fude.strokes.bspline.through_many`: the same numbers, a few array
     operations per drawing instead of per stroke)."""
     out: list = [None] * len(strokes)
-    groups: dict[int, list] = {}
+    splines = []  # (index, points, parameters, where to evaluate) of the strokes of 4 points and more
     for j, (points, n) in enumerate(zip(strokes, counts)):
         pts, u = _parameterised(points)
         if u is None:
@@ -101,11 +101,10 @@ def resample_many(strokes: list[np.ndarray], counts: list[int]) -> list[np.ndarr
                         weights[:, a] *= (t - u[b]) / (u[a] - u[b])
             out[j] = weights @ pts
         else:
-            groups.setdefault(3, []).append((j, pts, u, np.linspace(0, 1, n)))
-    for k, members in groups.items():
-        fitted = bspline.through_many([(u, pts, t) for _, pts, u, t in members], k)
-        for (j, pts, u, t), curve in zip(members, fitted):
-            out[j] = curve if curve is not None and np.isfinite(curve).all() else _polyline(pts, u, t)
+            splines.append((j, pts, u, np.linspace(0, 1, n)))
+    fitted = bspline.through_many([(u, pts, t) for _, pts, u, t in splines], k=3)
+    for (j, pts, u, t), curve in zip(splines, fitted):
+        out[j] = curve if curve is not None and np.isfinite(curve).all() else _polyline(pts, u, t)
     return out
 
 

@@ -94,13 +94,21 @@ def read_json(path: str | os.PathLike) -> Character:
         StrokeError: not JSON, no ``strokes`` list, or bad strokes (see :func:`check_strokes`).
     """
     path = Path(path)
+    return from_json_dict(_json_file(path), str(path))
+
+
+def _json_file(path: Path):
+    """The parsed JSON of ``path``.
+
+    Raises:
+        StrokeError: unreadable, not UTF-8, not JSON, or nested too deep for the parser.
+    """
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except RecursionError:
         raise StrokeError(f"{path}: JSON nested too deep; expected {{\"strokes\": [[[x, y], ...], ...]}}") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise StrokeError(f"{path}: not a readable JSON file ({e})") from e
-    return from_json_dict(doc, str(path))
 
 
 TDIC_CANVAS = 320  # Tomoe's coordinates run over 0..320 on both axes
@@ -175,12 +183,7 @@ def read_drawing(path: str | os.PathLike, max_strokes: int = MAX_STROKES, max_po
         except (OSError, ValueError) as e:
             raise StrokeError(f"{p}: not a readable npz of strokes ({e})") from e
         return from_app_dict(arrays, max_strokes, max_points)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except RecursionError:
-        raise StrokeError(f"{p}: JSON nested too deep; expected {{\"strokes\": [[[x, y], ...], ...]}}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise StrokeError(f"{p}: not a readable JSON file ({e})") from e
+    doc = _json_file(p)
     if isinstance(doc, dict) and "strokes" not in doc and doc and all(str(k).isdigit() for k in doc):
         return from_app_dict(doc, max_strokes, max_points)
     return from_json_dict(doc, str(p), max_strokes, max_points)

@@ -223,12 +223,13 @@ def restore(run: Run, resume: bool) -> None:
     if resume and not (run.out / CHECKPOINT).exists():  # stopped before the first epoch ended
         run.log(f"{run.out} has no finished epoch to resume from; starting it from the beginning")
     elif resume:
-        if checkpoint_metadata(run.out).get("held_out", "") != run.saved_config["held_out"]["sha256"]:
+        meta = checkpoint_metadata(run.out)
+        if meta.get("held_out", "") != run.saved_config["held_out"]["sha256"]:
             raise ValueError(f"cannot resume {run.out}: its checkpoint was trained beside other held-out images than "
                              "this run would hold out now (the data changed, or an earlier fude, which drew them "
                              "differently, started the run), so validation would score images the network learnt; "
                              "start again with --overwrite, or finish the run with the fude that started it")
-        if "sha256" not in checkpoint_metadata(run.out):
+        if "sha256" not in meta:
             run.log("the checkpoint carries no checksum (an earlier fude wrote it): its weights are resumed unchecked")
         run.start_epoch, run.step = load_checkpoint(run.out, run.model, run.opt, run.ema)
         run.history, bad = metrics_for_resume(run.out, run.start_epoch)
