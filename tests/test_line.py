@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fude.recognizer import load_model
-from fude.recognizer.line import LineSettings, runs_of
+from fude.recognizer.line import LineSettings, runs_of, small_kana_share
 from fude.scripts import TWINS
 from fude.strokes import StrokeError
 from fude.strokes.kanjivg import load_templates
@@ -48,6 +48,17 @@ def test_small_kana_sit_low_and_small(ja, templates):
         line = ja.predict_line(strokes)
         assert line["text"] == word
         assert [c["strokes"] for c in line["characters"]] == groups
+
+
+def test_a_small_kana_is_told_by_where_it_sits_as_well_as_its_size():
+    """Two kana of the same size (0.65 line heights): the one that starts low reads small, the one
+    that starts at the line's top full-size; a large one reads full-size wherever it starts."""
+    box = lambda top, size: (np.array([0.0, top]), np.array([size, top + size]))  # noqa: E731
+    low, high = small_kana_share(*box(0.35, 0.65), 0.0, 1.0), small_kana_share(*box(0.0, 0.65), 0.0, 1.0)
+    assert low > 0.9 and high < 0.1
+    assert small_kana_share(*box(0.1, 0.9), 0.0, 1.0) < 0.02
+    # in the strokes' own units: the same answers for a line 200 units high starting at y = 50
+    assert small_kana_share(*(50 + 200 * b for b in box(0.35, 0.65)), 50.0, 200.0) == pytest.approx(low)
 
 
 def test_a_joined_pair_is_still_two_characters(ja, templates):

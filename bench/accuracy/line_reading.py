@@ -8,7 +8,8 @@ single-character drawings placed left to right (`fude.strokes.synth.line_drawing
 - ``tomoe``: Tomoe's templates (one neat writer's strokes) as drawn, 0.08-0.3 apart.
 
 Texts are random but shaped like Japanese: kanji compounds, kanji with kana endings, hiragana and
-katakana words with small kana (ゃ, っ, ...) and ー. The segmentation settings
+katakana words with small kana (ゃ, っ, ...) and ー (kana letters only: no lone sound marks ゛゜,
+iteration marks or middle dots). The segmentation settings
 (`fude.recognizer.line.LineSettings`) are chosen on the tuning lines (seeds 0..N-1) and reported on
 other lines (seeds 100000..): character error rate (edit distance over characters; twins such as
 ー/一 or カ/力 count as the same), whole lines right, lines cut right; and the time to read a
@@ -102,8 +103,10 @@ def main() -> None:
     classes = set(rec.class_map.chars)
     info = kanjidic()
     kanji = sorted(c for c, v in info.items() if c in classes and 1 <= (v[1] or 0) <= 6)  # [rank, grade, ...]
-    hira = [c for c in rec.class_map.chars if script(c) == "hiragana" and c not in SMALL_KANA and c not in "ゐゑゔ"]
-    kata = [c for c in rec.class_map.chars if script(c) == "katakana" and c not in SMALL_KANA and c not in "ヰヱヴヵヶヷヸヹヺー"]
+    marks = "゛゜ゝゞ・ヽヾ"  # sound and iteration marks, the middle dot: not letters words are spelt with
+    hira = [c for c in rec.class_map.chars if script(c) == "hiragana" and c not in SMALL_KANA and c not in "ゐゑゔ" + marks]
+    kata = [c for c in rec.class_map.chars if script(c) == "katakana" and c not in SMALL_KANA
+            and c not in "ヰヱヴヵヶヷヸヹヺー" + marks]
     tomoe = {c.label: c.strokes for c in load_tomoe(root) if c.label in classes}
     twin_of = {c: g[0] for g in TWINS for c in g}
     same = lambda t: "".join(twin_of.get(c, c) for c in t)  # noqa: E731
@@ -151,7 +154,7 @@ def main() -> None:
     print(f"lines built and read in {time.perf_counter() - t0:.0f} s")
     best, best_key = None, None
     for values in itertools.product(*GRID.values()):
-        s = LineSettings(**dict(zip(GRID, values)), small_kana_height=LineSettings().small_kana_height)
+        s = LineSettings(**dict(zip(GRID, values)))
         r = score(tune, s)
         key = np.mean([r[f"{n}_lines_right"] for n in SOURCES]) - np.mean([r[f"{n}_cer"] for n in SOURCES])
         if best_key is None or key > best_key:

@@ -40,8 +40,12 @@ class LineSettings:
             0.45 high (a lone stroke of 日 or 川: no common character is that thin).
         tiny_penalty: log-score taken from a run of strokes under 0.25 line heights both ways
             (a dot of 学 or 氵 alone: the smallest characters, small kana, are larger).
-        small_kana_height: a kana spanning less than this share of the line's height reads as a
-            small kana (ゃ, っ, ...).
+        small_kana_slope, small_kana_offset, small_kana_scale: a kana reads as a small one (ゃ,
+            っ, ...) when its ink starts more than ``slope`` x its size - ``offset`` line heights
+            below the line's top (small kana are small and sit low; its size: the longer side of its
+            ink box, in line heights), a logistic ``scale`` line heights wide. Fitted (logistic
+            regression) on the tuning lines' kana: 92% of small/full-size calls right there, against
+            83% for the size alone.
     """
 
     overlap: float = 0.1
@@ -49,7 +53,9 @@ class LineSettings:
     gap_weight: float = 0.0
     thin_penalty: float = 3.0
     tiny_penalty: float = 0.0
-    small_kana_height: float = 0.72
+    small_kana_slope: float = 0.95
+    small_kana_offset: float = 0.45
+    small_kana_scale: float = 0.07
 
 
 def runs_of(strokes: list[np.ndarray], height: float, overlap: float, max_strokes: int = MAX_CHAR_STROKES,
@@ -99,20 +105,30 @@ def candidates(rec, strokes: list[np.ndarray], k: int = 5, script: str = "all", 
         ValueError: an unknown script, or a filter that leaves none of the model's characters.
     """
     height = line_height(strokes)
+    line_top = bounds(strokes)[0][1]
     runs = runs_of(strokes, height, settings.overlap)
-    # small kana: judged by their size against the line's height (predict_strokes' canvas rule)
-    side = height * settings.small_kana_height / rec.settings.small_kana_side
-    canvas = {"width": side, "height": side}
-    reads = rec.predict_strokes_many([{"strokes": strokes[i:j], "k": k, "canvas": canvas, "script": script,
-                                       "chars": chars} for i, j, _ in runs])
+    boxes = [bounds(strokes[i:j]) for i, j, _ in runs]
+    reads = rec.predict_strokes_many([{"strokes": strokes[i:j], "k": k, "script": script, "chars": chars,
+                                       "small_share": small_kana_share(lo, hi, line_top, height, settings)}
+                                      for (i, j, _), (lo, hi) in zip(runs, boxes)])
     out = []
-    for (i, j, gap), top in zip(runs, reads):
+    for (i, j, gap), top, (lo, hi) in zip(runs, reads, boxes):
         if isinstance(top, Exception):
             raise top
-        lo, hi = bounds(strokes[i:j])
         w, h = (hi - lo) / height
         out.append({"run": (i, j), "gap": gap, "width": float(w), "height": float(h), "top": top})
     return out
+
+
+def small_kana_share(lo: np.ndarray, hi: np.ndarray, line_top: float, height: float,
+                     settings: LineSettings = LineSettings()) -> float:
+    """How likely a character with ink box ``lo``-``hi`` (``(2,)`` each, the strokes' units) is a
+    small kana rather than its full-size form, by its size and how low it starts below the line's
+    top (:class:`LineSettings`): in [0, 1]."""
+    size = float((hi - lo).max()) / height
+    below = (float(lo[1]) - line_top) / height
+    z = (below - settings.small_kana_slope * size + settings.small_kana_offset) / settings.small_kana_scale
+    return float(1 / (1 + np.exp(-np.clip(z, -50, 50))))
 
 
 def best_path(cands: list[dict], n: int, settings: LineSettings = LineSettings()) -> list[dict]:

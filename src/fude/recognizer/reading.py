@@ -127,21 +127,23 @@ def small_kana_pairs(class_map: ClassMap) -> list[tuple[int, int]]:
 
 def split_small_kana(probs: np.ndarray, class_map: ClassMap, strokes: list[np.ndarray],
                      canvas: dict | None, pairs: list[tuple[int, int]] | None = None,
-                     side: float = 0.35) -> np.ndarray:
+                     side: float = 0.35, share: float | None = None) -> np.ndarray:
     """Share each small/full-size kana pair's probability (``(K,)`` float32, changed in place and
     returned) by the drawing's size: small kana fill well under half the writing square, so a
     drawing that spans less than about ``side`` (35%) of the canvas's longer side leans to the
     small one (a logistic in that share); people who write small still draw a full-size kana over
     40% or more of an ordinary canvas, and it stays full-size. Without a canvas,
-    :data:`SMALL_KANA_SHARE` goes to the small kana."""
+    :data:`SMALL_KANA_SHARE` goes to the small kana. ``share`` (in [0, 1]), when given, is the small
+    kana's share whatever the size (a line judges it by the character's place among the others:
+    :mod:`fude.recognizer.line`)."""
     from fude.strokes import bounds
 
     pairs = small_kana_pairs(class_map) if pairs is None else pairs
     if not pairs:
         return probs
-    w_small = SMALL_KANA_SHARE
+    w_small = SMALL_KANA_SHARE if share is None else float(share)
     canvas_side = max(float(canvas.get("width") or 0), float(canvas.get("height") or 0)) if canvas else 0.0
-    if canvas_side > 0:
+    if canvas_side > 0 and share is None:
         lo, hi = bounds(strokes)
         rel = float((hi - lo).max()) / canvas_side
         w_small = float(1 / (1 + np.exp(np.clip((rel - side) / 0.03, -50, 50))))
@@ -211,12 +213,14 @@ class StrokeReader:
         self.twins = twin_groups(self.class_map)  # class indices of each group of twins (None: none)
 
     def proba(self, strokes: list[np.ndarray], canvas: dict | None = None, keep: np.ndarray | None = None,
-              scored: np.ndarray | None = None) -> np.ndarray:
+              scored: np.ndarray | None = None, small_share: float | None = None) -> np.ndarray:
         """The reading's probabilities float32 ``(K,)`` for checked strokes: scored (unless
-        ``scored`` gives the scorer's probabilities already), small kana split, rescored and
-        filtered to ``keep`` (bool ``(K,)``), renormalised."""
+        ``scored`` gives the scorer's probabilities already), small kana split (by ``canvas``, or
+        ``small_share`` when given: :func:`split_small_kana`), rescored and filtered to ``keep``
+        (bool ``(K,)``), renormalised."""
         probs = np.array(self.scorer.strokes_proba(strokes) if scored is None else scored, np.float32)
-        probs = split_small_kana(probs, self.class_map, strokes, canvas, self._pairs, self.config.small_kana_side)
+        probs = split_small_kana(probs, self.class_map, strokes, canvas, self._pairs, self.config.small_kana_side,
+                                 small_share)
         w = None
         for part in self.rescorers:
             f = part.factors(strokes)
@@ -247,8 +251,9 @@ class StrokeReader:
 
     def predict_many(self, requests: list[dict]) -> list[list[dict] | Exception]:
         """Several drawings, each ``{"strokes", "k", "canvas", "script", "chars"}`` (all but
-        ``strokes`` optional), read as :meth:`predict_strokes` reads each, scored in one call of the
-        scorer's ``strokes_proba_many`` where it has one: each one's guesses, or the
+        ``strokes`` optional; ``"small_share"``, optional too, sets the small kana's share as
+        :func:`split_small_kana`'s ``share``), read as :meth:`predict_strokes` reads each, scored in
+        one call of the scorer's ``strokes_proba_many`` where it has one: each one's guesses, or the
         ``StrokeError``/``ValueError`` its own call would raise."""
         from fude.scripts import allowed
         from fude.strokes import check_strokes
@@ -268,6 +273,6 @@ class StrokeReader:
         many = getattr(self.scorer, "strokes_proba_many", None)
         scored = many(drawings) if many is not None else [self.scorer.strokes_proba(s) for s in drawings]
         for (i, strokes, keep, r), row in zip(ready, scored):
-            probs = self.proba(strokes, r.get("canvas"), keep, scored=row)
+            probs = self.proba(strokes, r.get("canvas"), keep, scored=row, small_share=r.get("small_share"))
             out[i] = rank(probs[None], self.class_map, r.get("k", 5), keep, self.twins)[0]
         return out
