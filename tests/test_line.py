@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fude.recognizer import load_model
-from fude.recognizer.line import LineSettings, runs_of, small_kana_share
+from fude.recognizer.line import LineSettings, best_path, runs_of, small_kana_share
 from fude.scripts import TWINS
 from fude.strokes import StrokeError
 from fude.strokes.kanjivg import load_templates
@@ -59,6 +59,19 @@ def test_a_small_kana_is_told_by_where_it_sits_as_well_as_its_size():
     assert small_kana_share(*box(0.1, 0.9), 0.0, 1.0) < 0.02
     # in the strokes' own units: the same answers for a line 200 units high starting at y = 50
     assert small_kana_share(*(50 + 200 * b for b in box(0.35, 0.65)), 50.0, 200.0) == pytest.approx(low)
+
+
+def test_two_characters_written_tight_are_not_read_as_one_wide_one():
+    """背退 written tight, its strokes also read (with more confidence) as one complex kanji 1.5 line
+    heights wide: no single character is that wide, so the two are chosen; without the width term
+    the wide one would win."""
+    top = lambda c, p: [{"char": c, "probability": p}]  # noqa: E731
+    cands = [{"run": (0, 9), "gap": 0.0, "width": 0.8, "height": 0.9, "top": top("背", 0.5)},
+             {"run": (9, 18), "gap": 0.0, "width": 0.75, "height": 0.95, "top": top("退", 0.5)},
+             {"run": (0, 18), "gap": 0.0, "width": 1.5, "height": 0.95, "top": top("鬱", 0.4)}]
+    assert [c["top"][0]["char"] for c in best_path(cands, 18)] == ["背", "退"]
+    no_width = LineSettings(wide_penalty=0.0)
+    assert [c["top"][0]["char"] for c in best_path(cands, 18, no_width)] == ["鬱"]
 
 
 def test_a_joined_pair_is_still_two_characters(ja, templates):

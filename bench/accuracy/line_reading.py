@@ -48,7 +48,8 @@ AS_DRAWN = SynthConfig(**{f: 0.0 for f in ("rotate", "scale", "aspect", "shear",
                                           "elastic", "speed", "join", "swap", "hook", "loop_start", "mark_reverse")})
 SOURCES = {"neat": (SynthConfig(), (0.08, 0.3)), "casual": (CASUAL, (-0.05, 0.12)), "tomoe": (AS_DRAWN, (0.08, 0.3))}
 GRID = {"overlap": [0.05, 0.1, 0.15, 0.25], "char_bonus": [-1.0, -0.5, 0.0, 0.5, 1.0],
-        "gap_weight": [0.0, 2.0, 4.0, 6.0], "thin_penalty": [0.0, 3.0, 6.0], "tiny_penalty": [0.0, 3.0, 6.0]}
+        "gap_weight": [0.0, 2.0, 4.0, 6.0], "thin_penalty": [0.0, 3.0, 6.0], "tiny_penalty": [0.0, 3.0, 6.0],
+        "wide_penalty": [0.0, 5.0, 10.0, 20.0]}
 READ_OVERLAP = max(GRID["overlap"])  # candidates read once, with the widest overlap: narrower ones are subsets
 
 
@@ -163,7 +164,7 @@ def main() -> None:
     rows = []
     for label, s in (("default (LineSettings())", LineSettings()), ("chosen", best),
                      ("no gap term", replace(best, gap_weight=0.0)), ("no thin penalty", replace(best, thin_penalty=0.0)),
-                     ("no tiny penalty", replace(best, tiny_penalty=0.0))):
+                     ("no tiny penalty", replace(best, tiny_penalty=0.0)), ("no width penalty", replace(best, wide_penalty=0.0))):
         for half, read in (("tune", tune), ("report", report)):
             rows.append({"settings": label, "half": half, **score(read, s)})
     print(table(rows))

@@ -257,8 +257,7 @@ def _class_drawings(templates: list[Template], i: int, per_char: int, seed: int,
         box = INK_BOX * size / IMAGE_SIZE
         for j in range(per_char):
             varied, width = drawing(templates, seed, i, j, cfg)
-            # no round joins between segments: three times faster, and the dense points leave no visible notch
-            x[j] = rasterise(varied, size=size, box=box, width=width * size / IMAGE_SIZE, round_joints=False)
+            x[j] = rasterise(varied, size=size, box=box, width=width * size / IMAGE_SIZE)  # as reading draws them
     else:
         x = np.empty((per_char, size, SEQUENCE_FEATURES), np.float32)
         for j in range(per_char):
