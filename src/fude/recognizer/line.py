@@ -29,8 +29,8 @@ MAX_WIDTH = 1.6  # widest character, in line heights
 @dataclass(frozen=True)
 class LineSettings:
     """How a line is cut into characters (see the module); the defaults were chosen on generated
-    lines (``bench/accuracy/line_reading.py``, its tuning seeds: the gap and tiny-run terms did not help there
-    and are off).
+    lines (``bench/accuracy/line_reading.py``, its tuning seeds, with the shipped ``ja``: the gap,
+    thin-run and tiny-run terms did not help there and are off).
 
     Attributes:
         overlap: line heights a new character's first stroke may start left of the ink before it.
@@ -54,12 +54,12 @@ class LineSettings:
     """
 
     overlap: float = 0.1
-    char_bonus: float = 0.0
+    char_bonus: float = -0.5
     gap_weight: float = 0.0
-    thin_penalty: float = 3.0
+    thin_penalty: float = 0.0
     tiny_penalty: float = 0.0
     wide_from: float = 1.1
-    wide_penalty: float = 10.0
+    wide_penalty: float = 20.0
     small_kana_slope: float = 0.95
     small_kana_offset: float = 0.45
     small_kana_scale: float = 0.07
