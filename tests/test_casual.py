@@ -203,3 +203,8 @@ def test_synth_appends_font_images_to_the_drawings(klee, tmp_path, capsys):
     code = main(["synth", "--script", "all", "--chars", "口", "--sequences", "32", "--font", str(klee), "--out",
                  str(tmp_path / "seq"), "--data-dir", str(MIRROR)])
     assert code == 1 and "--font gives images: it cannot be combined with --sequences" in capsys.readouterr().err
+    missing = tmp_path / "no-such-font.ttf"  # refused before anything is drawn: no shard written
+    code = main(["synth", "--script", "all", "--chars", "口", "--per-char", "2", "--font", str(missing), "--out",
+                 str(tmp_path / "missing"), "--data-dir", str(MIRROR)])
+    assert code == 1 and "no-such-font.ttf: not a readable TrueType/OpenType font" in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()

@@ -136,6 +136,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     kana_n = args.kana_per_char
     if args.font and args.sequences:
         raise ValueError("--font gives images: it cannot be combined with --sequences")
+    if args.font:
+        from fude.datasets.fonts import font_chars
+
+        for path in args.font:  # a bad font is refused before any drawing (a long run's first hour)
+            font_chars(path)
     if args.name is not None and (not args.name or Path(args.name).name != args.name or args.name in (".", "..")):
         raise ValueError(f"--name {args.name!r}: give a file name prefix, not a path (the files go into --out)")
     cfg = synth_config(args)
@@ -204,10 +209,7 @@ def _with_fonts(args: argparse.Namespace, data, labels, chars: list[str], size: 
 
     from fude.cores import free_cores
     from fude.datasets.base import IMAGE_SIZE, INK_BOX
-    from fude.datasets.fonts import font_chars
 
-    for path in args.font:  # a bad font is refused before any work
-        font_chars(path)
     draw = partial(_one_font, chars=chars, per_font=args.per_font, seed=args.seed, size=size,
                    box=INK_BOX * size / IMAGE_SIZE)
     workers = min(len(args.font), args.workers or max(1, int(free_cores())))
