@@ -141,12 +141,15 @@ def split_small_kana(probs: np.ndarray, class_map: ClassMap, strokes: list[np.nd
     pairs = small_kana_pairs(class_map) if pairs is None else pairs
     if not pairs:
         return probs
-    w_small = SMALL_KANA_SHARE if share is None else float(share)
     canvas_side = max(float(canvas.get("width") or 0), float(canvas.get("height") or 0)) if canvas else 0.0
-    if canvas_side > 0 and share is None:
+    if share is not None:
+        w_small = float(share)
+    elif canvas_side > 0:
         lo, hi = bounds(strokes)
         rel = float((hi - lo).max()) / canvas_side
         w_small = float(1 / (1 + np.exp(np.clip((rel - side) / 0.03, -50, 50))))
+    else:
+        w_small = SMALL_KANA_SHARE
     for s, b in pairs:
         mass = probs[s] + probs[b]
         probs[s], probs[b] = mass * w_small, mass * (1 - w_small)
