@@ -187,11 +187,13 @@ def test_a_recipe_writes_every_reading_setting_by_command(tmp_path, capsys):
     assert main(["synth", *common, "--size", "32", "--name", "ja", "--out", str(tmp_path / "d"), *casual]) == 0
     assert main(["train", "--images", str(tmp_path / "d" / "ja-imgs.npz"), "--labels", str(tmp_path / "d" / "ja-labels.npz"),
                  "--classmap", str(tmp_path / "d" / "ja_classmap.csv"), "--epochs", "10", "--val-split", "0",
+                 "--batch-size", "32",
                  "--out", str(tmp_path / "ja"), "--quiet"]) == 0
     assert main(["synth", *common, "--sequences", "64", "--reorder", "0.5", "--name", "seq", "--out",
                  str(tmp_path / "s"), *casual]) == 0
     assert main(["train", "--sequences", str(tmp_path / "s" / "seq-seqs.npz"), "--labels", str(tmp_path / "s" / "seq-labels.npz"),
                  "--classmap", str(tmp_path / "s" / "seq_classmap.csv"), "--arch", "stroke-conv1d", "--epochs", "10",
+                 "--batch-size", "32",
                  "--val-split", "0", "--out", str(tmp_path / "ja-seq"), "--quiet"]) == 0
     assert main(["configure", str(tmp_path / "ja"), "--companion", "../ja-seq", "--companion-weight", "kanji=0.5",
                  "--companion-weight", "hiragana=0.2", "--frequency-prior", "0.3", "--script-prior", "hiragana=1.5",

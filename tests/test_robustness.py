@@ -513,13 +513,47 @@ def test_resume_refuses_a_checkpoint_with_a_flipped_bit(tmp_path, tensor):
     data = bytearray(ckpt.read_bytes())
     header = int.from_bytes(data[:8], "little")
     with safe_open(str(ckpt), "pt") as f:
-        assert len(f.metadata()["sha256"]) == 64
+        assert len(f.metadata()["checksum"]) == 64
     layout = json.loads(data[8:8 + header])
     name = next(k for k in sorted(layout) if k.startswith(tensor) and layout[k]["dtype"] == "F32")
     start = 8 + header + layout[name]["data_offsets"][0]
     data[start + 3] ^= 0x40  # the top exponent bit of the first float32 (little-endian)
     ckpt.write_bytes(bytes(data))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-    with pytest.raises(ValueError, match="cannot resume from the checkpoint.*does not match the sha256"):
+    with pytest.raises(ValueError, match="cannot resume from the checkpoint.*does not match the checksum"):
         train(cfg.replace(epochs=2), d, tmp_path, resume=True, progress=False)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("change", ["epoch", "step", "no checksum"])
+def test_resume_refuses_a_checkpoint_whose_counters_changed(tmp_path, change):
+    """The checksum covers the epoch and step counters too: one bit changed in either (2 -> 3, a
+    digit's low bit) or a header without the checksum is refused on --resume, and nothing changes."""
+    from dataclasses import asdict
+
+    import fude
+    from fude.datasets.augment import AugmentConfig
+    from fude.train import TrainConfig, train
+
+    d = fude.load_dataset("kmnist-sample", "train")
+    cfg = TrainConfig(epochs=2, batch_size=128, val_split=0.0, augment=asdict(AugmentConfig.off()))
+    train(cfg, d, tmp_path, progress=False)
+    ckpt = tmp_path / "checkpoint.safetensors"
+    data = bytearray(ckpt.read_bytes())
+    header = int.from_bytes(data[:8], "little")
+    text = data[8:8 + header].decode()
+    if change == "no checksum":
+        import re
+
+        new = re.sub(r'"checksum":"[0-9a-f]{64}",?', "", text).replace(",}", "}")
+        new = new + " " * (header - len(new))  # the same header length: the tensors stay where they are
+    else:
+        key = f'"{change}":"'
+        at = text.index(key) + len(key)
+        new = text[:at] + chr(ord(text[at]) ^ 1) + text[at + 1:]
+    data[8:8 + header] = new.encode()
+    ckpt.write_bytes(bytes(data))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match="cannot resume from the checkpoint.*(does not match the checksum|no checksum)"):
+        train(cfg.replace(epochs=3), d, tmp_path, resume=True, progress=False)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before

@@ -229,8 +229,6 @@ def restore(run: Run, resume: bool) -> None:
                              "this run would hold out now (the data changed, or an earlier fude, which drew them "
                              "differently, started the run), so validation would score images the network learnt; "
                              "start again with --overwrite, or finish the run with the fude that started it")
-        if "sha256" not in meta:
-            run.log("the checkpoint carries no checksum (an earlier fude wrote it): its weights are resumed unchecked")
         run.start_epoch, run.step = load_checkpoint(run.out, run.model, run.opt, run.ema)
         run.history, bad = metrics_for_resume(run.out, run.start_epoch)
         if bad:

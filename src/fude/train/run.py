@@ -29,6 +29,7 @@ from fude.train.optim import NesterovSGD
 
 FINISHED = ("model.safetensors", "config.json", "checkpoint.safetensors", "checkpoint.json", "cv.json")
 CHECKPOINT = "checkpoint.safetensors"
+CHECKSUM = "checksum"  # the checkpoint metadata's SHA-256 of its counters and tensors (see save_checkpoint)
 
 
 class RunFolderError(ValueError):
@@ -36,14 +37,30 @@ class RunFolderError(ValueError):
 
 
 def check_new_run(out: Path, overwrite: bool) -> None:
-    """A new run may go into ``out`` only if it holds none, or ``overwrite`` says to replace it.
+    """A new run may go into ``out`` only if it holds none, or ``overwrite`` says to replace it; and
+    ``overwrite`` replaces only a run: a folder holding a model, a ``best/`` or a ``config.json`` but
+    no run fude started (a shipped model's folder, say) is refused, not emptied.
 
     Raises:
-        RunFolderError: ``out`` holds a run and ``overwrite`` is off.
+        RunFolderError: ``out`` holds a run and ``overwrite`` is off, or ``overwrite`` is on and ``out``
+            holds what :func:`start_run` would delete but no run.
     """
     if not overwrite and any((out / f).exists() for f in (CHECKPOINT, "checkpoint.json", "run.json")):
         raise RunFolderError(f"{out} already holds a run; continue it with --resume {out}, replace it with "
                              f"--overwrite, or choose another --out")
+    if overwrite and not holds_run(out) and any((out / f).exists() for f in (*FINISHED, "best")):
+        raise RunFolderError(f"{out} holds files but no fude run (no readable run.json): --overwrite replaces only "
+                             f"a run folder, and would delete {', '.join(f for f in (*FINISHED, 'best') if (out / f).exists())} "
+                             f"here; choose another --out, or move those files away")
+
+
+def holds_run(out: Path) -> bool:
+    """Whether ``out`` holds a run fude started: a ``run.json`` that reads as one (see :func:`start_run`)."""
+    try:
+        run = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(run, dict) and {"train", "data", "command"} <= set(run)
 
 
 def start_run(out: Path, cfg: TrainConfig, data_args: dict, folds: int, command: str, overwrite: bool,
@@ -212,8 +229,8 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD, epoc
     atomically, with the epoch and step counters in its metadata: the checkpoint is one unit, never
     weights of one epoch labelled with another. (Randomness needs no state: every epoch reseeds from
     the run's seed and its number.) ``held_out``: the fingerprint of the run's held-out images
-    (``config.json``'s ``held_out``), which a resumed run must find again. The metadata's ``sha256``
-    is the checksum of the tensors' bytes, checked by :func:`load_checkpoint`."""
+    (``config.json``'s ``held_out``), which a resumed run must find again. The metadata's ``checksum``
+    is the SHA-256 of the counters and the tensors' bytes, checked by :func:`load_checkpoint`."""
     from safetensors.torch import save
 
     state = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -224,11 +241,19 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD, epoc
         if buf is not None:
             state[f"optim.{i}.momentum_buffer"] = buf.detach().cpu().contiguous()
     meta = {"epoch": str(epoch), "step": str(step), "held_out": held_out}
-    # the checksum covers the tensors' bytes (the file after its header), which do not move when the
-    # header gains it: a bit flipped on disk is found on --resume instead of trained from
-    meta["sha256"] = hashlib.sha256(_tensor_bytes(save(state, metadata=meta))).hexdigest()
+    # the checksum covers the counters and the tensors' bytes (the file after its header, which do
+    # not move when the header gains it): a bit flipped on disk, in a weight or in a counter, is
+    # found on --resume instead of trained from
+    meta[CHECKSUM] = _checksum(meta, _tensor_bytes(save(state, metadata=meta)))
     atomic_write(folder / CHECKPOINT, save(state, metadata=meta))
     (folder / "checkpoint.json").unlink(missing_ok=True)  # an older fude's counters: the metadata rules now
+
+
+def _checksum(meta: dict[str, str], tensors: bytes) -> str:
+    """The SHA-256 (hex) of a checkpoint's counters (``epoch``, ``step``, ``held_out``, as one JSON
+    line with sorted keys) followed by its tensors' bytes."""
+    counters = json.dumps({k: meta.get(k, "") for k in ("epoch", "step", "held_out")}, sort_keys=True)
+    return hashlib.sha256(counters.encode() + b"\n" + tensors).hexdigest()
 
 
 def _tensor_bytes(data: bytes) -> bytes:
@@ -246,8 +271,8 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD,
     Raises:
         ValueError: the checkpoint is unreadable, its tensors do not match the sha256 written with
             them (a bit flipped on disk), or it does not fit the run's model (it is written
-            atomically, so this means it was damaged or replaced by hand). A checkpoint of a fude
-            before 2026-12-05 carries no checksum and is loaded unchecked.
+            atomically, so this means it was damaged or replaced by hand); one without the checksum
+            (of its counters and tensors; a fude before 2026-12-08 wrote none) is refused too.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load
@@ -255,9 +280,15 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, opt: NesterovSGD,
     epoch, step = checkpoint_counters(folder)
     try:
         data = (folder / CHECKPOINT).read_bytes()
-        expected = checkpoint_metadata(folder).get("sha256")
-        if expected is not None and hashlib.sha256(_tensor_bytes(data)).hexdigest() != expected:
-            raise ValueError("its content does not match the sha256 written with it: bits changed on disk")
+        meta = checkpoint_metadata(folder)
+        if CHECKSUM not in meta:
+            raise ValueError("it carries no checksum over its counters and weights (an earlier fude wrote it, or "
+                             "its header was edited), so a changed bit would go unseen; finish the run with the fude "
+                             "that started it")
+        if _checksum(meta, _tensor_bytes(data)) != meta[CHECKSUM]:
+            raise ValueError("its content does not match the checksum written with it: bits changed on disk")
+        if (str(epoch), str(step)) != (meta.get("epoch"), meta.get("step")):
+            raise ValueError("its counters are written in two forms that disagree")
         state = load(data)
         model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")}, strict=True)
         if ema is not None:
