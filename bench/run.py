@@ -39,6 +39,7 @@ SUITES: dict[str, list[list[str]]] = {
         ["strokes_latency", "--model", "hiragana-seq"],
         ["strokes_latency", "--model", "ja", "--n", "300"],
         ["strokes_latency", "--model", "ja", "--n", "300", "--backend", "torch"],
+        ["costly_drawing"],
         ["cold_start", "--runs", "5"],
         ["core_install"],
         ["contention", "--rounds", "3"],

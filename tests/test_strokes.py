@@ -843,7 +843,7 @@ def test_synth_to_disk_draws_the_same_whatever_the_workers_and_resumes(tmp_path,
 
 def test_the_numpy_bspline_is_scipys_interpolating_spline():
     """fude.strokes.bspline gives SciPy's splprep(s=0)/splev curve (relative difference under 1e-12)
-    for degrees 1-3, short strokes and long ones (the banded solve above 400 points)."""
+    for degrees 1-3, short strokes and long ones (the O(m) cubic solve above 64 points)."""
     from scipy.interpolate import splev, splprep
 
     from fude.strokes import bspline
@@ -865,16 +865,17 @@ def test_the_numpy_bspline_is_scipys_interpolating_spline():
 
 def test_strokes_resampled_together_are_scipys_splines():
     """A drawing's strokes are fitted together (fude.strokes.features.resample_many: batched
-    systems, Lagrange polynomials for 2-3 points, banded solves past 400): every stroke comes out
+    systems, Lagrange polynomials for 2-3 points, one O(m) solve for all strokes past 64 points, of
+    different lengths): every stroke comes out
     as SciPy's splprep(s=0)/splev fits it alone; a tap gives copies of its point."""
     from scipy.interpolate import splev, splprep
 
     from fude.strokes.features import resample_many
 
     rng = np.random.default_rng(8)
-    strokes = [np.cumsum(rng.normal(size=(m, 2)), axis=0) for m in [2, 3, 4, 5, 9, 33, 60, 1500]]
+    strokes = [np.cumsum(rng.normal(size=(m, 2)), axis=0) for m in [2, 3, 4, 5, 9, 33, 60, 65, 66, 400, 1500]]
     strokes.append(np.array([[4.0, 4.0], [4.0, 4.0]]))  # a tap
-    counts = [7, 16, 16, 3, 32, 40, 64, 90, 5]
+    counts = [7, 16, 16, 3, 32, 40, 64, 8, 17, 32, 90, 5]
     for points, n, got in zip(strokes, counts, resample_many(strokes, counts)):
         assert got.shape == (n, 2)
         if len(np.unique(points, axis=0)) == 1:

@@ -8,14 +8,17 @@ midpoints of neighbouring parameters). The coefficients solve the collocation sy
 ``B c = points``, where ``B[j, i]`` is the ``i``-th B-spline at ``u[j]`` (Cox-de Boor recursion,
 Piegl & Tiller, "The NURBS Book", 1997, algorithm A2.2); the matrix is banded and totally
 positive, so elimination without pivoting is stable (de Boor, "A Practical Guide to Splines",
-1978, ch. XIII).
+1978, ch. XIII). For a cubic, every inner data parameter is a knot, where only three B-splines are
+not zero: the system is tridiagonal but for its second and last-but-one rows, which one step each
+makes tridiagonal too, and the Thomas algorithm solves it in O(m) for all of a drawing's strokes at
+once (:func:`solve_cubic_many`), so a stroke's cost grows with its points, not their cube.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-DENSE_UP_TO = 400  # points: a dense LAPACK solve below this, banded elimination above (memory ~ m^2)
+DENSE_UP_TO = 64  # points: batched dense LAPACK solves up to this (cost ~ m^3), the O(m) cubic solve above
 
 
 def knots(u: np.ndarray, k: int) -> np.ndarray:
@@ -62,28 +65,66 @@ def basis(t: np.ndarray, k: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return i, basis_in_spans(t, k, x, i)
 
 
-def _solve_banded(span: np.ndarray, values: np.ndarray, rhs: np.ndarray, k: int) -> np.ndarray:
-    """Solve the collocation system row by row, without pivoting, keeping only the band."""
-    m = len(rhs)
-    width = 2 * k + 1
-    band = np.zeros((m, width))  # row j holds columns j - k .. j + k
-    for r in range(k + 1):
-        band[np.arange(m), span - k + r - np.arange(m) + k] = values[:, r]
-    rhs = rhs.astype(np.float64).copy()
-    for j in range(m):  # forward elimination within the band
-        pivot = band[j, k]
-        for below in range(1, k + 1):
-            if j + below >= m:
-                break
-            factor = band[j + below, k - below] / pivot
-            if factor:
-                band[j + below, k - below: width - below] -= factor * band[j, k: width]
-                rhs[j + below] -= factor * rhs[j]
-    out = np.zeros_like(rhs)
-    for j in range(m - 1, -1, -1):  # back substitution
-        ahead = min(k, m - 1 - j)
-        out[j] = (rhs[j] - band[j, k + 1: k + 1 + ahead] @ out[j + 1: j + 1 + ahead]) / band[j, k]
+def solve_cubic_many(band: np.ndarray, rhs: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Solve the cubic collocation systems of several curves at once, in O(m) each.
+
+    Args:
+        band: float64 ``(C, M, 7)``: row ``j`` of curve ``c`` holds the entry of column ``j + o - 3``
+            at ``[c, j, o]``; curve ``c``'s system is its first ``sizes[c]`` rows (5 or more, with
+            FITPACK's cubic knots: see the module), the rows after it are left to this function.
+        rhs: float64 ``(C, M, d)``.
+        sizes: int ``(C,)``.
+
+    Returns:
+        float64 ``(C, M, d)``: each curve's coefficients in its first ``sizes[c]`` rows (non-finite
+        where its system is singular).
+
+    Raises:
+        ValueError: a system that is not of that shape (an entry outside the tridiagonal band
+            other than the two that the cubic's second and last-but-one rows have).
+    """
+    band, rhs = band.copy(), rhs.astype(np.float64, copy=True)
+    n_curves, size, _ = band.shape
+    c = np.arange(n_curves)
+    rows = np.arange(size)[None, :]
+    band[rows >= sizes[:, None]] = [0, 0, 0, 1, 0, 0, 0]  # padding: the identity
+    rhs[rows >= sizes[:, None]] = 0
+    # row 1 reaches column 3 (offset +2): take it out with row 2 (columns 1..3); the last-but-one row
+    # reaches column m - 4 (offset -2): take it out with the row above it (columns m - 4 .. m - 2)
+    for row, helper, far, near in ((np.ones_like(sizes), np.full_like(sizes, 2), 5, 4), (sizes - 2, sizes - 3, 1, 2)):
+        factor = band[c, row, far] / band[c, helper, near]
+        shift = 1 if far == 5 else -1  # the helper row's offsets, seen from ``row``
+        helper_band = band[c, helper]
+        moved = np.zeros_like(helper_band)
+        if shift > 0:
+            moved[:, 1:] = helper_band[:, :-1]
+        else:
+            moved[:, :-1] = helper_band[:, 1:]
+        band[c, row] -= factor[:, None] * moved
+        rhs[c, row] -= factor[:, None] * rhs[c, helper]
+        band[c, row, far] = 0.0
+    if np.any(band[:, :, [0, 1, 5, 6]]):
+        raise ValueError("not a cubic collocation system of FITPACK's knots: entries outside the band")
+    lower, diag, upper = band[:, :, 2], band[:, :, 3].copy(), band[:, :, 4]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j in range(1, size):  # Thomas: forward elimination
+            w = lower[:, j] / diag[:, j - 1]
+            diag[:, j] -= w * upper[:, j - 1]
+            rhs[:, j] -= w[:, None] * rhs[:, j - 1]
+        out = np.empty_like(rhs)
+        out[:, -1] = rhs[:, -1] / diag[:, -1, None]
+        for j in range(size - 2, -1, -1):  # back substitution
+            out[:, j] = (rhs[:, j] - upper[:, j, None] * out[:, j + 1]) / diag[:, j, None]
     return out
+
+
+def _banded_rows(spans: np.ndarray, values: np.ndarray, k: int, size: int) -> np.ndarray:
+    """One curve's collocation rows as :func:`solve_cubic_many`'s band ``(size, 7)``."""
+    band = np.zeros((size, 7))
+    rows = np.arange(len(spans))
+    for r in range(k + 1):
+        band[rows, spans - k + r - rows + 3] = values[:, r]
+    return band
 
 
 def interpolate(u: np.ndarray, points: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +144,7 @@ def interpolate(u: np.ndarray, points: np.ndarray, k: int = 3) -> tuple[np.ndarr
         raise ValueError("the parameters must strictly increase")
     t = knots(u, k)
     span, values = basis(t, k, u)
-    if m <= DENSE_UP_TO:
+    if m <= DENSE_UP_TO or k != 3:
         matrix = np.zeros((m, m))
         for r in range(k + 1):
             matrix[np.arange(m), span - k + r] = values[:, r]
@@ -112,8 +153,7 @@ def interpolate(u: np.ndarray, points: np.ndarray, k: int = 3) -> tuple[np.ndarr
         except np.linalg.LinAlgError as e:
             raise ValueError(f"the collocation system is singular ({e})") from None
     else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            coefficients = _solve_banded(span, values, points, k)
+        coefficients = solve_cubic_many(_banded_rows(span, values, k, m)[None], points[None], np.array([m]))[0]
     if not np.isfinite(coefficients).all():
         raise ValueError("the collocation system is singular: parameters too close together")
     return t, coefficients
@@ -139,14 +179,14 @@ def through_many(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int
     us = [np.asarray(u, dtype=np.float64) for u, _, _ in curves]
     xs = [np.asarray(x, dtype=np.float64) for _, _, x in curves]
     sizes = np.array([len(u) for u in us])
-    if sizes.max() > DENSE_UP_TO:  # a stroke of many points: one at a time, banded
-        out = []
-        for u, (_, points, x) in zip(us, curves):
-            try:
-                t, coefficients = interpolate(u, points, k)
-                out.append(evaluate(t, coefficients, k, np.asarray(x, dtype=np.float64)))
-            except ValueError:
-                out.append(None)
+    if sizes.max() > DENSE_UP_TO and k == 3:  # the strokes of many points (5 or more) together, in O(m)
+        big = [c for c in range(len(curves)) if sizes[c] > DENSE_UP_TO]
+        small = [c for c in range(len(curves)) if sizes[c] <= DENSE_UP_TO]
+        out: list = [None] * len(curves)
+        for c, curve in zip(small, through_many([curves[c] for c in small], k)):
+            out[c] = curve
+        for c, curve in zip(big, _through_many_long([curves[c] for c in big], k)):
+            out[c] = curve
         return out
     all_knots = [knots(u, k) for u in us]
     starts = np.cumsum([0] + [len(t) for t in all_knots[:-1]])
@@ -182,4 +222,38 @@ def through_many(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int
         evaluated = np.einsum("nr,nrd->nd", values[~is_site], gathered)
     bounds = np.cumsum([0] + [len(x) for x in xs])
     ok = np.isfinite(coefficients).all(axis=(1, 2))
+    return [evaluated[bounds[c]: bounds[c + 1]] if ok[c] else None for c in range(len(curves))]
+
+
+def _through_many_long(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int = 3) -> list[np.ndarray | None]:
+    """:func:`through_many` for cubics of more than 4 points each, solved by :func:`solve_cubic_many`;
+    the B-splines of every curve's sites and evaluation points computed in one pass."""
+    us = [np.asarray(u, dtype=np.float64) for u, _, _ in curves]
+    xs = [np.asarray(x, dtype=np.float64) for _, _, x in curves]
+    sizes = np.array([len(u) for u in us])
+    all_knots = [knots(u, k) for u in us]
+    starts = np.cumsum([0] + [len(t) for t in all_knots[:-1]])
+    t = np.concatenate(all_knots)
+    sites = [np.concatenate([u, x]) for u, x in zip(us, xs)]
+    spans = np.concatenate([start + span(tc, k, site) for start, tc, site in zip(starts, all_knots, sites)])
+    values = basis_in_spans(t, k, np.concatenate(sites), spans)
+    curve = np.repeat(np.arange(len(curves)), [len(site) for site in sites])
+    local = spans - starts[curve] - k  # the first non-zero spline of each point, within its curve
+    first = np.concatenate([[0], np.cumsum([len(site) for site in sites])[:-1]])
+    row = np.arange(len(curve)) - first[curve]
+    is_site = row < sizes[curve]
+    size, d = int(sizes.max()), np.asarray(curves[0][1]).shape[1]
+    band = np.zeros((len(curves), size, 7))
+    c_site, r_site = curve[is_site], row[is_site]
+    band[c_site[:, None], r_site[:, None], local[is_site][:, None] + np.arange(k + 1) - r_site[:, None] + 3] = values[is_site]
+    rhs = np.zeros((len(curves), size, d))
+    for c, (_, points, _) in enumerate(curves):
+        rhs[c, : sizes[c]] = points
+    coefficients = solve_cubic_many(band, rhs, sizes)
+    c_eval = curve[~is_site]
+    gathered = coefficients[c_eval[:, None], local[~is_site][:, None] + np.arange(k + 1)]
+    with np.errstate(all="ignore"):
+        evaluated = np.einsum("nr,nrd->nd", values[~is_site], gathered)
+    bounds = np.cumsum([0] + [len(x) for x in xs])
+    ok = [np.isfinite(coefficients[c, : sizes[c]]).all() for c in range(len(curves))]
     return [evaluated[bounds[c]: bounds[c + 1]] if ok[c] else None for c in range(len(curves))]
