@@ -61,6 +61,7 @@ SUITES: dict[str, list[list[str]]] = {
         ["real_drawings", "bench/data/tomoe-hiragana", "--misses"],
         ["kmnist_cv", "--methods", "fude", "keras-cnn", "knn"],
         ["ja_tune", "--model", "ja"],
+        ["mediotaku", "--model", "ja", "--misses"],
         ["ja_eval", "--models", "ja,ja-seq", "--per-char", "1"],
         ["line_reading", "--lines", "150"],
     ],

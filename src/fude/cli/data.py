@@ -177,12 +177,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from fude.datasets import DATASETS, STROKE_SOURCES, default_data_dir, load_dataset, stroke_source
+    from fude.datasets import DATASETS, IMAGE_SOURCES, STROKE_SOURCES, default_data_dir, load_dataset, stroke_source
 
     if args.action == "download":
         if args.name in STROKE_SOURCES:
             print(f"{args.name}: {stroke_source(args.name, args.data_dir)}")
             return 0
+        if args.name in IMAGE_SOURCES:
+            raise ValueError(f"{args.name} is not published as one file to download: get "
+                             f"{IMAGE_SOURCES[args.name].home} into <data dir>/{IMAGE_SOURCES[args.name].path}")
         if args.name not in DATASETS:
             raise ValueError(f"unknown dataset {args.name!r}; known: {', '.join([*DATASETS, *STROKE_SOURCES])}")
         spec = DATASETS[args.name]
@@ -190,11 +193,13 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             d = load_dataset(args.name, split, args.data_dir)
             print(f"{args.name} {split}: {len(d):,} images, verified, in {default_data_dir(args.data_dir)}")
         return 0
-    width = max(len(name) for name in [*DATASETS, *STROKE_SOURCES])
+    width = max(len(name) for name in [*DATASETS, *STROKE_SOURCES, *IMAGE_SOURCES])
     for spec in DATASETS.values():
         print(f"{spec.name:{width}s}  {spec.description}; splits: {', '.join(spec.splits)}")
     for source in STROKE_SOURCES.values():  # characters as strokes: templates for fude synth, drawings to score
         print(f"{source.name:{width}s}  {source.description}; strokes, in <data dir>/{source.path}")
+    for pictures in IMAGE_SOURCES.values():  # pictures to score reading on
+        print(f"{pictures.name:{width}s}  {pictures.description}; pictures, in <data dir>/{pictures.path}")
     print(f"data directory: {default_data_dir(args.data_dir)}")
     return 0
 

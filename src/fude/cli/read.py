@@ -116,18 +116,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _predict_files(args: argparse.Namespace, rec) -> int:
     import numpy as np
 
-    from fude.datasets.preprocess import ImageError, load_image, to_dataset_image
+    from fude.datasets.preprocess import ImageError, load_image, read_picture
 
     answers: list[dict] = []
-    images = []
+    images, shares = [], []
     for file in args.files:
         try:
-            images.append(to_dataset_image(load_image(file), box=rec.box, frame=rec.input_size))
+            image, share = read_picture(load_image(file), box=rec.box, frame=rec.input_size)
+            images.append(image)
+            shares.append(share)
             answers.append({"file": file})
         except ImageError as e:
             answers.append({"file": file, "error": str(e) if str(e).startswith(file) else f"{file}: {e}"})
     if images:
-        tops = iter(rec.predict(np.stack(images), k=args.top_k))
+        tops = iter(rec.predict(np.stack(images), k=args.top_k, ink_share=shares))
         for a in answers:
             if "error" not in a:
                 a["top"] = next(tops)

@@ -251,10 +251,31 @@ def to_dataset_image(img: Image.Image, box: int = INK_BOX, frame: int = IMAGE_SI
     Raises:
         ImageError: no ink found.
     """
+    return read_picture(img, box, frame)[0]
+
+
+def read_picture(img: Image.Image, box: int = INK_BOX, frame: int = IMAGE_SIZE) -> tuple[np.ndarray, float]:
+    """:func:`to_dataset_image` of ``img``, and the share of the picture's longer side that its ink
+    spans (float in (0, 1]): the writing box a character was drawn in tells a small kana (っ, ょ)
+    from its full-size form, which the fitted image no longer can.
+
+    Raises:
+        ImageError: no ink found.
+    """
     if max(img.size) > WORK_SIDE:
         img = img.copy()
         img.thumbnail((WORK_SIDE, WORK_SIDE), Image.BOX)
-    return fit_to_frame(ink_map(to_grey(img)), box=box, frame=frame)
+    ink = ink_map(to_grey(img))
+    return fit_to_frame(ink, box=box, frame=frame), ink_share(ink)
+
+
+def ink_share(ink: np.ndarray) -> float:
+    """The longer side of the ink's bounding box over the longer side of the picture, for float
+    ``(H, W)`` ink (:func:`ink_map`); 1.0 for a picture without ink."""
+    rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
+    if rows.size == 0:
+        return 1.0
+    return float(max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)) / max(ink.shape)
 
 
 def ink_box(images, threshold: int = 64) -> int:

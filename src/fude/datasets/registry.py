@@ -9,6 +9,8 @@ Sources:
   (CC BY-SA 3.0): stroke-order templates of every kana and kanji (:data:`STROKE_SOURCES`).
 - Tomoe: https://github.com/hiroyuki-komatsu/tomoe_data (Apache-2.0 or CC BY 4.0): one person's
   stroke templates, 3,048 drawings of 3,012 characters.
+- Mediotaku: https://github.com/Mediotaku/Kanji-Recognition (CC BY 4.0): real casual characters
+  drawn on a web canvas by volunteers (:data:`IMAGE_SOURCES`), used only to measure and tune reading.
 """
 
 from __future__ import annotations
@@ -218,3 +220,70 @@ def stroke_source(name: str, data_dir: str | os.PathLike | None = None, download
         raise DatasetError(f"{name}: {path} not found. Get {spec.home} into that folder, or point FUDE_DATA_DIR "
                            f"(or --data-dir) at a data mirror that holds '{spec.path}'.")
     return path
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """A named folder of character pictures, each labelled by its file name (``学_3_big.png``: the
+    character, then the number of the submission it came from), at ``path`` under the data
+    directory. Its ``tune`` split is the submissions whose number is 1 more than a multiple of 4, its
+    ``report`` split the others: whole submissions (one writer's sitting) on one side."""
+
+    name: str
+    path: str
+    description: str
+    home: str
+
+
+IMAGE_SOURCES: dict[str, ImageSource] = {
+    "mediotaku": ImageSource(
+        "mediotaku", "mediotaku/images",
+        "real casual characters drawn on a web canvas by volunteers (mouse, finger, stylus): 755 300x300 PNGs, "
+        "100 classes (49 hiragana, 17 katakana, 34 kanji); tune 355 (submissions 1, 5, 9, 13) / report 400",
+        "the odd-numbered files of open_dataset/big in https://github.com/Mediotaku/Kanji-Recognition (CC BY 4.0)"),
+}
+
+
+@dataclass(frozen=True)
+class LabelledPictures:
+    """Pictures of characters: ``files`` (paths), ``labels`` (the character of each) and ``groups``
+    (the submission each came from), in file-name order."""
+
+    files: list[Path]
+    labels: list[str]
+    groups: list[int]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def load_pictures(name: str, split: str = "all", data_dir: str | os.PathLike | None = None) -> LabelledPictures:
+    """The pictures of the registered image source ``name`` (:data:`IMAGE_SOURCES`), ``split``
+    ``"tune"``, ``"report"`` or ``"all"`` (see :class:`ImageSource`), read from the data directory
+    (``data_dir``, ``$FUDE_DATA_DIR`` or ``~/.cache/fude``).
+
+    Raises:
+        ValueError: an unknown name or split.
+        DatasetError: the folder is not there (where it looked and where to get it), or holds a file
+            whose name is not ``<character>_<submission>_...png``.
+    """
+    if name not in IMAGE_SOURCES:
+        raise ValueError(f"unknown image source {name!r}; known: {', '.join(IMAGE_SOURCES)}")
+    if split not in ("tune", "report", "all"):
+        raise ValueError(f"split must be tune, report or all; got {split!r}")
+    spec = IMAGE_SOURCES[name]
+    folder = default_data_dir(data_dir) / spec.path
+    if not folder.is_dir():
+        raise DatasetError(f"{name}: {folder} not found. Get {spec.home} into that folder, or point FUDE_DATA_DIR "
+                           f"(or --data-dir) at a data mirror that holds '{spec.path}'.")
+    files, labels, groups = [], [], []
+    for path in sorted(folder.glob("*.png")):
+        parts = path.stem.split("_")
+        if len(parts) < 2 or len(parts[0]) != 1 or not parts[1].isdigit():
+            raise DatasetError(f"{path}: expected a name <character>_<submission>_...png")
+        group = int(parts[1])
+        if split == "all" or (split == "tune") == (group % 4 == 1):
+            files.append(path)
+            labels.append(parts[0])
+            groups.append(group)
+    return LabelledPictures(files, labels, groups)

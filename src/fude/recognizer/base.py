@@ -141,10 +141,37 @@ class BaseRecognizer:
 
         return read_line(self, strokes, k, script, chars)
 
-    def predict(self, images, k: int = 5) -> list[list[dict]]:
+    def predict(self, images, k: int = 5, ink_share=None, script: str = "all", chars: str | None = None,
+                weigh: bool = True) -> list[list[dict]]:
         """Top-``k`` guesses per image: a list (one per image) of
-        ``[{"index", "char", "codepoint", "script", "probability"}, ...]``, most probable first."""
-        return self.top_k(self.predict_proba(images), k)
+        ``[{"index", "char", "codepoint", "script", "probability"}, ...]``, most probable first.
+
+        The network's probabilities are read as a drawing's are, less what needs strokes: small
+        kana split by how much of its picture each character's ink spans (``ink_share``: float
+        ``(N,)`` in (0, 1], from :func:`fude.datasets.preprocess.read_picture`; None: unknown, the
+        pair leans to the full-size kana), the reading settings' priors (a rare kanji needs far
+        stronger ink evidence than a common look-alike), then the ``script``/``chars`` filter.
+        ``weigh=False``: the network's probabilities alone.
+
+        Args:
+            images: uint8 ``(N, S, S)`` or float32 ``(N, 1, S, S)`` in [0, 1], ``S`` the network's
+                input size, bright ink on black (:func:`fude.datasets.preprocess.to_dataset_image`).
+
+        Raises:
+            ValueError: images of another shape, an unknown script, or a filter that leaves none of
+                the model's characters.
+        """
+        probs = self.predict_proba(images)
+        if not weigh:
+            return self.top_k(probs, k)
+        from fude.scripts import allowed
+
+        keep = allowed(self.class_map.chars, script, chars) if script != "all" or chars is not None else None
+        shares = [None] * len(probs) if ink_share is None else [float(v) for v in np.asarray(ink_share).ravel()]
+        if len(shares) != len(probs):
+            raise ValueError(f"ink_share needs one value per image ({len(probs)}), got {len(shares)}")
+        probs = np.stack([self._reader.image_proba(p, s, keep) for p, s in zip(probs, shares)]) if len(probs) else probs
+        return self.top_k(probs, k, keep)
 
     def top_k(self, probs: np.ndarray, k: int = 5, keep: np.ndarray | None = None) -> list[list[dict]]:
         """Probabilities ``(N, K)`` -> the top-``k`` guesses per row (:func:`fude.recognizer.reading.rank`:

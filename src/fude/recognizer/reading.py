@@ -41,8 +41,9 @@ class Scorer(Protocol):
 class Rescorer(Protocol):
     """A prior or a piece of evidence: a factor for each class, given the drawing."""
 
-    def factors(self, strokes: list[np.ndarray]) -> np.ndarray | None:
-        """float ``(K,)`` factors for this drawing, or None when it weighs nothing."""
+    def factors(self, strokes: list[np.ndarray] | None) -> np.ndarray | None:
+        """float ``(K,)`` factors for this drawing (None: a picture, no strokes), or None when it
+        weighs nothing."""
 
 
 class ScriptPrior:
@@ -95,7 +96,9 @@ class StrokeCount:
         self.allowed = self.most + np.ceil(slack * self.most).astype(np.int64)
         self.factor = float(factor)
 
-    def factors(self, strokes) -> np.ndarray:
+    def factors(self, strokes) -> np.ndarray | None:
+        if strokes is None:  # a picture: no strokes to count
+            return None
         return self.factor ** extra_strokes(self.allowed, len(strokes))
 
 
@@ -146,14 +149,19 @@ def split_small_kana(probs: np.ndarray, class_map: ClassMap, strokes: list[np.nd
         w_small = float(share)
     elif canvas_side > 0:
         lo, hi = bounds(strokes)
-        rel = float((hi - lo).max()) / canvas_side
-        w_small = float(1 / (1 + np.exp(np.clip((rel - side) / 0.03, -50, 50))))
+        w_small = small_share_by_size(float((hi - lo).max()) / canvas_side, side)
     else:
         w_small = SMALL_KANA_SHARE
     for s, b in pairs:
         mass = probs[s] + probs[b]
         probs[s], probs[b] = mass * w_small, mass * (1 - w_small)
     return probs
+
+
+def small_share_by_size(rel: float, side: float = 0.35) -> float:
+    """A small kana's share of its pair's probability for a character whose ink spans ``rel`` of its
+    writing box's longer side (a canvas, a picture): a logistic 0.03 wide around ``side``."""
+    return float(1 / (1 + np.exp(np.clip((rel - side) / 0.03, -50, 50))))
 
 
 def twin_groups(class_map: ClassMap) -> list[np.ndarray] | None:
@@ -224,6 +232,20 @@ class StrokeReader:
         probs = np.array(self.scorer.strokes_proba(strokes) if scored is None else scored, np.float32)
         probs = split_small_kana(probs, self.class_map, strokes, canvas, self._pairs, self.config.small_kana_side,
                                  small_share)
+        return self._weigh(probs, strokes, keep)
+
+    def image_proba(self, probs: np.ndarray, ink_share: float | None = None, keep: np.ndarray | None = None) -> np.ndarray:
+        """The reading of a picture from its network's probabilities float32 ``(K,)``: small kana
+        split by how much of the picture its ink spans (``ink_share``, in (0, 1]; None: unknown,
+        :data:`SMALL_KANA_SHARE`), the priors that need no strokes, filtered to ``keep``,
+        renormalised."""
+        probs = np.array(probs, np.float32)
+        share = None if ink_share is None else small_share_by_size(ink_share, self.config.small_kana_side)
+        probs = split_small_kana(probs, self.class_map, [], None, self._pairs, share=share)
+        return self._weigh(probs, None, keep)
+
+    def _weigh(self, probs: np.ndarray, strokes: list[np.ndarray] | None, keep: np.ndarray | None) -> np.ndarray:
+        """``probs`` times every rescorer's factors and the filter ``keep``, renormalised."""
         w = None
         for part in self.rescorers:
             f = part.factors(strokes)

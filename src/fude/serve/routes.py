@@ -200,7 +200,7 @@ async def predict_image(request: Request) -> tuple[str, list[dict]]:
     """The multipart branch of :func:`predict`: the model's name and its top-5 for the image."""
     from PIL import Image
 
-    from fude.datasets.preprocess import ImageError, load_image, to_dataset_image
+    from fude.datasets.preprocess import ImageError, load_image, read_picture
 
     try:
         form = await request.form(max_files=1, max_fields=4)
@@ -229,15 +229,15 @@ async def predict_image(request: Request) -> tuple[str, list[dict]]:
     except Exception:
         pass  # not an image: load_image below says so in its words
 
-    def decode(data: bytes):  # -> uint8 (frame, frame)
+    def decode(data: bytes):  # -> uint8 (frame, frame), the share of the picture its ink spans
         try:
-            return to_dataset_image(load_image(data), box=rec.box, frame=rec.input_size)
+            return read_picture(load_image(data), box=rec.box, frame=rec.input_size)
         finally:
             give_back_memory()
 
     try:
-        image = await asyncio.get_running_loop().run_in_executor(IMAGE_READERS, decode, data)
-        return name, await run_in_threadpool(lambda: rec.predict(image[None], k=5)[0])
+        image, share = await asyncio.get_running_loop().run_in_executor(IMAGE_READERS, decode, data)
+        return name, await run_in_threadpool(lambda: rec.predict(image[None], k=5, ink_share=[share])[0])
     except ImageError as e:
         raise HTTPException(400, str(e).replace("<bytes>: ", "")) from None
 
