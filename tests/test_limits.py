@@ -43,3 +43,47 @@ def test_overwrite_still_replaces_a_run_and_fills_an_empty_folder(tmp_path):
     assert p.returncode == 0, p.stderr
     assert (run / "run.json").read_text() != first and (run / "config.json").exists()
     assert fude("train", *TINY, "--out", empty, "--overwrite").returncode == 0
+
+
+# --------------------------------------------------------------------------- line reading's work is bounded
+
+def test_strokes_piled_in_one_column_cost_a_bounded_number_of_reads(mirror):
+    """256 two-point strokes stacked in one column made every run of up to 30 strokes a candidate
+    (7,245 runs, 21.6 CPU-s, 1.7 GB); now the runs hold at most 12 strokes per stroke of the line
+    (+64), and the line is still read. Ordinary lines are not touched by the budget."""
+    from fude.recognizer import load_model
+    from fude.recognizer.line import LineSettings, budgeted_runs, line_height, runs_of
+    from fude.strokes import check_strokes
+    from fude.strokes.kanjivg import load_templates
+    from fude.strokes.synth import SynthConfig, line_drawing
+
+    column = check_strokes([[[0.0, i * 0.01], [0.0, 1.0 + i * 0.01]] for i in range(256)], 256, 20000)
+    height = line_height(column)
+    unbounded = runs_of(column, height, LineSettings().overlap)
+    budget = 12 * 256 + 64
+    assert sum(j - i for i, j, _ in unbounded) > 10 * budget
+    bounded = budgeted_runs(column, height, LineSettings())
+    assert sum(j - i for i, j, _ in bounded) <= budget and (0, 1, 0.0) in [(i, j, 0.0) for i, j, _ in bounded]
+    line = load_model("hiragana-seq", backend="onnxruntime").predict_line(column.copy(), k=1)
+    assert sum(len(c["strokes"]) for c in line["characters"]) == 256
+    templates = load_templates(data_dir=mirror, chars="東京都勉強")
+    for word, cfg, spacing in [("東京都", SynthConfig(), (0.08, 0.3)), ("勉強", SynthConfig(join=0.4), (-0.05, 0.1))]:
+        for seed in range(3):
+            strokes = check_strokes(line_drawing(templates, word, seed, cfg, spacing)[0])
+            h = line_height(strokes)
+            assert budgeted_runs(strokes, h, LineSettings()) == runs_of(strokes, h, LineSettings().overlap)
+
+
+def test_lines_past_the_queue_get_503_and_drawings_are_still_read(monkeypatch, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from fude.serve import create_app, routes
+
+    line = {"strokes": [[[0, 0], [10, 10]], [[30, 0], [40, 10]]], "model": "hiragana-seq"}
+    with TestClient(create_app("hiragana-seq", tmp_path / "db.sqlite")) as client:
+        assert client.post("/api/predict-line", json=line).status_code == 200
+        monkeypatch.setattr(routes, "LINE_QUEUE", 0)  # as if 8 lines were being read
+        r = client.post("/api/predict-line", json=line)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1" and "lines already" in r.json()["detail"]
+        assert client.post("/api/predict", json={"strokes": line["strokes"][:1], "model": "hiragana-seq"}).status_code == 200
+        assert routes._lines["in_flight"] == 0

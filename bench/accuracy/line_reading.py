@@ -128,7 +128,7 @@ def main() -> None:
         return out
 
     def read_all(data: dict) -> dict:
-        wide = LineSettings(overlap=READ_OVERLAP)
+        wide = LineSettings(overlap=READ_OVERLAP, reads_per_stroke=64)  # every candidate a narrower overlap reads
         return {name: [(w, groups, candidates(rec, check_strokes(strokes), 5, "all", None, wide), len(strokes))
                        for w, strokes, groups in rows] for name, rows in data.items()}
 

@@ -24,6 +24,7 @@ from fude.strokes.features import bounds
 
 MAX_CHAR_STROKES = 30  # the most strokes one character of a line may have (kanji with more are rare)
 MAX_WIDTH = 1.6  # widest character, in line heights
+READ_CHUNK = 64  # candidate runs read in one batch: memory stays that of 64 drawings however long the line
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class LineSettings:
             ink box, in line heights), a logistic ``scale`` line heights wide. Fitted (logistic
             regression) on the tuning lines' kana: 92% of small/full-size calls right there, against
             83% for the size alone.
+        reads_per_stroke: the work a line may cost: its candidate runs hold at most this many
+            strokes per stroke of the line, plus 64 (on generated lines, neat and casual, at most
+            7.4 with the default overlap); past it the longest runs are left out (a character of
+            fewer strokes is tried first), so strokes piled in one place cannot make every run of
+            30 strokes a candidate.
     """
 
     overlap: float = 0.1
@@ -63,6 +69,7 @@ class LineSettings:
     small_kana_slope: float = 0.95
     small_kana_offset: float = 0.45
     small_kana_scale: float = 0.07
+    reads_per_stroke: float = 12.0
 
 
 def runs_of(strokes: list[np.ndarray], height: float, overlap: float, max_strokes: int = MAX_CHAR_STROKES,
@@ -97,6 +104,19 @@ def runs_of(strokes: list[np.ndarray], height: float, overlap: float, max_stroke
     return runs
 
 
+def budgeted_runs(strokes: list[np.ndarray], height: float, settings: LineSettings = LineSettings()) -> list[tuple[int, int, float]]:
+    """:func:`runs_of` within the line's budget (:attr:`LineSettings.reads_per_stroke`): the most
+    strokes a run may hold is cut by a third at a time until the runs hold at most
+    ``reads_per_stroke * len(strokes) + 64`` strokes in all (one-stroke runs always fit)."""
+    budget = settings.reads_per_stroke * len(strokes) + 64
+    most = MAX_CHAR_STROKES
+    while True:
+        runs = runs_of(strokes, height, settings.overlap, max_strokes=most)
+        if most == 1 or sum(j - i for i, j, _ in runs) <= budget:
+            return runs
+        most = max(1, most * 2 // 3)
+
+
 def line_height(strokes: list[np.ndarray]) -> float:
     """The line's height (its ink's), the unit the segmentation measures in."""
     lo, hi = bounds(strokes)
@@ -113,11 +133,13 @@ def candidates(rec, strokes: list[np.ndarray], k: int = 5, script: str = "all", 
     """
     height = line_height(strokes)
     line_top = bounds(strokes)[0][1]
-    runs = runs_of(strokes, height, settings.overlap)
+    runs = budgeted_runs(strokes, height, settings)
     boxes = [bounds(strokes[i:j]) for i, j, _ in runs]
-    reads = rec.predict_strokes_many([{"strokes": strokes[i:j], "k": k, "script": script, "chars": chars,
-                                       "small_share": small_kana_share(lo, hi, line_top, height, settings)}
-                                      for (i, j, _), (lo, hi) in zip(runs, boxes)])
+    requests = [{"strokes": strokes[i:j], "k": k, "script": script, "chars": chars,
+                 "small_share": small_kana_share(lo, hi, line_top, height, settings)}
+                for (i, j, _), (lo, hi) in zip(runs, boxes)]
+    reads = [r for start in range(0, len(requests), READ_CHUNK)
+             for r in rec.predict_strokes_many(requests[start: start + READ_CHUNK])]
     out = []
     for (i, j, gap), top, (lo, hi) in zip(runs, reads, boxes):
         if isinstance(top, Exception):

@@ -35,6 +35,12 @@ MAX_IMAGE_SIDE = 4096  # pixels
 # turn), and what they free is given back to the system (glibc keeps freed memory per thread:
 # decoded in the 40 threads of the request pool, eight scans held ~1 GB after they were answered)
 IMAGE_READERS = ThreadPoolExecutor(2, thread_name_prefix="fude-image")
+# Lines are read by two threads of their own, and at most LINE_QUEUE lines are read or wait at once
+# (per server process); past that a client gets 503 with Retry-After, so costly lines can neither
+# take the pool that answers drawings and /health nor pile up work for after their clients left
+LINE_READERS = ThreadPoolExecutor(2, thread_name_prefix="fude-line")
+LINE_QUEUE = 8
+_lines = {"in_flight": 0}
 
 
 @lru_cache(maxsize=1)
@@ -185,12 +191,19 @@ async def predict_line(request: Request) -> dict:
     strokes = (await off_loop_if_large(request, from_json_dict, req.model_dump(include={"strokes"}), "request",
                                        MAX_LINE_STROKES, MAX_LINE_POINTS)).strokes
     rec = model_named(request, req.model)
+    if _lines["in_flight"] >= LINE_QUEUE:
+        raise HTTPException(503, f"the server is reading {LINE_QUEUE} lines already; send this one again in a moment",
+                            headers={"Retry-After": "1"})
+    _lines["in_flight"] += 1
     try:
-        line = await run_in_threadpool(rec.predict_line, strokes, k=5, script=req.script, chars=req.chars)
+        line = await asyncio.get_running_loop().run_in_executor(
+            LINE_READERS, lambda: rec.predict_line(strokes, k=5, script=req.script, chars=req.chars))
     except StrokeError:
         raise
     except ValueError as e:
         raise HTTPException(422, f"invalid request: {e}") from None
+    finally:
+        _lines["in_flight"] -= 1
     return {"model": req.model, "text": line["text"],
             "characters": [{"strokes": c["strokes"], "top": with_romaji(c["top"])} for c in line["characters"]],
             "elapsed_ms": (time.perf_counter() - t0) * 1000}
