@@ -87,3 +87,33 @@ def test_lines_past_the_queue_get_503_and_drawings_are_still_read(monkeypatch, t
         assert r.status_code == 503 and r.headers["retry-after"] == "1" and "lines already" in r.json()["detail"]
         assert client.post("/api/predict", json={"strokes": line["strokes"][:1], "model": "hiragana-seq"}).status_code == 200
         assert routes._lines["in_flight"] == 0
+
+
+# --------------------------------------------------------------------------- JSON that could stall or mislead
+
+def test_duplicate_keys_and_bodies_of_many_strings_are_refused_before_parsing(tmp_path):
+    """A key given twice in one object was read as its last value (a 400 now, also when spelt with
+    an escape); a 5 MB body of `"k":1,` repeated passed the bracket count and held the event loop
+    for 150 ms while it parsed (a 413 now, from counts). Strings holding braces or keys are not
+    taken for structure."""
+    from fastapi.testclient import TestClient
+
+    from fude.serve import create_app
+    from fude.serve.schemas import body_problem
+
+    stroke = [[[0, 0], [10, 10]]]
+    assert body_problem(b'{"strokes": [], "canvas": {"width": 1, "height": 2}, "chars": "{\\"width\\": \\"a\\"}"}') is None
+    assert body_problem(b'{"a": {"k": 1}, "b": {"k": 2}}') is None  # one key in two objects
+    assert body_problem(b'{"model": "ja", "mod\\u0065l": "x"}')[0] == 400
+    with TestClient(create_app("hiragana-seq", tmp_path / "db.sqlite")) as client:
+        for body in [b'{"strokes": %s, "model": "hiragana-seq", "model": "kmnist"}' % json.dumps(stroke).encode(),
+                     b'{"strokes": %s, "canvas": {"width": 9, "height": 9, "width": 90}}' % json.dumps(stroke).encode()]:
+            r = client.post("/api/predict", content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 400 and "given twice" in r.json()["detail"], r.text
+        flood = b"{" + b'"k":1,' * 870_000 + b'"strokes":[[[0,0]]]}'
+        r = client.post("/api/predict", content=flood, headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "quote marks" in r.json()["detail"]
+        r = client.post("/api/predict-line", content=b"[" + b"{}," * 200 + b"{}]", headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        ok = client.post("/api/predict", json={"strokes": stroke, "model": "hiragana-seq", "canvas": {"width": 9, "height": 9}})
+        assert ok.status_code == 200

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from fude.scripts import kanji_info, romaji
-from fude.serve.schemas import ERRORS, LineRequest, SampleRequest, StrokesRequest
+from fude.serve.schemas import ERRORS, LineRequest, SampleRequest, StrokesRequest, body_problem
 from fude.strokes import MAX_LINE_POINTS, MAX_LINE_STROKES, MAX_POINTS, Character, StrokeError, from_json_dict
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # the largest request accepted (an uploaded image), bytes
@@ -101,6 +101,9 @@ async def body_json(request: Request, schema, max_points: int = MAX_POINTS):
     # is a drawing over the limit, whatever else the body holds
     if raw.count(b"[") > max_points + MAX_LINE_STROKES + 1:
         raise HTTPException(413, f"a drawing of more than {max_points:,} points")
+    problem = body_problem(raw)
+    if problem:
+        raise HTTPException(*problem)
     try:
         return await off_loop_if_large(request, schema.model_validate_json, raw)
     except ValidationError as e:
