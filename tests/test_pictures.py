@@ -62,13 +62,13 @@ def test_a_rare_look_alike_loses_to_the_common_kanji_on_equal_ink_evidence(ja):
     index = {c: i for i, c in enumerate(ja.class_map.chars)}
     probs = np.full(len(index), 1e-6, np.float32)
     probs[[index["子"], index["孑"]]] = 0.5
-    read = ja._reader.image_proba(probs)
+    read = ja.reader.image_proba(probs)
     assert read[index["子"]] > 2.5 * read[index["孑"]]
     probs[[index["子"], index["孑"]]] = 0.3, 0.7  # over twice the evidence for the rare one: still 子
-    read = ja._reader.image_proba(probs)
+    read = ja.reader.image_proba(probs)
     assert read[index["子"]] > read[index["孑"]]
     probs[[index["子"], index["孑"]]] = 0.1, 0.9  # nine times: 孑
-    read = ja._reader.image_proba(probs)
+    read = ja.reader.image_proba(probs)
     assert read[index["孑"]] > read[index["子"]]
     tops = ja.predict(np.zeros((1, 1, ja.input_size, ja.input_size), np.float32), k=3, weigh=False)
     assert len(tops[0]) == 3  # the network alone, unweighed, still answers

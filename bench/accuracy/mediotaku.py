@@ -40,10 +40,9 @@ def read_half(rec, split: str) -> tuple[list[str], np.ndarray, list[float]]:
 
 def score(rec, labels, probs, shares, settings=None, weigh: bool = True) -> dict:
     """top-1 / top-5 (%) overall and per script, and the misses (truth, first guess)."""
-    if settings is not None:
-        rec._reader = StrokeReader(rec, settings)
+    reader = StrokeReader(rec, settings or rec.settings)
     tops = (rec.top_k(probs, 5) if not weigh else
-            [rec.top_k(rec._reader.image_proba(p, s)[None], 5)[0] for p, s in zip(probs, shares)])
+            [rec.top_k(reader.image_proba(p, s)[None], 5)[0] for p, s in zip(probs, shares)])
     hit1 = [tops[i][0]["char"] in twins(c) for i, c in enumerate(labels)]
     hit5 = [any(g["char"] in twins(c) for g in tops[i]) for i, c in enumerate(labels)]
     out = {"top1": round(100 * float(np.mean(hit1)), 1), "top5": round(100 * float(np.mean(hit5)), 1)}

@@ -54,6 +54,12 @@ class BaseRecognizer:
         self._reader = StrokeReader(self, self.settings)
 
     @property
+    def reader(self) -> StrokeReader:
+        """The :class:`~fude.recognizer.reading.StrokeReader` that reads with this recognizer's
+        settings (small kana, priors, stroke counts, filter, ranking)."""
+        return self._reader
+
+    @property
     def box(self) -> float:
         """Pixels the ink is fitted into when preprocessing an image file or rasterising a drawing."""
         return self.settings.box
