@@ -72,7 +72,7 @@ def export_onnx(rec: Recognizer, path: str | os.PathLike, opset: int = 18, metad
                                         dynamo=True, verbose=False, optimize=optimize)
     finally:
         quiet.setLevel(level)
-    model = program.model_proto
+    model = with_features_output(program.model_proto)
     meta = {"fude.class_map": json.dumps(rec.class_map.to_list(), ensure_ascii=False),
             "fude.config": json.dumps({k: v for k, v in rec.config.items() if k != "class_map"}, ensure_ascii=False)}
     for key, value in meta.items() if metadata else ():
@@ -82,6 +82,27 @@ def export_onnx(rec: Recognizer, path: str | os.PathLike, opset: int = 18, metad
     path = Path(path)
     atomic_write(path, model.SerializeToString())
     return path
+
+
+def with_features_output(model):
+    """An ONNX model (``onnx.ModelProto``, changed in place and returned) whose graph also gives
+    ``features`` float32 ``(N, num_features)``: the input of the node that computes ``logits`` (the
+    classifier head's), what a writer's memory (:mod:`fude.recognizer.writer`) compares drawings by.
+    A graph that gives it already is returned as it is.
+
+    Raises:
+        ModelError: no node computes ``logits``.
+    """
+    onnx = _require("onnx")
+    graph = model.graph
+    if any(o.name == "features" for o in graph.output):
+        return model
+    head = next((n for n in graph.node if "logits" in n.output), None)
+    if head is None:
+        raise ModelError("the ONNX graph has no node that computes 'logits'")
+    graph.node.append(onnx.helper.make_node("Identity", [head.input[0]], ["features"], name="features"))
+    graph.output.append(onnx.helper.make_tensor_value_info("features", onnx.TensorProto.FLOAT, ["batch", None]))
+    return model
 
 
 def check_onnx(rec: Recognizer, path: str | os.PathLike, images: np.ndarray | None = None, seed: int = 0) -> dict:

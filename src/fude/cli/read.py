@@ -51,6 +51,10 @@ def register(sub) -> None:
                     "characters together (JSON: text, and per character its strokes and top-k)")
     add_precision_arg(ps)
     add_backend_arg(ps)
+    ps.add_argument("--writer", metavar="FILE", help="read with this writer's memory (rec.writer(FILE): the drawings "
+                    "they confirmed, made with this model)")
+    ps.add_argument("--learn", action="store_true", help="with --writer: after reading each file that has a label, "
+                    "learn it and save the memory to FILE (made when missing): `fude samples export` writes such files")
     ps.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
     ps.set_defaults(func=cmd_predict_strokes)
 
@@ -166,17 +170,27 @@ def cmd_predict_strokes(args: argparse.Namespace) -> int:
     rec = load_model(args.model, precision=args.precision,
                      backend=reading_backend(args.model, args.backend, args.precision))
     allowed(rec.class_map.chars, args.script, args.chars)  # a filter that leaves nothing: one error, not one per file
+    if args.learn and not args.writer:
+        raise ValueError("--learn needs --writer FILE: the memory to learn into")
+    hand = None
+    if args.writer:
+        hand = rec.writer(args.writer if not args.learn or Path(args.writer).exists() else None)
+        reader = hand
+    else:
+        reader = rec
     counts = stroke_counts()
     answers = []
     for file in args.files:
         try:
             char = read_drawing(file, *((MAX_LINE_STROKES, MAX_LINE_POINTS) if args.line else ()))
             if args.line:
-                answers.append({"file": file, **rec.predict_line(char.strokes, k=args.top_k, script=args.script,
-                                                                 chars=args.chars)})
+                answers.append({"file": file, **reader.predict_line(char.strokes, k=args.top_k, script=args.script,
+                                                                    chars=args.chars)})
                 continue
-            top = rec.predict_strokes(char.strokes, k=args.top_k, canvas=char.canvas, script=args.script,
-                                      chars=args.chars)
+            top = reader.predict_strokes(char.strokes, k=args.top_k, canvas=char.canvas, script=args.script,
+                                         chars=args.chars)
+            if args.learn and char.label:
+                hand.learn(char.strokes, char.label)
         except StrokeError as e:
             answers.append({"file": file, "error": str(e) if str(e).startswith(file) else f"{file}: {e}"})
             continue
@@ -187,6 +201,9 @@ def cmd_predict_strokes(args: argparse.Namespace) -> int:
         if char.label:
             a["label"] = char.label
         answers.append(a)
+    if args.learn:
+        hand.save(args.writer)
+        print(f"{len(hand):,} drawings in the writer's memory {args.writer}", file=sys.stderr)
     return print_answers(answers, args.json)
 
 

@@ -10,6 +10,7 @@ ranking).
     loading.py   load_model (no PyTorch)                onnx.py      OnnxRecognizer (onnxruntime)
     network.py   Recognizer (PyTorch): imported on first use, so that reading in onnxruntime
                  never imports PyTorch
+    writer.py    Writer: a writer's memory (rec.writer()), reading with the drawings they confirmed
 """
 
 from fude.recognizer.base import BaseRecognizer, companion_location, companion_problem
@@ -19,13 +20,15 @@ from fude.recognizer.reading import SMALL_KANA_SHARE, FrequencyPrior, Rescorer, 
     StrokeReader, extra_strokes, rank, rescorers, small_kana_pairs, split_small_kana
 
 _LAZY = {"AUTO_BF16_MIN_BATCH": "network", "ORT_MIN_GFLOP": "network", "ORT_MIN_IMAGES": "network",
-         "Recognizer": "network", "to_input": "network", "OnnxRecognizer": "onnx"}
+         "Recognizer": "network", "to_input": "network", "OnnxRecognizer": "onnx", "Writer": "writer",
+         "WriterError": "writer", "WriterSettings": "writer"}
 
 __all__ = ["AUTO_BF16_MIN_BATCH", "BACKENDS", "BaseRecognizer", "FrequencyPrior", "INK_BOX", "ORT_MIN_GFLOP",
            "ORT_MIN_IMAGES", "OnnxRecognizer", "Recognizer", "RecognizerConfig", "Rescorer", "SMALL_KANA_SHARE",
            "Scorer", "ScriptPrior", "StrokeCount", "StrokeReader", "companion_location", "companion_problem",
            "extra_strokes", "load_model", "rank", "reading_backend", "rescorers", "save_recognizer_config",
-           "small_kana_pairs", "split_small_kana", "to_input", "uses_onnx_file"]
+           "small_kana_pairs", "split_small_kana", "to_input", "uses_onnx_file", "Writer", "WriterError",
+           "WriterSettings"]
 
 
 def __getattr__(name: str):

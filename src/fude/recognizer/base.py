@@ -86,6 +86,17 @@ class BaseRecognizer:
     def strokes_proba_many(self, drawings: list[list[np.ndarray]]) -> np.ndarray:
         """:meth:`strokes_proba` for several drawings at once, float32 ``(N, K)``: each network runs
         once on all of them (what the server's batches do)."""
+        return self.read_many(drawings)[0]
+
+    def read_many(self, drawings: list[list[np.ndarray]], features: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`strokes_proba_many`, and with ``features`` the drawings' features float32 ``(N, D)``
+        from the same runs of the networks: each network's features before its head, scaled to
+        unit length, side by side with the companion's, the whole scaled to unit length (what a
+        writer's memory compares drawings by: :mod:`fude.recognizer.writer`); else None.
+
+        Raises:
+            ModelError: ``features`` asked of a network that cannot give them.
+        """
         from fude.strokes import rasterise, sequence_features
 
         spec = self.input_spec
@@ -93,11 +104,23 @@ class BaseRecognizer:
             inputs = np.stack([sequence_features(s, length=spec.length) for s in drawings])
         else:
             inputs = np.stack([rasterise(s, size=spec.size, box=self.box) for s in drawings])
-        probs = self.predict_proba(inputs)
+        feats = None
+        if features:
+            logits, raw = self.logits_and_features(inputs)
+            probs, feats = softmax(np.asarray(logits)), unit_rows(raw)
+        else:
+            probs = self.predict_proba(inputs)
         if self.companion is not None:
-            probs = (1.0 - self._mix) * probs + self._mix * self.companion.strokes_proba_many(drawings)
+            other, other_feats = self.companion.read_many(drawings, features)
+            probs = (1.0 - self._mix) * probs + self._mix * other
             probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
-        return probs
+            if features:
+                feats = unit_rows(np.concatenate([feats, other_feats], axis=1))
+        return probs, feats
+
+    def logits_and_features(self, inputs, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """Logits ``(N, K)`` and features before the head ``(N, D)``, float32 (see the subclass)."""
+        raise NotImplementedError
 
     def predict_strokes(self, strokes, k: int = 5, canvas: dict | None = None, script: str = "all",
                         chars: str | None = None) -> list[dict]:
@@ -133,6 +156,17 @@ class BaseRecognizer:
         it (one bad drawing does not fail the others). The guesses are those of one-at-a-time
         calls (the same ranking; probabilities to float rounding: tested)."""
         return self._reader.predict_many(requests)
+
+    def writer(self, path=None):
+        """A writer's memory over this recognizer (:class:`fude.recognizer.writer.Writer`): empty, or
+        loaded from ``path`` (a file :meth:`Writer.save` wrote with this model).
+
+        Raises:
+            fude.recognizer.writer.WriterError: a damaged file, or one made with another model.
+        """
+        from fude.recognizer.writer import Writer
+
+        return Writer(self, path)
 
     def predict_line(self, strokes, k: int = 5, script: str = "all", chars: str | None = None) -> dict:
         """Several characters written left to right in one drawing, read together
@@ -219,6 +253,12 @@ def companion_problem(companion: BaseRecognizer | None, class_map: ClassMap) -> 
     if companion.class_map.chars != class_map.chars:
         return "a companion recognizer must read the same classes in the same order"
     return None
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """float ``(N, D)`` -> float32 ``(N, D)``, each row scaled to unit length (zero rows stay zero)."""
+    x = np.asarray(x, np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -124,6 +124,11 @@ class Recognizer(BaseRecognizer):
         (what UMAP maps and fine-tuning start from); input as for :meth:`logits`."""
         return self._batched(self.fused.forward_features, images, batch_size, self.net.num_features).numpy()
 
+    def logits_and_features(self, inputs, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """Logits float32 ``(N, num_classes)`` and the features before the head float32 ``(N, D)``
+        (as :class:`~fude.recognizer.onnx.OnnxRecognizer` gives them); input as for :meth:`logits`."""
+        return self.logits(inputs, batch_size).numpy(), self.features(inputs, batch_size)
+
     def _batched(self, fn, inputs: np.ndarray | torch.Tensor, batch_size: int, width: int) -> torch.Tensor:
         x = self.to_inputs(inputs)
         if fn is self.fused and self._onnxruntime(len(x)):

@@ -65,11 +65,16 @@ class OnnxRecognizer(BaseRecognizer):
         else:
             raise ModelError(f"the ONNX graph reads {[(i.name, i.shape) for i in inputs]}, not one input of images "
                              f"(N, 1, S, S) or stroke sequences (N, T, F)")
-        width = outputs[0].shape[-1] if len(outputs) == 1 else None
-        if width != len(class_map):
+        # the logits (the only output, or the one so named) and, where the graph gives them, the features
+        # before the head (fude.export.with_features_output), which a writer's memory compares drawings by
+        named = {o.name: o for o in outputs}
+        logits = outputs[0] if len(outputs) == 1 else named.get("logits")
+        if logits is None or logits.shape[-1] != len(class_map) or len(outputs) > 2 \
+                or (len(outputs) == 2 and "features" not in named):
             raise ModelError(f"the ONNX graph gives {[(o.name, o.shape) for o in outputs]}, not the logits of the "
-                             f"class map's {len(class_map)} classes")
-        self._input, self._output = inputs[0].name, outputs[0].name
+                             f"class map's {len(class_map)} classes (and optionally their features)")
+        self._input, self._output = inputs[0].name, logits.name
+        self._features = "features" if "features" in named and len(outputs) == 2 else None
         super().__init__(class_map, settings, config, companion)
 
     def precision_for(self, n: int) -> str:
@@ -104,6 +109,24 @@ class OnnxRecognizer(BaseRecognizer):
             return np.zeros((0, len(self.class_map)), np.float32)
         return np.concatenate([self.session.run([self._output], {self._input: x[i: i + batch_size]})[0]
                                for i in range(0, len(x), batch_size)])
+
+    def logits_and_features(self, inputs, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """Logits float32 ``(N, num_classes)`` and the features before the head float32 ``(N, D)``,
+        from one run of the graph.
+
+        Raises:
+            ModelError: a graph without a ``features`` output (``fude export`` writes one).
+            ValueError: input of another shape or dtype than the network reads.
+        """
+        if self._features is None:
+            raise ModelError("this model's ONNX graph gives no 'features' output, which a writer's memory needs; "
+                             "write it again with fude export --in-model")
+        x = self.to_inputs(inputs)
+        if not len(x):
+            return np.zeros((0, len(self.class_map)), np.float32), np.zeros((0, 0), np.float32)
+        runs = [self.session.run([self._output, self._features], {self._input: x[i: i + batch_size]})
+                for i in range(0, len(x), batch_size)]
+        return np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs])
 
     def predict_proba(self, inputs, batch_size: int = 512) -> np.ndarray:
         """Class probabilities float32 ``(N, num_classes)``; input as for :meth:`to_inputs`."""
