@@ -353,3 +353,50 @@ def test_the_api_reference_page_shows_code_not_markup(server, browser):
     assert "``" not in text and "request_id" in text
     assert "request_id" in page.locator("#api p.muted code").all_inner_texts()
     page.close()
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_page_learns_its_writers_hand_and_forgets_it(server, browser, size, tmp_path):
+    """Picks teach the server this browser's hand (its own random writer id, sent with every read):
+    after two picks of another character for the same drawing, the next reading of it puts that
+    character first; another browser is not affected; "Forget my hand" forgets, and the reading is
+    the network's again."""
+    url, db = server
+    viewport = {"width": 1280, "height": 800} if size == "desktop" else {"width": 390, "height": 844}
+    context = browser.new_context(viewport=viewport, has_touch=size == "phone", is_mobile=size == "phone")
+    page = context.new_page()
+    page.goto(url)
+    expect(page.locator("#memory-count")).to_have_text("Learns your hand as you pick.")
+    cdp = context.new_cdp_session(page) if size == "phone" else None
+    write = (lambda f: touch_draw(page, f, cdp)) if cdp else (lambda f: draw(page, f))
+    drawing = REPO / "examples" / "strokes-学.json"
+    first = write(drawing)
+    assert first["top"][0]["char"] == "学"
+    other = first["top"][1]["char"]
+    for _ in range(2):  # the writer insists: this is how they write `other`
+        page.locator("#guesses li").filter(has=page.locator(".glyph", has_text=other)).first.click()
+        expect(page.locator("#guesses li")).to_have_count(0)
+        if _ == 0:
+            write(drawing)
+    expect(page.locator("#memory-count")).to_have_text("Remembers 2 of your characters.")
+    with page.expect_request(lambda r: r.url.endswith("/api/predict")) as sent:
+        learnt = write(drawing)
+    writer = sent.value.post_data_json["writer"]
+    assert len(writer) >= 8 and learnt["top"][0]["char"] == other
+    stranger = browser.new_context(viewport=viewport).new_page()  # another browser, another writer
+    stranger.goto(url)
+    assert draw(stranger, drawing)["top"][0]["char"] == "学"
+    stranger.context.close()
+    if size == "phone":
+        assert page.locator("#forget").bounding_box()["height"] >= 44
+    page.screenshot(path=str(tmp_path / f"memory-{size}.png"), full_page=True)
+    if os.environ.get("FUDE_SCREENSHOTS"):
+        shutil.copy(tmp_path / f"memory-{size}.png", Path(os.environ["FUDE_SCREENSHOTS"]) / f"memory-{size}.png")
+    page.keyboard.press("Escape")
+    page.locator("#forget").click()
+    expect(page.locator("#status")).to_have_text("Forgot 2 of your characters.")
+    expect(page.locator("#memory-count")).to_have_text("Learns your hand as you pick.")
+    assert write(drawing)["top"][0]["char"] == "学"
+    rows = sqlite3.connect(db).execute("SELECT COUNT(*) FROM writer_memory WHERE writer = ?", (writer,)).fetchone()
+    assert rows[0] == 0
+    context.close()

@@ -148,3 +148,33 @@ def test_learning_takes_the_features_of_a_drawing_just_read(ja, odd_hand, monkey
     hand.learn(copies[0], char)
     assert not calls and len(hand) == 1 and isinstance(hand, Writer)
     assert np.isclose(np.linalg.norm(hand.features[0]), 1.0, atol=1e-5)
+
+
+def test_the_server_keeps_each_writers_memory_apart_and_forgets_it(tmp_path):
+    """Picks (samples with the page's writer id) teach that writer's memory only; two server
+    processes on one database (``--workers``) read the same memory; DELETE forgets it everywhere."""
+    from fastapi.testclient import TestClient
+
+    from fude.serve import create_app
+    from fude.strokes import read_drawing
+
+    strokes = [s.tolist() for s in read_drawing("examples/strokes-学.json").strokes]
+    db = tmp_path / "samples.sqlite"
+    me, you = "writer-me-0001", "writer-you-0002"
+    read = lambda c, w=None: c.post("/api/predict", json={"strokes": strokes, "model": "ja", "k": 1,  # noqa: E731
+                                                          **({"writer": w} if w else {})}).json()["top"][0]["char"]
+    with TestClient(create_app("ja", db)) as a, TestClient(create_app("ja", db)) as b:
+        assert read(a, me) == read(a, you) == "学"
+        for _ in range(2):
+            assert a.post("/api/samples", json={"strokes": strokes, "label": "字", "model": "ja",
+                                                "client_id": me}).status_code == 201
+        assert a.get(f"/api/writers/{me}").json() == {"writer": me, "drawings": {"ja": 2}}
+        assert read(a, me) == "字" and read(b, me) == "字"  # the other process loads what this one learnt
+        assert read(a, you) == "学" and read(a) == "学"  # nobody else's reading changes
+        line = a.post("/api/predict-line", json={"strokes": strokes, "model": "ja", "writer": me}).json()
+        assert line["text"] == "字"
+        assert b.delete(f"/api/writers/{me}").json() == {"writer": me, "forgotten": 2}
+        assert read(a, me) == "学" and read(b, me) == "学"
+        assert a.get(f"/api/writers/{me}").json()["drawings"] == {}
+        assert a.post("/api/predict", json={"strokes": strokes, "writer": "short"}).status_code == 422
+        assert a.delete("/api/writers/no").status_code == 422

@@ -114,10 +114,13 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None, h
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from fude.serve.batching import Batcher
+        from fude.serve.writers import WriterMemories
 
         app.state.models, app.state.samples = loaded or load_served(settings)  # once, at start-up
         # drawings sent together to one model are read together (fude.serve.batching)
         app.state.batchers = {name: Batcher(rec) for name, rec in app.state.models.items()}
+        # each writer's memory, in the samples database (fude.serve.writers)
+        app.state.writers = WriterMemories(app.state.samples.path, app.state.models)
         yield
         for batcher in app.state.batchers.values():
             batcher.close()

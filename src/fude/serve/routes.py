@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi import Path as Path_
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import ValidationError
@@ -170,10 +171,16 @@ async def predict(request: Request) -> dict:
         req = await body_json(request, StrokesRequest)
         char = await off_loop_if_large(request, drawing, req)  # checked first: its errors do not depend on the models
         model_named(request, req.model)  # a 404 for a model this server does not have
-        # read with the drawings that other clients sent at the same time, off the event loop
+        hand = await writer_memory(request, req.writer, req.model)
+        # read with the drawings that other clients sent at the same time, off the event loop; a writer
+        # with a memory is read with it
         try:
-            top = await request.app.state.batchers[req.model].predict_strokes(char.strokes, k=req.k, canvas=char.canvas,
-                                                                              script=req.script, chars=req.chars)
+            if hand is not None:
+                top = await run_in_threadpool(hand.predict_strokes, char.strokes, k=req.k, canvas=char.canvas,
+                                              script=req.script, chars=req.chars)
+            else:
+                top = await request.app.state.batchers[req.model].predict_strokes(
+                    char.strokes, k=req.k, canvas=char.canvas, script=req.script, chars=req.chars)
         except StrokeError:
             raise  # the app's stroke-error handler answers it
         except ValueError as e:  # a script or chars filter that leaves none of the model's characters
@@ -199,8 +206,9 @@ async def predict_line(request: Request) -> dict:
                             headers={"Retry-After": "1"})
     _lines["in_flight"] += 1
     try:
+        reader = await writer_memory(request, req.writer, req.model) or rec
         line = await asyncio.get_running_loop().run_in_executor(
-            LINE_READERS, lambda: rec.predict_line(strokes, k=5, script=req.script, chars=req.chars))
+            LINE_READERS, lambda: reader.predict_line(strokes, k=5, script=req.script, chars=req.chars))
     except StrokeError:
         raise
     except ValueError as e:
@@ -271,7 +279,32 @@ async def add_sample(request: Request):
     char = await off_loop_if_large(request, drawing, req)
     sample_id, new = request.app.state.samples.add(char.strokes, req.label, char.canvas or None, req.guess,
                                                    req.model or None, req.client_id, req.request_id)
+    if new and req.model and req.client_id and len(req.client_id) >= 8:  # the writer's memory learns it
+        await run_in_threadpool(request.app.state.writers.learn, req.client_id, req.model, char.strokes, req.label)
     return JSONResponse({"id": sample_id, **({} if new else {"duplicate": True})}, status_code=201 if new else 200)
+
+
+async def writer_memory(request: Request, writer: str | None, model: str):
+    """``writer``'s memory for ``model`` when they have one that holds drawings, else None."""
+    if not writer:
+        return None
+    hand = await run_in_threadpool(request.app.state.writers.memory, writer, model)
+    return hand if len(hand) else None
+
+
+WRITER_ID = Path_(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9._:-]*$", description="the page's own random id")
+
+
+@router.get("/api/writers/{writer}", responses=ERRORS)
+def writer_stats(request: Request, writer: str = WRITER_ID) -> dict:
+    """How many confirmed drawings ``writer``'s memory holds, per model."""
+    return {"writer": writer, "drawings": request.app.state.writers.count(writer)}
+
+
+@router.delete("/api/writers/{writer}", responses=ERRORS)
+def forget_writer(request: Request, writer: str = WRITER_ID) -> dict:
+    """Forget ``writer``'s memory (every model); their samples stay, no longer linked to them."""
+    return {"writer": writer, "forgotten": request.app.state.writers.forget(writer)}
 
 
 @router.get("/api/samples/stats")

@@ -46,6 +46,8 @@ class StrokesRequest(Drawing):
     chars: str | None = Field(default=None, min_length=1, max_length=4000, pattern=TEXT,
                               description="only guesses among these characters (e.g. the kana of a lesson)")
     k: int = Field(default=5, ge=1, le=10, description="how many guesses to return")
+    writer: str | None = Field(default=None, min_length=8, max_length=64, pattern=TOKEN,
+                               description="the page's own random id of its writer: read with that writer's memory")
 
 
 class LineRequest(BaseModel):
@@ -59,6 +61,8 @@ class LineRequest(BaseModel):
     script: Literal[tuple(SCRIPT_FILTERS)] = Field(default="all", description="only guesses of this script")
     chars: str | None = Field(default=None, min_length=1, max_length=4000, pattern=TEXT,
                               description="only guesses among these characters")
+    writer: str | None = Field(default=None, min_length=8, max_length=64, pattern=TOKEN,
+                               description="the page's own random id of its writer: read with that writer's memory")
 
 
 class SampleRequest(Drawing):
@@ -67,7 +71,8 @@ class SampleRequest(Drawing):
     label: str = Field(min_length=1, max_length=8, pattern=TEXT, description="the character that was drawn")
     guess: str | None = Field(default=None, max_length=8, pattern=TEXT, description="the model's top-1 guess")
     model: str = Field(default="", max_length=64, description="the model that guessed: one this server loaded, or empty")
-    client_id: str | None = Field(default=None, max_length=64, pattern=TOKEN, description="an opaque id of the browser")
+    client_id: str | None = Field(default=None, max_length=64, pattern=TOKEN, description="an opaque id of the browser: "
+                                  "its writer, whose memory learns the sample (8 characters or more)")
     request_id: str | None = Field(default=None, min_length=8, max_length=64, pattern=TOKEN,
                                    description="an id the client makes up for this sample: a retried POST with the "
                                                "same id stores it once and answers with the first one's id")
