@@ -178,3 +178,17 @@ def test_the_server_keeps_each_writers_memory_apart_and_forgets_it(tmp_path):
         assert a.get(f"/api/writers/{me}").json()["drawings"] == {}
         assert a.post("/api/predict", json={"strokes": strokes, "writer": "short"}).status_code == 422
         assert a.delete("/api/writers/no").status_code == 422
+
+
+def test_the_readmes_writer_example_runs_as_written(tmp_path):
+    import shutil
+
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("### Learns your hand", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "rec.writer()" in block and "hand.save(" in block
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    (tmp_path / "example.py").write_text(block + "\nassert len(fude.load_model('ja').writer('me.hand')) == 1\n")
+    p = subprocess.run([sys.executable, "example.py"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
