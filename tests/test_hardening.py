@@ -144,11 +144,17 @@ def test_samples_validate_every_field(app, tmp_path):
     with sqlite3.connect(app.db) as db:
         assert db.execute("SELECT COUNT(*) FROM samples WHERE request_id = 'retry-0001'").fetchone() == (1,)
 
-    for label in ('"', ",", "a,b", "'"):  # labels a CSV must quote
+    for label in ('"', ",", "a,b", "'", "=1+1", "@SUM(1)", "+1-1"):  # labels a CSV must quote, or a spreadsheet would run
         assert app.post("/api/samples", json={**ok, "label": label}).status_code == 201
     counts = export(SampleStore(app.db), tmp_path / "out")
+    text = (tmp_path / "out" / "samples_classmap.csv").read_text(encoding="utf-8")
     cmap = ClassMap.from_csv(tmp_path / "out" / "samples_classmap.csv")
-    assert {'"', ",", "a,b", "'", "あ"} <= set(cmap.chars) and len(cmap) == counts["classes"]
+    assert {'"', ",", "'", "あ"} <= set(cmap.chars) and len(cmap) == counts["classes"]
+    # a class is one character: several-character labels stay stroke files, never a class map row with
+    # the first character's code point or a formula a spreadsheet would run
+    assert all(len(c) == 1 for c in cmap.chars) and counts["left_out"] == 4
+    assert not any(bad in text for bad in ("=1+1", "@SUM", "+1-1", "a,b"))
+    assert len(list((tmp_path / "out" / "strokes").glob("*.json"))) == counts["samples"]
 
 
 def test_an_older_sample_database_gets_the_new_column(tmp_path):

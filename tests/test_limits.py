@@ -117,3 +117,97 @@ def test_duplicate_keys_and_bodies_of_many_strings_are_refused_before_parsing(tm
         assert r.status_code == 413
         ok = client.post("/api/predict", json={"strokes": stroke, "model": "hiragana-seq", "canvas": {"width": 9, "height": 9}})
         assert ok.status_code == 200
+
+
+# --------------------------------------------------------------------------- one line, never a traceback or a hang
+
+@pytest.fixture(scope="module")
+def odd_inputs(tmp_path_factory):
+    import os
+
+    d = tmp_path_factory.mktemp("odd")
+    (d / "bad.npz").write_bytes(b"PK\x03\x04not a zip at all")
+    os.mkfifo(d / "pipe")
+    header = "label," + ",".join(f"pixel{i}" for i in range(784))
+    (d / "wide.csv").write_text(header + "\n1," + "1" * 200_000 + "," + ",".join(["0"] * 783) + "\n")
+    (d / "db-folder").mkdir()
+    (d / "not.db").write_text("not a database")
+    return d
+
+
+@pytest.mark.parametrize("args, message", [
+    (["predict-strokes", "{d}/bad.npz"], "not a readable npz"),
+    (["predict", "/dev/zero"], "a device; expected a picture file"),
+    (["predict-strokes", "/dev/zero"], "a device; expected a stroke file"),
+    (["recipe", "/dev/zero"], "a device; expected a recipe file"),
+    (["predict", "{d}/pipe"], "a named pipe"),
+    (["predict-strokes", "{d}/pipe"], "a named pipe"),
+    (["recipe", "{d}/pipe"], "a named pipe"),
+    (["predict", "{d}"], "a folder"),
+    (["predict", "--csv", "{d}/wide.csv"], "row 1 is not readable CSV"),
+    (["train", "--dataset", "kmnist-sample", "--lr", "1e308", "--out", "{d}/lr"], "lr must be positive and at most"),
+    (["samples", "--db", "{d}/db-folder"], "is a folder"),
+    (["samples", "--db", "{d}/not.db"], "not a sample database"),
+])
+def test_odd_inputs_get_one_line(odd_inputs, args, message):
+    """Each of these gave a traceback, or (a named pipe, /dev/zero) waited or read forever."""
+    p = fude(*[a.format(d=odd_inputs) for a in args], timeout=60)
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr[-1500:]
+    assert message in p.stderr and len([x for x in p.stderr.splitlines() if x.startswith("error:")]) == 1, p.stderr
+
+
+def lying_model(tmp_path, name: str, change) -> str:
+    import shutil
+
+    from fude.models.store import resolve_model_dir
+
+    folder = tmp_path / name
+    shutil.copytree(resolve_model_dir("hiragana"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    change(config, folder)
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+def test_model_folders_that_lie_get_one_line(tmp_path):
+    """A companion that is the model itself, a config nested 100,000 deep, a network of absurd
+    widths or of 100,000-pixel pictures (built before any size check), an ONNX graph of 100,000^2
+    pictures or 10^8-point sequences: each refused before any memory is taken, in one line."""
+    from onnx import TensorProto, helper
+
+    def graph(shape):
+        node = helper.make_node("ReduceMean", ["x"], ["logits"], axes=[1], keepdims=0)
+        g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 86])])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+    def onnx_input(shape):
+        def change(config, folder):
+            import hashlib
+
+            data = graph(shape)
+            (folder / "model.onnx").write_bytes(data)
+            config["weights_sha256"] = {"model.onnx": hashlib.sha256(data).hexdigest()}
+        return change
+
+    cases = {
+        "itself": (lambda c, f: c.setdefault("recognizer", {}).update(companion="."), "is this model itself"),
+        "wide": (lambda c, f: c["model"].update(widths=[100_000] * 3), "parameters (at most"),
+        "huge-picture": (lambda c, f: c["model"].update(image_size=100_000), "100000 pixels a side"),
+        "onnx-picture": (onnx_input(["N", 1, 100_000, 100_000]), "100000 pixels a side"),
+        "onnx-sequence": (onnx_input(["N", 100_000_000, 7]), "sequences of 100000000 points"),
+    }
+    for name, (change, message) in cases.items():
+        folder = lying_model(tmp_path, name, change)
+        # the network's config is built only in PyTorch (onnxruntime reads the graph, which is the truth there)
+        backends = {"itself": ("torch", "onnxruntime"), "wide": ("torch",), "huge-picture": ("torch",)}.get(name, ("onnxruntime",))
+        for backend in backends:
+            p = fude("predict-strokes", "--model", folder, "--backend", backend, REPO / "examples" / "strokes-あ.json",
+                     timeout=120)
+            assert p.returncode == 1 and "Traceback" not in p.stderr and message in p.stderr, (name, p.stderr[-800:])
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    (deep / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    p = fude("predict-strokes", "--model", deep, REPO / "examples" / "strokes-あ.json", timeout=60)
+    assert p.returncode == 1 and "nested too deep" in p.stderr and "Traceback" not in p.stderr, p.stderr[-800:]

@@ -119,7 +119,7 @@ def test_samples_are_saved_counted_and_exported(client, drawing, tmp_path):
     assert row[:4] == ("あ", "あ", "hiragana", "test") and len(json.loads(row[4])) == len(drawing["strokes"])
 
     counts = export(SampleStore(client.db), tmp_path)
-    assert counts == {"samples": stats["total"], "classes": len(stats["per_label"])}
+    assert counts == {"samples": stats["total"], "classes": len(stats["per_label"]), "left_out": 0}
     imgs = np.load(tmp_path / "samples-imgs.npz")["arr_0"]
     assert imgs.shape == (stats["total"], 28, 28) and imgs.max() > 0
     assert len(list((tmp_path / "strokes").glob("*.json"))) == stats["total"]

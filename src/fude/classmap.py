@@ -92,7 +92,10 @@ class ClassMap:
 
     @classmethod
     def _parse(cls, text: str, where: str) -> "ClassMap":
-        rows = list(csv.DictReader(io.StringIO(text)))
+        try:
+            rows = list(csv.DictReader(io.StringIO(text)))
+        except csv.Error as e:  # a field over the csv module's limit, a NUL byte, ...
+            raise ValueError(f"{where}: not a readable CSV ({e})") from None
         if not rows or not {"index", "codepoint", "char"} <= set(rows[0]):
             raise ValueError(f"{where}: expected a CSV with header 'index,codepoint,char'")
         chars = []

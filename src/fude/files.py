@@ -16,6 +16,34 @@ from pathlib import Path
 import numpy as np
 
 
+class InputFileError(OSError):
+    """An input that is not a regular file (a pipe, a device, a folder) or is larger than fude reads."""
+
+
+def read_input(path: str | os.PathLike, limit: int, what: str = "file") -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` bytes: a named pipe, a device
+    (``/dev/zero``), a socket or a folder is refused before it is opened (reading one would wait
+    forever or fill memory), and so is a file over ``limit``, checked as it is read.
+
+    Raises:
+        InputFileError: not a regular file, or over ``limit`` bytes (the message says which).
+        OSError: missing or unreadable.
+    """
+    import stat
+
+    path = Path(path)
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else \
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+        raise InputFileError(f"{path}: {kind}; expected a {what}")
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise InputFileError(f"{path}: over {limit // 2**20:,} MB; a {what} is smaller")
+    return data
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file (``.<name>.tmp<pid>``) and a rename; a
     missing folder is made.

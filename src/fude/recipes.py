@@ -91,8 +91,10 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
     """
     path = Path(name_or_path)
     if path.suffix == ".json" or path.exists():
+        from fude.files import read_input
+
         try:
-            data = path.read_bytes()
+            data = read_input(path, 1 << 20, "recipe file (JSON)")
         except OSError as e:
             raise ValueError(f"cannot read the recipe {path}: {e.strerror or e}") from None
         name = path.stem

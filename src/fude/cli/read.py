@@ -227,7 +227,9 @@ def cmd_samples(args: argparse.Namespace) -> int:
             raise ValueError("samples export needs --out DIR")
         counts = export(store, args.out)
         print(f"{counts['samples']:,} samples of {counts['classes']} characters written to {args.out} (stroke JSON in "
-              f"strokes/, training set in samples-imgs.npz, samples-labels.npz, samples_classmap.csv)")
+              f"strokes/, training set in samples-imgs.npz, samples-labels.npz, samples_classmap.csv)"
+              + (f"; {counts['left_out']:,} labelled with more than one character are stroke files only"
+                 if counts["left_out"] else ""))
     else:
         print(json.dumps(store.stats(), ensure_ascii=False))
     return 0

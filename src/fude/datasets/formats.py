@@ -174,7 +174,10 @@ def load_csv(path: str | os.PathLike, class_map: ClassMap | str | os.PathLike | 
         raise DatasetError(f"{path} not found")
     with open(path, newline="", encoding="utf-8", errors="replace") as f:  # bad bytes show up as U+FFFD in the named cell
         reader = csv.reader(f)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as e:  # a field over the csv module's limit (131,072 characters), a NUL byte, ...
+            raise DatasetError(f"{path}: not a readable CSV ({e})") from None
         pixels = [f"pixel{i}" for i in range(IMAGE_SIZE * IMAGE_SIZE)]
         if header is None or header[-len(pixels):] != pixels or header[:-len(pixels)] not in ([], ["label"]):
             raise DatasetError(f"{path}: expected the Kaggle header 'label,pixel0,...,pixel783' (label optional), "
@@ -204,12 +207,16 @@ def _raise_bad_csv_cell(path: Path, header: list[str]) -> None:
     with open(path, newline="", encoding="utf-8", errors="replace") as f:  # bad bytes show up as U+FFFD in the named cell
         reader = csv.reader(f)
         next(reader)
-        for r, row in enumerate(reader, start=1):
-            if len(row) != len(header):
-                raise DatasetError(f"{path}: row {r} has {len(row)} cells, expected {len(header)}")
-            for c, cell in enumerate(row):
-                if not cell.strip().lstrip("-").isdigit():
-                    raise DatasetError(f"{path}: row {r}, column '{header[c]}': {cell!r} is not an integer")
+        r = 0
+        try:
+            for r, row in enumerate(reader, start=1):
+                if len(row) != len(header):
+                    raise DatasetError(f"{path}: row {r} has {len(row)} cells, expected {len(header)}")
+                for c, cell in enumerate(row):
+                    if not cell.strip().lstrip("-").isdigit():
+                        raise DatasetError(f"{path}: row {r}, column '{header[c]}': {cell[:40]!r} is not an integer")
+        except csv.Error as e:
+            raise DatasetError(f"{path}: row {r + 1} is not readable CSV ({e})") from None
 
 
 def load_image_folder(root: str | os.PathLike, box: int = INK_BOX) -> Dataset:

@@ -20,7 +20,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from fude.datasets.base import IMAGE_SIZE, INK_BOX
 from fude.datasets.stats import ink_sides
 from fude.errors import ImageError
+from fude.files import read_input
 
+MAX_IMAGE_FILE_BYTES = 64 * 2**20  # the largest picture file read (a 4096x4096 16-bit TIFF is 32 MB)
 WORK_SIDE = 512  # pixels: larger inputs are reduced to this before finding the ink
 BACKGROUND_SIDE = 64  # pixels: side of the thumbnail on which the paper brightness is estimated
 MIN_CONTRAST = 0.08  # ink must differ from the paper by this much (of the 0..1 range)
@@ -40,7 +42,7 @@ def load_image(source: str | os.PathLike | bytes) -> Image.Image:
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        data = source if isinstance(source, bytes) else read_input(source, MAX_IMAGE_FILE_BYTES, "picture file")
     except OSError as e:
         raise ImageError(f"{name}: cannot read ({e.strerror or e})") from e
     if not data:

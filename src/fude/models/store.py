@@ -69,8 +69,12 @@ def read_config(folder: Path) -> dict:
     Raises:
         ModelError: unreadable, not JSON, or without its ``model`` or ``class_map`` section.
     """
+    from fude.files import read_input
+
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = json.loads(read_input(folder / "config.json", 256 * 2**20, "model config (JSON)").decode("utf-8"))
+    except RecursionError:
+        raise ModelError(f"{folder / 'config.json'}: JSON nested too deep to be a model config") from None
     except (OSError, ValueError) as e:
         raise ModelError(f"{folder / 'config.json'}: not a readable JSON config ({e})") from e
     if not isinstance(config, dict) or "model" not in config or "class_map" not in config:
@@ -86,12 +90,23 @@ def build_from_config(config: dict) -> tuple[CharClassifier, ClassMap]:
     """
     from fude.models.registry import create_model
 
+    import torch
+
+    from fude.models.spec import MAX_PARAMETERS
+
     try:
         model_cfg = dict(config["model"])
         arch = model_cfg.pop("arch", None)
         class_map = ClassMap.from_list(config["class_map"])
+        with torch.device("meta"):  # sized before any memory is taken: a config that lies costs nothing
+            sketch = create_model(arch, **model_cfg)
+        problem = sketch.input_spec.problem()
+        size = sum(p.numel() for p in sketch.parameters())
+        if problem or size > MAX_PARAMETERS:
+            raise ModelError(f"invalid model config: a network reading {problem}" if problem else
+                             f"invalid model config: a network of {size:,} parameters (at most {MAX_PARAMETERS:,})")
         model = create_model(arch, **model_cfg)
-    except (TypeError, ValueError, KeyError, AttributeError) as e:
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, OverflowError) as e:
         raise ModelError(f"invalid model config: {e}") from e
     if model.config.num_classes != len(class_map):
         raise ModelError(f"config has {model.config.num_classes} classes but its class map has {len(class_map)}")

@@ -128,8 +128,13 @@ def load_model(name_or_dir: str | os.PathLike = "kmnist", device: str = "cpu", w
         raise ModelError(f"{folder / 'config.json'}: {e}") from e
     companion = None
     if settings.companion is not None:
-        companion = load_model(companion_location(folder, settings.companion), device, "model", precision, backend,
-                               threads)
+        where = companion_location(folder, settings.companion)
+        try:
+            if resolve_model_dir(where).resolve() == folder.resolve():
+                raise ModelError(f"{folder / 'config.json'}: companion {settings.companion!r} is this model itself")
+            companion = load_model(where, device, "model", precision, backend, threads)
+        except RecursionError:
+            raise ModelError(f"{folder / 'config.json'}: companion {settings.companion!r} leads back to itself") from None
         problem = companion_problem(companion, class_map)
         if problem:
             raise ModelError(f"{folder / 'config.json'}: companion {settings.companion!r}: {problem}")

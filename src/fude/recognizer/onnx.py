@@ -65,6 +65,8 @@ class OnnxRecognizer(BaseRecognizer):
         else:
             raise ModelError(f"the ONNX graph reads {[(i.name, i.shape) for i in inputs]}, not one input of images "
                              f"(N, 1, S, S) or stroke sequences (N, T, F)")
+        if self.input_spec.problem():
+            raise ModelError(f"the ONNX graph reads {self.input_spec.problem()}")
         # the logits (the only output, or the one so named) and, where the graph gives them, the features
         # before the head (fude.export.with_features_output), which a writer's memory compares drawings by
         named = {o.name: o for o in outputs}

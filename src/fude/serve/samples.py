@@ -42,19 +42,26 @@ class SampleStore:
     """A SQLite file of samples (created on first use, with its folder)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
+        """Raises:
+            ValueError: ``path`` is a folder, not a SQLite database, or cannot be made or written."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = self._connect()
+        if self.path.is_dir():
+            raise ValueError(f"{self.path} is a folder; the sample database is a file (e.g. {self.path / 'samples.sqlite'})")
         try:
-            with db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(SCHEMA)
-                columns = {row[1] for row in db.execute("PRAGMA table_info(samples)")}
-                if "request_id" not in columns:
-                    db.execute(MIGRATIONS[0])
-                db.execute(INDEX)
-        finally:
-            db.close()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._connect()
+            try:
+                with db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute(SCHEMA)
+                    columns = {row[1] for row in db.execute("PRAGMA table_info(samples)")}
+                    if "request_id" not in columns:
+                        db.execute(MIGRATIONS[0])
+                    db.execute(INDEX)
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError) as e:
+            raise ValueError(f"{self.path}: not a sample database fude can open ({e})") from None
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -109,18 +116,26 @@ def export(store: SampleStore, out: str | os.PathLike, box: int = INK_BOX) -> di
     """Write every sample as stroke JSON (``out/strokes/<id>.json``) and all of them as a training
     set in the official npz layout (``out/samples-imgs.npz``, ``out/samples-labels.npz``,
     ``out/samples_classmap.csv``; images rasterised as :meth:`~fude.recognizer.Recognizer.predict_strokes`
-    does, classes in code-point order). Returns counts."""
+    does, classes in code-point order). A sample whose label is not one character is written as
+    stroke JSON but left out of the training set (a class is one character). Returns counts:
+    ``{"samples", "classes", "left_out"}``."""
     out = Path(out)
     (out / "strokes").mkdir(parents=True, exist_ok=True)
     rows = store.rows()
-    chars = sorted({r["label"] for r in rows})
+    # a class is one character: a label of several (or one that a spreadsheet would take for a
+    # formula, which needs two) stays a stroke file but is not a class of the training set
+    single = [r for r in rows if len(r["label"]) == 1]
+    chars = sorted({r["label"] for r in single})
     index = {c: i for i, c in enumerate(chars)}
-    images = np.zeros((len(rows), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    for k, r in enumerate(rows):
+    images = np.zeros((len(single), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    k = 0
+    for r in rows:
         strokes = [np.asarray(s, dtype=np.float64) for s in json.loads(r["strokes"])]
         canvas = json.loads(r["canvas"]) if r["canvas"] else {}
         write_json(out / "strokes" / f"{r['id']}.json", Character(strokes, r["label"], canvas))
-        images[k] = rasterise(strokes, box=box)
-    labels = np.array([index[r["label"]] for r in rows], dtype=np.uint8 if len(chars) <= 256 else np.int64)
+        if len(r["label"]) == 1:
+            images[k] = rasterise(strokes, box=box)
+            k += 1
+    labels = np.array([index[r["label"]] for r in single], dtype=np.uint8 if len(chars) <= 256 else np.int64)
     save_pair(out, "samples", images, labels, ClassMap(tuple(chars)))
-    return {"samples": len(rows), "classes": len(chars)}
+    return {"samples": len(rows), "classes": len(chars), "left_out": len(rows) - len(single)}

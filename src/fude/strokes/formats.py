@@ -31,6 +31,7 @@ MAX_STROKES = 64  # more than any kana or common kanji needs (the most complex c
 MAX_POINTS = 20_000  # over all strokes of one character
 MAX_LINE_STROKES = 256  # a word written in a row (fude.recognizer.line): eight characters of 30 strokes and more
 MAX_LINE_POINTS = 100_000
+MAX_FILE_BYTES = 16 * 2**20  # the largest stroke file read (100,000 points of JSON are ~3 MB)
 MAX_COORD = 1e6  # largest coordinate magnitude accepted (pixels of any real canvas; beyond it spans overflow)
 
 
@@ -103,8 +104,10 @@ def _json_file(path: Path):
     Raises:
         StrokeError: unreadable, not UTF-8, not JSON, or nested too deep for the parser.
     """
+    from fude.files import read_input
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_input(path, MAX_FILE_BYTES, "stroke file").decode("utf-8"))
     except RecursionError:
         raise StrokeError(f"{path}: JSON nested too deep; expected {{\"strokes\": [[[x, y], ...], ...]}}") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
@@ -137,9 +140,11 @@ def read_tdic(path: str | os.PathLike) -> list[Character]:
     """
     import re
 
+    from fude.files import read_input
+
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_input(path, 8 * MAX_FILE_BYTES, "Tomoe dictionary").decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise StrokeError(f"{path}: not a readable Tomoe dictionary ({e})") from e
     out, i = [], 0
@@ -177,10 +182,15 @@ def read_drawing(path: str | os.PathLike, max_strokes: int = MAX_STROKES, max_po
     """
     p = Path(path)
     if p.suffix == ".npz":
+        import io
+        import zipfile
+
+        from fude.files import read_input
+
         try:
-            with np.load(p, allow_pickle=False) as z:
+            with np.load(io.BytesIO(read_input(p, MAX_FILE_BYTES, "stroke file (npz)")), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise StrokeError(f"{p}: not a readable npz of strokes ({e})") from e
         return from_app_dict(arrays, max_strokes, max_points)
     doc = _json_file(p)

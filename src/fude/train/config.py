@@ -13,6 +13,7 @@ from fude.recipes import training_recipes
 
 MONITORS = {"val_accuracy": "max", "val_balanced_accuracy": "max", "val_loss": "min"}  # what early stopping watches
 ARCH_LR = {"stroke-conv1d": 0.05}  # 0.2 made it diverge on 540 drawings in batches of 64 (0.05: 98% val)
+MAX_LR = 1e3  # learning rates beyond this are typos: one step would overflow float32 weights
 # named recipes: TrainConfig fields that differ from the defaults (``fude train --recipe NAME``,
 # TrainConfig.from_recipe; "augment": "off" stands for AugmentConfig.off(), `--no-augment`), from the
 # recipe files that hold them (fude/resources/recipes/*.json, fude.recipes);
@@ -75,8 +76,8 @@ class TrainConfig:
             raise ValueError(f"batch_size must be at least 2 (batch norm needs 2 images), got {self.batch_size}")
         if not 0 <= self.val_split < 1:
             raise ValueError(f"val_split must be in [0, 1), got {self.val_split}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0 < self.lr <= MAX_LR:
+            raise ValueError(f"lr must be positive and at most {MAX_LR:g} (past that every weight overflows), got {self.lr}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.early_stopping < 0:
