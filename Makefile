@@ -23,7 +23,7 @@ demo: $(BIN)/fude
 	$(BIN)/fude evaluate --model runs/demo --dataset kmnist-sample --split test
 	$(BIN)/fude predict --model runs/demo examples/kmnist-お.png examples/kmnist-や.png
 	@echo "--- the shipped models, which need no training:"
-	$(BIN)/fude predict examples/kmnist-お.png examples/kmnist-や.png
+	$(BIN)/fude predict --model kmnist examples/kmnist-お.png examples/kmnist-や.png
 	$(BIN)/fude predict --model mnist examples/mnist-7.png
 	$(BIN)/fude predict-strokes examples/strokes-あ.json examples/strokes-き-app-layout.json
 

@@ -63,7 +63,7 @@ def test_predict_strokes_reads_without_torch():
 
 
 def test_predict_image_files_without_torch():
-    r = core_cli("predict", "--json", "examples/kmnist-お.png", "examples/kmnist-や.png")
+    r = core_cli("predict", "--model", "kmnist", "--json", "examples/kmnist-お.png", "examples/kmnist-や.png")
     assert r.returncode == 0, r.stderr
     assert [a["top"][0]["char"] for a in json.loads(r.stdout)] == ["お", "や"]
     r = core_cli("predict", "--model", "mnist", "examples/mnist-7.png")

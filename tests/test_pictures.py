@@ -87,3 +87,17 @@ def test_a_picture_is_filtered_by_script_and_characters(ja):
     with pytest.raises(ValueError, match="one value per image"):
         ja.predict(image[None], ink_share=[0.5, 0.5])
     assert Image.open(path).size == (300, 300)
+
+
+def test_fude_predict_reads_any_kana_or_kanji_by_default(capsys):
+    """A newcomer's first command on a photo of あ or 学 answered with the 10-class Kuzushiji model,
+    wrong and confident; the default for picture files is `ja` (data sets keep `kmnist`)."""
+    from fude.cli import main
+
+    files = [MIRROR / "mediotaku" / "images" / f for f in ("あ_3_big.png", "学_3_big.png")]
+    if not all(f.exists() for f in files):
+        pytest.skip(f"no mediotaku pictures in {MIRROR}")
+    assert main(["predict", "--json", *map(str, files)]) == 0
+    import json
+
+    assert [a["top"][0]["char"] for a in json.loads(capsys.readouterr().out)] == ["あ", "学"]

@@ -88,13 +88,13 @@ def test_predict_nan_and_malformed_json(client, raw, words):
 
 
 def test_predict_bad_images(client):
-    r = client.post("/api/predict", files={"file": ("x.png", b"not an image at all", "image/png")})
+    r = client.post("/api/predict", files={"file": ("x.png", b"not an image at all", "image/png")}, data={"model": "kmnist"})
     assert r.status_code == 400 and "not an image" in r.json()["detail"]
     big = io.BytesIO()
     Image.new("L", (5000, 10), 255).save(big, format="PNG")
-    r = client.post("/api/predict", files={"file": ("big.png", big.getvalue(), "image/png")})
+    r = client.post("/api/predict", files={"file": ("big.png", big.getvalue(), "image/png")}, data={"model": "kmnist"})
     assert r.status_code == 413 and "4096 px" in r.json()["detail"]
-    r = client.post("/api/predict", files={"file": ("huge.png", b"\0" * (5 * 2**20 + 10), "image/png")})
+    r = client.post("/api/predict", files={"file": ("huge.png", b"\0" * (5 * 2**20 + 10), "image/png")}, data={"model": "kmnist"})
     assert r.status_code == 413 and "5 MB" in r.json()["detail"]
     r = client.post("/api/predict", data={"model": "kmnist"}, files={"other": ("a", b"x", "text/plain")})
     assert r.status_code == 422 and "'file'" in r.json()["detail"]

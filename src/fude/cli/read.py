@@ -23,11 +23,12 @@ COMMANDS = {  # sub-command: its line in `fude --help` (fude.cli.build_parser)
 
 
 def register(sub) -> None:
-    from fude.models import DEFAULT_STROKE_MODEL, SERVED_MODELS
+    from fude.models import DEFAULT_DATASET_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_STROKE_MODEL, SERVED_MODELS
 
     r = sub.add_parser("predict", help=COMMANDS["predict"])
     r.add_argument("files", nargs="*", help="image files: photo, scan or drawing of one character each")
-    r.add_argument("--model", default="kmnist", help=model_help())
+    r.add_argument("--model", help=model_help(f"{DEFAULT_IMAGE_MODEL} for picture files, every kana and kanji; "
+                                              f"{DEFAULT_DATASET_MODEL} for a data set"))
     add_data_args(r)
     r.add_argument("--submission", metavar="FILE", help="with a data source: write the Kaggle submission CSV "
                    "(ImageId,Label; ImageId from 1, Label the predicted class index)")
@@ -102,8 +103,11 @@ def register(sub) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from fude.recognizer import load_model, reading_backend
 
+    from fude.models import DEFAULT_DATASET_MODEL, DEFAULT_IMAGE_MODEL
+
     data_args = data_args_dict(args)
     from_data = has_data_source(data_args)
+    args.model = args.model or (DEFAULT_DATASET_MODEL if from_data else DEFAULT_IMAGE_MODEL)
     # image files: the model's ONNX file where it has one (no PyTorch to start); a data source is
     # evaluated in PyTorch (test-time augmentation, bf16 batches)
     backend = args.backend if from_data else reading_backend(args.model, args.backend, args.precision)

@@ -21,7 +21,8 @@ models' names (``fude.models.store``, ``fude.models.spec``) does not import PyTo
 
 _HOMES = {"CharClassifier": "base", "ModelError": "base", "forward_batched": "base", "InputSpec": "spec",
           "ARCHS": "registry", "DEFAULT_ARCH": "registry", "Arch": "registry", "arch_config": "registry",
-          "arch_spec": "registry", "create_model": "registry", "DEFAULT_STROKE_MODEL": "store", "PRETRAINED": "store",
+          "arch_spec": "registry", "create_model": "registry", "DEFAULT_STROKE_MODEL": "store", "DEFAULT_IMAGE_MODEL": "store",
+          "DEFAULT_DATASET_MODEL": "store", "PRETRAINED": "store",
           "SERVED_MODELS": "store", "build_from_config": "store", "load_network": "store", "load_weights": "store",
           "read_config": "store", "resolve_model_dir": "store", "save_model": "store"}
 __all__ = sorted(_HOMES)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # PyTorch is imported by the functions that build networks, n
 
 PRETRAINED = ("mnist", "kmnist", "ja", "ja-seq", "hiragana", "hiragana-seq")  # models shipped in fude/pretrained/
 DEFAULT_STROKE_MODEL = "ja"  # what reads drawings unless another model is named: every kana and kanji
+DEFAULT_IMAGE_MODEL = "ja"  # what reads a picture file of a character (fude predict FILE, an upload): the same
+DEFAULT_DATASET_MODEL = "kmnist"  # what evaluates, predicts and reports on a data set unless another is named
 SERVED_MODELS = "ja,hiragana,hiragana-seq,kmnist,mnist"  # what `fude serve` loads unless told (FUDE_MODELS)
 
 

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
+from fude.models.store import DEFAULT_IMAGE_MODEL
 from fude.scripts import kanji_info, romaji
 from fude.serve.schemas import ERRORS, LineRequest, SampleRequest, StrokesRequest, body_problem
 from fude.strokes import MAX_LINE_POINTS, MAX_LINE_STROKES, MAX_POINTS, Character, StrokeError, from_json_dict
@@ -151,7 +152,7 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/StrokesRequest"}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary", "description": "PNG or JPEG, at most 5 MB and 4096 px"},
-        "model": {"type": "string", "default": "kmnist", "maxLength": 64}}}}}}}
+        "model": {"type": "string", "default": DEFAULT_IMAGE_MODEL, "maxLength": 64}}}}}}}
 SAMPLE_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/SampleRequest"}}}}}
 LINE_BODY = {"requestBody": {"required": True, "content": {
@@ -234,7 +235,7 @@ async def predict_image(request: Request) -> tuple[str, list[dict]]:
         raise HTTPException(400, "the request body never arrived") from None
     except Exception as e:  # the multipart parser's own errors: a malformed body is the client's
         raise HTTPException(400, f"malformed multipart body ({e})") from None
-    upload, name = form.get("file"), str(form.get("model") or "kmnist")
+    upload, name = form.get("file"), str(form.get("model") or DEFAULT_IMAGE_MODEL)
     rec = model_named(request, name)
     if upload is None or isinstance(upload, str):
         raise HTTPException(422, "multipart body needs a 'file' field holding the image")
