@@ -211,3 +211,40 @@ def test_model_folders_that_lie_get_one_line(tmp_path):
     (deep / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     p = fude("predict-strokes", "--model", deep, REPO / "examples" / "strokes-あ.json", timeout=60)
     assert p.returncode == 1 and "nested too deep" in p.stderr and "Traceback" not in p.stderr, p.stderr[-800:]
+
+
+# --------------------------------------------------------------------------- recipes that loop, fork or smuggle options
+
+def test_recipes_cannot_loop_fork_or_smuggle_options(tmp_path):
+    """A step that runs a recipe forked an unbounded chain of fude processes; vars naming each other
+    twice over grew for minutes; an honest 9-deep chain was called a loop; --set x=--flag put an
+    option into a step. Each is refused (or, for the chain, read) at once."""
+    import os
+    import time
+
+    def recipe(name, vars_, steps):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"about": name, "vars": vars_, "steps": steps}))
+        return path
+
+    boom = {f"v{i}": "{v%d}{v%d}" % (i + 1, i + 1) for i in range(60)}
+    boom["v60"] = "x"
+    deep = {f"v{i}": "{v%d}" % (i + 1) for i in range(20)}
+    deep["v20"] = "runs/deep"
+    cases = [
+        (recipe("self", {}, [["recipe", str(tmp_path / "self.json")]]), [], "runs a recipe"),
+        (recipe("loop", {"a": "{b}", "b": "{a}"}, [["train", "--out", "{a}"]]), [], "a -> b -> a name each other in a loop"),
+        (recipe("boom", boom, [["train", "--out", "{v0}"]]), [], "past 4,096 characters"),
+        ("fast", ["--set", "out=--overwrite"], "may not start with '-'"),
+    ]
+    for name, extra, message in cases:
+        t0 = time.perf_counter()
+        p = fude("recipe", name, *extra, timeout=60)
+        assert p.returncode == 1 and message in p.stderr and "Traceback" not in p.stderr, p.stderr[-800:]
+        assert time.perf_counter() - t0 < 30
+    p = fude("recipe", recipe("deep", deep, [["train", "--out", "{v0}"]]), "--show")
+    assert p.returncode == 0 and "fude train --out runs/deep" in p.stdout, p.stderr
+    p = fude("recipe", "fast", "--show", "--set", "out=-5")  # a negative number is a value, not an option
+    assert p.returncode == 0
+    p = fude("recipe", "fast", env={**os.environ, "FUDE_RECIPE": '{"name": "outer", "sha256": ""}'})
+    assert p.returncode == 1 and "cannot run a recipe" in p.stderr

@@ -27,6 +27,7 @@ from pathlib import Path
 
 RECIPE_ENV = "FUDE_RECIPE"  # set by `fude recipe` for its steps: {"name", "sha256"} as JSON
 VAR = re.compile(r"\{(\w+)\}")
+MAX_ARGUMENT = 4096  # characters: the longest argument a recipe's vars may fill (a path is a few hundred)
 
 
 @dataclass(frozen=True)
@@ -60,20 +61,44 @@ class Recipe:
         if unknown:
             raise ValueError(f"recipe {self.name} has no var {', '.join(sorted(unknown))}; its vars: "
                              f"{', '.join(self.vars) or 'none'}")
+        for key, value in (changes or {}).items():
+            if str(value).startswith("-") and not _is_number(str(value)):
+                raise ValueError(f"--set {key}={value}: a value may not start with '-' (it would be read as an option)")
         values = {**self.vars, **(changes or {})}
+        done: dict[str, str] = {}
 
-        def fill(text: str, depth: int = 0) -> str:
-            if depth > 8:
-                raise ValueError(f"recipe {self.name}: the vars in {text!r} name each other in a loop")
+        def var(name: str, chain: tuple[str, ...]) -> str:
+            """The value of ``name`` with its vars filled, each var filled once (a chain of any
+            depth is fine; a var that comes back to itself is a loop)."""
+            if name in done:
+                return done[name]
+            if name in chain:
+                raise ValueError(f"recipe {self.name}: the vars {' -> '.join((*chain, name))} name each other in a loop")
+            if name not in values:
+                raise ValueError(f"recipe {self.name}: {{{name}}} is named but is not one of its vars")
+            done[name] = fill(str(values[name]), (*chain, name))
+            return done[name]
 
-            def one(m: re.Match) -> str:
-                if m.group(1) not in values:
-                    raise ValueError(f"recipe {self.name}: a step names {{{m.group(1)}}}, which is not one of its vars")
-                return fill(str(values[m.group(1)]), depth + 1)
+        def fill(text: str, chain: tuple[str, ...] = ()) -> str:
+            out = VAR.sub(lambda m: var(m.group(1), chain), text)
+            if len(out) > MAX_ARGUMENT:
+                raise ValueError(f"recipe {self.name}: its vars fill an argument past {MAX_ARGUMENT:,} characters")
+            return out
 
-            return VAR.sub(one, text)
+        steps = [[fill(arg) for arg in step] for step in self.steps]
+        for k, step in enumerate(steps, start=1):
+            if step[0] == "recipe":
+                raise ValueError(f"recipe {self.name}: step {k} runs a recipe; a recipe's steps are fude commands "
+                                 "(train, synth, configure, ...), never another recipe")
+        return steps
 
-        return [[fill(arg) for arg in step] for step in self.steps]
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def shipped_names() -> list[str]:

@@ -33,6 +33,8 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
     from fude.recipes import RECIPE_ENV, load_recipe
 
+    if os.environ.get(RECIPE_ENV) and not args.show:
+        raise ValueError("a recipe's step cannot run a recipe (fude recipe was started by the steps of another)")
     recipe = load_recipe(args.name)
     changes = {}
     for item in args.set or []:
