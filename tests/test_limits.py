@@ -248,3 +248,25 @@ def test_recipes_cannot_loop_fork_or_smuggle_options(tmp_path):
     assert p.returncode == 0
     p = fude("recipe", "fast", env={**os.environ, "FUDE_RECIPE": '{"name": "outer", "sha256": ""}'})
     assert p.returncode == 1 and "cannot run a recipe" in p.stderr
+
+
+# --------------------------------------------------------------------------- strict numbers everywhere
+
+def test_k_and_coordinates_are_numbers_not_strings_or_booleans(tmp_path):
+    """The API took k as "5", true or 2.0 while its coordinates were strict; the command line read
+    "12" and true as coordinates of a stroke file. Both refuse them now, with a line that says so."""
+    from fastapi.testclient import TestClient
+
+    from fude.serve import create_app
+
+    stroke = [[[0, 0], [10, 10]]]
+    with TestClient(create_app("hiragana-seq", tmp_path / "db.sqlite")) as client:
+        for k in ("5", True, 2.0):
+            r = client.post("/api/predict", json={"strokes": stroke, "model": "hiragana-seq", "k": k})
+            assert r.status_code == 422 and "k" in r.json()["detail"], (k, r.text)
+        assert client.post("/api/predict", json={"strokes": stroke, "model": "hiragana-seq", "k": 2}).status_code == 200
+    for bad, word in (([[["12", 3], [4, 5]]], "str"), ([[[True, 3], [4, 5]]], "bool")):
+        path = tmp_path / f"{word}.json"
+        path.write_text(json.dumps({"strokes": bad}))
+        p = fude("predict-strokes", "--model", "hiragana-seq", path)
+        assert p.returncode == 1 and f"a coordinate is a {word}" in p.stderr, p.stderr

@@ -175,7 +175,7 @@ def test_app_dict_layout():
     ([[[0, 0], [float("inf"), 1]]], "NaN or infinite"),
     ([[0, 1, 2]], r"shape \(3,\)"),
     ([[[0, 0, 0]]], r"shape \(1, 3\)"),
-    ([[["a", "b"]]], "not a list of"),
+    ([[["a", "b"]]], "a coordinate is a str"),
     ([[[0, 0]]] * 65, "65 strokes; at most 64"),
     ([np.zeros((10_001, 2))] * 2, "more than 20,000 points"),
 ])

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from fude.models.store import DEFAULT_STROKE_MODEL
 from fude.scripts import SCRIPT_FILTERS
@@ -45,7 +45,7 @@ class StrokesRequest(Drawing):
     script: Literal[tuple(SCRIPT_FILTERS)] = Field(default="all", description="only guesses of this script")
     chars: str | None = Field(default=None, min_length=1, max_length=4000, pattern=TEXT,
                               description="only guesses among these characters (e.g. the kana of a lesson)")
-    k: int = Field(default=5, ge=1, le=10, description="how many guesses to return")
+    k: StrictInt = Field(default=5, ge=1, le=10, description="how many guesses to return (a JSON integer)")
     writer: str | None = Field(default=None, min_length=8, max_length=64, pattern=TOKEN,
                                description="the page's own random id of its writer: read with that writer's memory")
 

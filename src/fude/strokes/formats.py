@@ -68,6 +68,11 @@ def check_strokes(strokes, max_strokes: int = MAX_STROKES, max_points: int = MAX
         raise StrokeError(f"{len(strokes)} strokes; at most {max_strokes} are accepted for one character")
     out, total = [], 0
     for i, s in enumerate(strokes):
+        if isinstance(s, (list, tuple)):  # parsed JSON: a coordinate is a number, never "12" or true
+            kinds = {type(v) for p in s if isinstance(p, (list, tuple)) for v in p}
+            bad = [k for k in kinds if issubclass(k, (bool, np.bool_)) or not issubclass(k, (int, float, np.number))]
+            if bad:
+                raise StrokeError(f"stroke {i}: a coordinate is a {bad[0].__name__}; expected [x, y] number pairs")
         try:
             a = np.asarray(s, dtype=np.float64)
         except (TypeError, ValueError) as e:
