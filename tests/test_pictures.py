@@ -43,7 +43,8 @@ def test_a_small_kana_is_told_by_the_share_of_the_picture_its_ink_spans(ja, tmp_
     img = load_image(path)
     image, share = read_picture(img, box=ja.box, frame=ja.input_size)
     assert share < 0.3
-    assert ja.predict(image[None], k=3, ink_share=[share])[0][0]["char"] == "っ"
+    first = ja.predict(image[None], k=3, ink_share=[share])[0][0]
+    assert first["char"] == "っ" and first["by_size"] is True  # the JSON says the size decided it
     ink = ink_map(to_grey(img))
     rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
     margin = 10
@@ -53,6 +54,7 @@ def test_a_small_kana_is_told_by_the_share_of_the_picture_its_ink_spans(ja, tmp_
     image_big, share_big = read_picture(load_image(big), box=ja.box, frame=ja.input_size)
     assert share_big > 0.8 and np.abs(image_big.astype(int) - image.astype(int)).mean() < 10  # the same shape
     assert ja.predict(image_big[None], k=3, ink_share=[share_big])[0][0]["char"] == "つ"
+    assert "by_size" not in ja.predict(image[None], k=1, chars="学")[0][0]  # a kanji has no small form
     assert main(["predict", "--model", "ja", "--json", str(path), str(big)]) == 0
 
 

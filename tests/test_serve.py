@@ -38,7 +38,8 @@ def test_predict_strokes(client, drawing):
     body = r.json()
     assert body["model"] == "hiragana" and len(body["top"]) == 5 and body["elapsed_ms"] > 0
     assert body["top"][0] | {"probability": 0} == {"index": 1, "char": "あ", "codepoint": "U+3042", "romaji": "a",
-                                                    "script": "hiragana", "kanji": None, "probability": 0}
+                                                    "script": "hiragana", "kanji": None, "probability": 0,
+                                                    "by_size": True}  # あ or ぁ: the drawing's size on its canvas told
 
 
 def test_predict_strokes_script_and_chars_filters(client, drawing):

@@ -191,7 +191,8 @@ class BaseRecognizer:
         ``(N,)`` in (0, 1], from :func:`fude.datasets.preprocess.read_picture`; None: unknown, the
         pair leans to the full-size kana), the reading settings' priors (a rare kanji needs far
         stronger ink evidence than a common look-alike), then the ``script``/``chars`` filter.
-        ``weigh=False``: the network's probabilities alone.
+        ``weigh=False``: the network's probabilities alone. The first guess carries
+        ``"by_size": True`` when the size decided between a small kana and its full-size form.
 
         Args:
             images: uint8 ``(N, S, S)`` or float32 ``(N, 1, S, S)`` in [0, 1], ``S`` the network's
@@ -211,7 +212,7 @@ class BaseRecognizer:
         if len(shares) != len(probs):
             raise ValueError(f"ink_share needs one value per image ({len(probs)}), got {len(shares)}")
         probs = np.stack([self._reader.image_proba(p, s, keep) for p, s in zip(probs, shares)]) if len(probs) else probs
-        return self.top_k(probs, k, keep)
+        return [self._reader.mark_size(p, top) for p, top in zip(probs, self.top_k(probs, k, keep))]
 
     def top_k(self, probs: np.ndarray, k: int = 5, keep: np.ndarray | None = None) -> list[list[dict]]:
         """Probabilities ``(N, K)`` -> the top-``k`` guesses per row (:func:`fude.recognizer.reading.rank`:
