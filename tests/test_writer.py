@@ -178,6 +178,15 @@ def test_the_server_keeps_each_writers_memory_apart_and_forgets_it(tmp_path):
         assert a.get(f"/api/writers/{me}").json()["drawings"] == {}
         assert a.post("/api/predict", json={"strokes": strokes, "writer": "short"}).status_code == 422
         assert a.delete("/api/writers/no").status_code == 422
+        a.post("/api/samples", json={"strokes": strokes, "label": "字", "model": "ja", "client_id": you})
+    # a writer's saved samples as a memory file, for the command line
+    p = subprocess.run([sys.executable, "-m", "fude", "samples", "memory", "--db", str(db), "--writer", you,
+                        "--out", str(tmp_path / "you.hand")], capture_output=True, text=True)
+    assert p.returncode == 0 and "1 drawings of writer" in p.stdout, p.stderr
+    assert len(fude.load_model("ja").writer(tmp_path / "you.hand")) == 1
+    p = subprocess.run([sys.executable, "-m", "fude", "samples", "memory", "--db", str(db), "--writer", "nobody-at-all",
+                        "--out", str(tmp_path / "no.hand")], capture_output=True, text=True)
+    assert p.returncode == 1 and "no confirmed drawing" in p.stderr
 
 
 def test_the_readmes_writer_example_runs_as_written(tmp_path):

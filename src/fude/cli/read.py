@@ -72,9 +72,14 @@ def register(sub) -> None:
     sv.set_defaults(func=cmd_serve)
 
     sm = sub.add_parser("samples", help=COMMANDS["samples"])
-    sm.add_argument("action", nargs="?", default="stats", choices=["stats", "export"])
+    sm.add_argument("action", nargs="?", default="stats", choices=["stats", "export", "memory"],
+                    help="stats (counts), export (stroke JSON and a training set), memory (one writer's memory "
+                         "file from the drawings they confirmed, for predict-strokes --writer)")
     sm.add_argument("--db", help="sample database (default: $FUDE_SAMPLES_DB or ~/.local/share/fude/samples.sqlite)")
-    sm.add_argument("--out", help="export: output folder")
+    sm.add_argument("--out", help="export: output folder; memory: the memory file to write")
+    sm.add_argument("--writer", help="memory: the writer's id (the page's client_id)")
+    sm.add_argument("--model", default=DEFAULT_STROKE_MODEL, help=f"memory: the model it reads with (default: "
+                    f"{DEFAULT_STROKE_MODEL})")
     sm.set_defaults(func=cmd_samples)
 
     co = sub.add_parser("configure", help=COMMANDS["configure"], description="Set how a model folder reads "
@@ -226,6 +231,8 @@ def cmd_samples(args: argparse.Namespace) -> int:
     if not path.exists():
         raise ValueError(f"no sample database at {path}; fude serve creates it when the first sample is saved")
     store = SampleStore(path)
+    if args.action == "memory":
+        return _writer_memory(args, store)
     if args.action == "export":
         if not args.out:
             raise ValueError("samples export needs --out DIR")
@@ -236,6 +243,31 @@ def cmd_samples(args: argparse.Namespace) -> int:
                  if counts["left_out"] else ""))
     else:
         print(json.dumps(store.stats(), ensure_ascii=False))
+    return 0
+
+
+def _writer_memory(args: argparse.Namespace, store) -> int:
+    """``fude samples memory``: learn every drawing ``--writer`` confirmed into a new memory file."""
+    import numpy as np
+
+    from fude.recognizer import load_model, reading_backend
+
+    if not args.writer or not args.out:
+        raise ValueError("samples memory needs --writer ID (the page's client_id) and --out FILE")
+    rec = load_model(args.model, backend=reading_backend(args.model))
+    hand, chars, skipped = rec.writer(), set(rec.class_map.chars), 0
+    for row in store.rows():
+        if row["client_id"] != args.writer:
+            continue
+        if row["label"] not in chars:
+            skipped += 1
+            continue
+        hand.learn([np.asarray(s, dtype=np.float64) for s in json.loads(row["strokes"])], row["label"])
+    if not len(hand):
+        raise ValueError(f"no confirmed drawing of writer {args.writer!r} in {store.path} that {args.model} reads")
+    hand.save(args.out)
+    print(f"{len(hand):,} drawings of writer {args.writer} learnt into {args.out}"
+          + (f" ({skipped} labelled with characters {args.model} does not read left out)" if skipped else ""))
     return 0
 
 
