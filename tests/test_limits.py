@@ -270,3 +270,29 @@ def test_k_and_coordinates_are_numbers_not_strings_or_booleans(tmp_path):
         path.write_text(json.dumps({"strokes": bad}))
         p = fude("predict-strokes", "--model", "hiragana-seq", path)
         assert p.returncode == 1 and f"a coordinate is a {word}" in p.stderr, p.stderr
+
+
+def test_train_in_python_refuses_a_run_folder_as_the_command_does(tmp_path):
+    """train() silently replaced a finished run the CLI refuses to touch; it asks for overwrite=True
+    now (or resume=True). A replaced cross-validation's folds go with it (they were reused)."""
+    from dataclasses import asdict
+
+    import fude
+    from fude.datasets.augment import AugmentConfig
+    from fude.train import TrainConfig, train
+    from fude.train.run import RunFolderError, start_run
+
+    d = fude.load_dataset("kmnist-sample", "train")
+    cfg = TrainConfig(epochs=1, batch_size=128, val_split=0.0, augment=asdict(AugmentConfig.off()))
+    train(cfg, d, tmp_path, progress=False)
+    before = (tmp_path / "model.safetensors").read_bytes()
+    with pytest.raises(RunFolderError, match="already holds a run"):
+        train(cfg.replace(seed=1), d, tmp_path, progress=False)
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+    train(cfg.replace(seed=1), d, tmp_path, progress=False, overwrite=True)
+    assert (tmp_path / "model.safetensors").read_bytes() != before
+    (tmp_path / "cv" / "fold-0").mkdir(parents=True)
+    (tmp_path / "cv" / "fold-0" / "model.safetensors").write_bytes(b"an old fold")
+    (tmp_path / "cv" / "run.json").write_text(json.dumps({"train": {}, "data": {}, "command": "fude cv"}))
+    start_run(tmp_path / "cv", cfg, {}, 2, "fude cv", overwrite=True)
+    assert not (tmp_path / "cv" / "fold-0").exists()

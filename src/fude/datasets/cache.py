@@ -82,7 +82,8 @@ def _download(remote: RemoteFile, path: Path) -> None:
     try:
         h = hashlib.md5()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(remote.url, timeout=60) as response, \
-                tqdm(total=remote.size, unit="B", unit_scale=True, desc=remote.filename, leave=False) as bar:
+                tqdm(total=remote.size, unit="B", unit_scale=True, desc=remote.filename, leave=False,
+                     disable=None) as bar:  # None: no bar when stderr is not a terminal
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)
                 h.update(block)

@@ -62,8 +62,8 @@ def recipe_folds(cfg: TrainConfig, data: Dataset | SequenceDataset, out: str | P
         if (fold_dir / "model.safetensors").exists():  # finished before an interruption: keep it
             logger.info(f"fold {k}: already trained")
         else:
-            train(fold_cfg, data.subset(tr), fold_dir, resume=(fold_dir / "checkpoint.json").exists(),
-                  progress=progress, extra_config=extra_config)
+            started = any((fold_dir / f).exists() for f in ("checkpoint.safetensors", "checkpoint.json"))
+            train(fold_cfg, data.subset(tr), fold_dir, resume=started, progress=progress, extra_config=extra_config)
         return load_model(fold_dir).predict_proba(data.inputs[te]).argmax(1)
 
     return fit_predict

@@ -37,8 +37,8 @@ from fude.train.networks import build_model
 from fude.train.data import model_batch, to_tensors
 from fude.models.flops import flops_per_image
 from fude.train.optim import NesterovSGD, lr_at, make_optimizer
-from fude.train.run import (CHECKPOINT, append_metrics, checkpoint_metadata, load_checkpoint, metrics_for_resume,
-                            remove_leftovers, save_checkpoint, write_metrics)
+from fude.train.run import (CHECKPOINT, RunFolderError, append_metrics, checkpoint_metadata, load_checkpoint,
+                            metrics_for_resume, remove_leftovers, save_checkpoint, write_metrics)
 from fude.train.sampling import balanced_order, class_weights, stratified_split
 
 logger = logging.getLogger(__name__)
@@ -101,14 +101,17 @@ class Run:
 
 
 def train(cfg: TrainConfig, data: Dataset | SequenceDataset, out: str | Path, resume: bool = False,
-          progress: bool = True, extra_config: dict | None = None, adapt_threads: bool = False) -> dict:
+          progress: bool = True, extra_config: dict | None = None, adapt_threads: bool = False,
+          overwrite: bool = False) -> dict:
     """Train a model on ``data`` and write the run folder ``out`` (see :mod:`fude.train.run`).
 
     Args:
         cfg: hyperparameters.
         data: training data (a stratified ``cfg.val_split`` of it is held out for validation):
             images for the image models, stroke sequences for the ``stroke-*`` models.
-        out: the run folder; with ``resume=True`` it must hold a checkpoint of this run.
+        out: the run folder; with ``resume=True`` it must hold a checkpoint of this run. Without
+            it, a folder that holds a run's checkpoint or finished model is refused unless
+            ``overwrite`` (as ``fude train`` refuses it without ``--overwrite``).
         progress: show a progress bar (tqdm, on stderr) with loss, accuracy and samples/s.
         extra_config: more fields for ``config.json`` (command, data source, ...).
         adapt_threads: on a CPU run in one process, follow the free cores while training
@@ -126,8 +129,13 @@ def train(cfg: TrainConfig, data: Dataset | SequenceDataset, out: str | Path, re
 
     Raises:
         ValueError: labels missing, data the architecture cannot read, or a damaged checkpoint.
+        RunFolderError: ``out`` holds a run, and neither ``resume`` nor ``overwrite`` is set.
     """
-    run = setup(cfg, data, Path(out), resume, extra_config)
+    out = Path(out)
+    if not resume and not overwrite and any((out / f).exists() for f in (CHECKPOINT, "model.safetensors")):
+        raise RunFolderError(f"{out} already holds a run; continue it with resume=True, replace it with "
+                             "overwrite=True, or choose another folder")
+    run = setup(cfg, data, out, resume, extra_config)
     if adapt_threads and run.device.type == "cpu" and not run.world.active:
         run.threads = AdaptiveThreads()
     for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
@@ -234,7 +242,11 @@ def restore(run: Run, resume: bool) -> None:
         if bad:
             run.log(f"metrics.jsonl: skipped unreadable line(s) {', '.join(map(str, bad))}, after the checkpoint's "
                     f"epoch {run.start_epoch}")
-        run.log(f"resuming {run.out} after epoch {run.start_epoch}/{run.cfg.epochs}")
+        if run.start_epoch >= run.cfg.epochs:
+            run.log(f"{run.out} has already finished all {run.cfg.epochs} epochs: nothing to train (start a longer "
+                    "run with --out, or replace this one with --overwrite)")
+        else:
+            run.log(f"resuming {run.out} after epoch {run.start_epoch}/{run.cfg.epochs}")
     if run.world.main:
         write_metrics(run.out, run.history)
 
@@ -308,7 +320,9 @@ def train_epoch(run: Run, epoch: int, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     loss_sum, correct = torch.zeros((), device=run.device), torch.zeros((), device=run.device)
     batch_losses: list[torch.Tensor] = []
-    bar = tqdm(range(run.steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress,
+    # a bar only on a terminal: redirected to a log, the per-epoch lines say it all
+    bar = tqdm(range(run.steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}",
+               disable=not progress or not sys.stderr.isatty(),
                leave=False, file=sys.stderr, mininterval=0.5)
     for i in bar:
         idx = order[i * batch: (i + 1) * batch][world.rank::world.size]  # this process's share of the batch

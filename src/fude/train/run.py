@@ -73,6 +73,9 @@ def start_run(out: Path, cfg: TrainConfig, data_args: dict, folds: int, command:
         for name in FINISHED:
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / "best", ignore_errors=True)
+        for fold in out.glob("fold-*"):  # a replaced cross-validation's folds go too: never reused as finished
+            if fold.is_dir():
+                shutil.rmtree(fold, ignore_errors=True)
     atomic_write_json(out / "run.json", {"train": asdict(cfg), "data": data_args, "folds": folds, "command": command,
                                          "threads": threads, **({"recipe": recipe} if recipe else {})}, indent=1)
 
