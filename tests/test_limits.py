@@ -296,3 +296,14 @@ def test_train_in_python_refuses_a_run_folder_as_the_command_does(tmp_path):
     (tmp_path / "cv" / "run.json").write_text(json.dumps({"train": {}, "data": {}, "command": "fude cv"}))
     start_run(tmp_path / "cv", cfg, {}, 2, "fude cv", overwrite=True)
     assert not (tmp_path / "cv" / "fold-0").exists()
+
+
+def test_the_readmes_examples_read_without_warnings():
+    """The README's own commands printed stroke-count warnings (its 学 and ね are written joined, as
+    casual hands write them: fewer strokes weigh nothing, so nothing to warn of), and there was no
+    word to try --line on."""
+    p = fude("predict-strokes", REPO / "examples" / "strokes-学.json", REPO / "examples" / "strokes-ね.json",
+             REPO / "examples" / "strokes-あ.json")
+    assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
+    p = fude("predict-strokes", "--line", "--json", REPO / "examples" / "strokes-line-ありがとう.json")
+    assert p.returncode == 0 and json.loads(p.stdout)[0]["text"] == "ありがとう", p.stderr

@@ -143,8 +143,9 @@ def test_every_kanjivg_file_parses(kanjivg):
 def test_stroke_count_check(kanjivg):
     expected = {c: len(s) for c, s in kanjivg.items()}
     assert stroke_count_warning(kanjivg["あ"], "あ", expected) is None
-    msg = stroke_count_warning(kanjivg["あ"][:2], "あ", expected)
-    assert "あ is written with 3 strokes, this drawing has 2" in msg
+    assert stroke_count_warning(kanjivg["あ"][:2], "あ", expected) is None  # joined, as casual writing is: fine
+    msg = stroke_count_warning(kanjivg["あ"] + [np.zeros((2, 2))], "あ", expected)
+    assert "あ is written with 3 strokes, this drawing has 4" in msg and "stray ink" in msg
     assert stroke_count_warning([np.zeros((2, 2))], "A", expected) is None
 
 
@@ -246,10 +247,10 @@ def test_train_and_predict_strokes_end_to_end(tmp_path, kanjivg, kind):
     assert out.returncode == 1 and "NaN or infinite" in answers[5]["error"]  # one bad file, the rest answered
     assert answers[0]["strokes"] == 3 and "warning" not in answers[0]
 
-    two = S.Character(kanjivg["あ"][:2], "あ")  # あ with a stroke missing: warned, still answered
-    S.write_json(tmp_path / "short.json", two)
-    out = fude("predict-strokes", "--model", run, tmp_path / "short.json")
-    assert "あ is written with 3 strokes, this drawing has 2" in out.stderr
+    four = S.Character(kanjivg["あ"] + [kanjivg["あ"][0] + 5], "あ")  # あ with a stroke too many: warned, still answered
+    S.write_json(tmp_path / "long.json", four)
+    out = fude("predict-strokes", "--model", run, tmp_path / "long.json")
+    assert "あ is written with 3 strokes, this drawing has 4" in out.stderr
 
 
 def test_small_kana_are_told_apart_by_size(kanjivg):
