@@ -106,3 +106,22 @@ def test_the_server_answers_concurrent_clients_as_one_at_a_time(tmp_path, mirror
     assert read["drawings"] == len(chars) and read["batches"] <= read["drawings"]
     for c, top in zip(chars, answers):
         assert_same([{k: g[k] for k in ("char", "probability")} for g in top], alone(ja, {"strokes": c.strokes}))
+
+
+def test_a_costly_drawing_is_read_alone_outside_the_batches(ja):
+    """A drawing of many points (50 strokes x 60: 3,000) is read on a thread of its own, never in a
+    batch whose other drawings would wait for it; its answer is the one it gets alone."""
+    rng = np.random.default_rng(0)
+    costly = [np.cumsum(rng.normal(size=(60, 2)), axis=0) + 50 for _ in range(50)]
+    cheap = [np.array([[10.0, 10.0], [60.0, 60.0], [90.0, 20.0]])]
+    batcher = Batcher(ja, max_batch=8, max_wait=0.005)
+
+    async def send():
+        answers = await asyncio.gather(batcher.predict_strokes(costly, k=3), batcher.predict_strokes(cheap, k=3))
+        batcher.close()
+        return answers
+
+    answers = asyncio.run(send())
+    assert batcher.costly == 1 and batcher.drawings == 1
+    assert_same(answers[0], ja.predict_strokes(costly, k=3))
+    assert_same(answers[1], ja.predict_strokes(cheap, k=3))

@@ -16,6 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 MAX_BATCH = 16  # drawings per batch: a forward pass of `ja` on 16 takes about 4 times one's time
 MAX_WAIT = 0.002  # seconds a batch's first drawing waits for company
+# a drawing of more points than this is read alone, on a thread of its own, never in a batch: it costs
+# up to ~10 ordinary drawings (50 strokes x 400 points: ~52 ms against ~5), which a batch would make
+# every drawing in it wait for; costly drawings wait for each other instead
+COSTLY_POINTS = 2_000
 
 
 class Batcher:
@@ -35,6 +39,8 @@ class Batcher:
         self.rec, self.max_batch, self.max_wait = rec, max_batch, max_wait
         self.batches = 0  # batches read so far, and the drawings in them (for /health and benchmarks)
         self.drawings = 0
+        self.costly = 0  # drawings of more than COSTLY_POINTS points, read alone
+        self._costly_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fude-costly")
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fude-batch")
@@ -46,13 +52,24 @@ class Batcher:
         Raises:
             fude.strokes.StrokeError, ValueError: as ``rec.predict_strokes`` does.
         """
+        request = {"strokes": strokes, "k": k, "canvas": canvas, "script": script, "chars": chars}
+        try:
+            points = sum(len(s) for s in strokes)
+        except TypeError:  # not strokes: the reading says what is wrong, in a batch as any other
+            points = 0
+        if points > COSTLY_POINTS:
+            result = (await asyncio.get_running_loop().run_in_executor(
+                self._costly_pool, self.rec.predict_strokes_many, [request]))[0]
+            self.costly += 1
+            if isinstance(result, Exception):
+                raise result
+            return result
         if self._queue is None:
             self._queue = asyncio.Queue()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._serve())
         answer = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(({"strokes": strokes, "k": k, "canvas": canvas, "script": script, "chars": chars},
-                                answer))
+        self._queue.put_nowait((request, answer))
         result = await answer
         if isinstance(result, Exception):
             raise result
@@ -92,3 +109,4 @@ class Batcher:
         if self._task is not None:
             self._task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._costly_pool.shutdown(wait=False, cancel_futures=True)

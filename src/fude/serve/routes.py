@@ -139,7 +139,8 @@ def health(request: Request) -> dict:
     were read in (``fude.serve.batching``)."""
     batchers = getattr(request.app.state, "batchers", {})
     return {"status": "ok", "models": list(request.app.state.models),
-            "batches": {name: {"drawings": b.drawings, "batches": b.batches} for name, b in batchers.items()}}
+            "batches": {name: {"drawings": b.drawings, "batches": b.batches, "alone": b.costly}
+                        for name, b in batchers.items()}}
 
 
 @router.get("/api/models")
