@@ -136,7 +136,8 @@ def main() -> None:
 
             for split in ("tune", "report"):
                 pics = load_pictures("mediotaku", split, data)
-                read = [read_picture(load_image(f), box=rec.box, frame=rec.input_size) for f in pics.files]
+                read = [read_picture(load_image(f), box=rec.box, frame=rec.input_size, pen=rec.settings.picture_pen)
+                        for f in pics.files]
                 probs = image.predict_proba(np.stack([x for x, _ in read]))
                 for pr, (_, share), c in zip(probs, read, pics.labels):
                     pr = image.reader.image_proba(pr, share)  # small kana by the picture's ink share; no priors yet

@@ -4,9 +4,10 @@ people (mouse, finger, stylus; `fude.datasets.load_pictures("mediotaku")`), read
 of the picture the ink spans telling small kana from full-size ones, the model's priors).
 
 Its ``tune`` half (submissions 1, 5, 9, 13: 355 pictures) chooses; its ``report`` half (400
-pictures, other writers) is the one to quote. The grid (``--grid``) tries the frequency prior's
-strength and the small-kana side on the tune half only; every row is reported on both halves, with
-the network's probabilities alone beside them. Twins (一/ー, カ/力, ...) count as right.
+pictures, other writers) is the one to quote. The grid (``--grid``) tries the picture pen (thin ink
+thickened to a share of the character's size), the frequency prior's strength and the small-kana
+side, each around the shipped settings, chosen on the tune half only; every row is reported on
+both halves, with the network's probabilities alone beside them. Twins (一/ー, カ/力, ...) count as right.
 
     FUDE_DATA_DIR=../shared/data .venv/bin/python bench/accuracy/mediotaku.py [--model ja] [--grid] [--misses]
 """
@@ -31,10 +32,12 @@ from fude.recognizer.reading import StrokeReader  # noqa: E402
 from fude.scripts import script, twins  # noqa: E402
 
 
-def read_half(rec, split: str) -> tuple[list[str], np.ndarray, list[float]]:
-    """The labels, the network's probabilities float32 ``(N, K)`` and each picture's ink share."""
+def read_half(rec, split: str, pen: float | None = None) -> tuple[list[str], np.ndarray, list[float]]:
+    """The labels, the network's probabilities float32 ``(N, K)`` and each picture's ink share
+    (``pen``: the picture pen, default the model's ``picture_pen``)."""
     pics = load_pictures("mediotaku", split)
-    images, shares = zip(*(read_picture(load_image(f), box=rec.box, frame=rec.input_size) for f in pics.files))
+    pen = rec.settings.picture_pen if pen is None else pen
+    images, shares = zip(*(read_picture(load_image(f), box=rec.box, frame=rec.input_size, pen=pen) for f in pics.files))
     return pics.labels, rec.predict_proba(np.stack(images)), list(shares)
 
 
@@ -56,7 +59,8 @@ def score(rec, labels, probs, shares, settings=None, weigh: bool = True) -> dict
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="ja")
-    ap.add_argument("--grid", action="store_true", help="try frequency prior x small-kana side on the tune half")
+    ap.add_argument("--grid", action="store_true", help="try picture pens, frequency priors and small-kana sides "
+                    "on the tune half")
     ap.add_argument("--misses", action="store_true", help="print the report half's misses")
     ap.add_argument("--name", default="mediotaku")
     args = ap.parse_args()
@@ -64,6 +68,14 @@ def main() -> None:
     shipped = rec.settings
     halves = {split: read_half(rec, split) for split in ("tune", "report")}
     candidates = {"network alone": None, f"{args.model} as shipped": shipped}
+    # other picture pens: the pictures read again; the network alone reads them as they are (as before 2026-12-08)
+    pens = {"network alone": halves if shipped.picture_pen == 0 else
+            {split: read_half(rec, split, 0.0) for split in ("tune", "report")}}
+    if args.grid:
+        for pen in (0.0, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14):
+            if pen != shipped.picture_pen:
+                pens[f"picture pen {pen}"] = {split: read_half(rec, split, pen) for split in ("tune", "report")}
+                candidates[f"picture pen {pen}"] = replace(shipped, picture_pen=pen)
     if args.grid:
         for prior in (0.0, 0.3, 0.5, 0.7, 1.0):
             for side in (0.31, 0.33, 0.35, 0.38):
@@ -72,7 +84,7 @@ def main() -> None:
     rows, misses = [], {}
     for name, settings in candidates.items():
         row = {"reading": name}
-        for split, (labels, probs, shares) in halves.items():
+        for split, (labels, probs, shares) in pens.get(name, halves).items():
             s = score(rec, labels, probs, shares, settings or shipped, weigh=settings is not None)
             misses[(name, split)] = s.pop("misses")
             row.update({f"{split}_{k}": v for k, v in s.items()})

@@ -101,6 +101,8 @@ def register(sub) -> None:
                     "exceed without weighing (a writer who splits strokes)")
     co.add_argument("--small-kana-side", type=float, metavar="X", help="share of the canvas below which a drawing "
                     "leans to the small kana")
+    co.add_argument("--picture-pen", type=float, metavar="X", help="a picture's ink thinner than this share of "
+                    "its size is thickened to it before it is read (0: off)")
     co.add_argument("--box", type=float, help="pixels the ink's longer side is fitted into")
     co.set_defaults(func=cmd_configure)
 
@@ -135,7 +137,7 @@ def _predict_files(args: argparse.Namespace, rec) -> int:
     images, shares = [], []
     for file in args.files:
         try:
-            image, share = read_picture(load_image(file), box=rec.box, frame=rec.input_size)
+            image, share = read_picture(load_image(file), box=rec.box, frame=rec.input_size, pen=rec.settings.picture_pen)
             images.append(image)
             shares.append(share)
             answers.append({"file": file})
@@ -299,7 +301,7 @@ def configure_settings(current, args: argparse.Namespace):
                 raise ValueError(f"--script-prior {item!r}: expected GROUP=FACTOR, e.g. hiragana=1.5")
             prior[name] = _float(value, "--script-prior")
         changes["script_prior"] = prior
-    for key in ("frequency_prior", "extra_stroke_factor", "stroke_slack", "small_kana_side", "box"):
+    for key in ("frequency_prior", "extra_stroke_factor", "stroke_slack", "small_kana_side", "picture_pen", "box"):
         if getattr(args, key) is not None:
             changes[key] = getattr(args, key)
     return replace(current, **changes)

@@ -59,6 +59,10 @@ class RecognizerConfig:
             lifted at 口's turn) is not punished for it; 0: every extra stroke weighs.
         small_kana_side: a drawing spanning this share of its canvas's longer side is as likely a
             small kana (ぁ, ッ, ...) as its full-size form; smaller drawings lean to the small one.
+        picture_pen: a picture's ink thinner than this share of its longer side is thickened to it
+            before the picture is fitted (:func:`fude.datasets.preprocess.read_picture`): a mouse's
+            hairline on a large canvas, shrunk to the network's size, would fade to a trace the
+            training images never had; 0: pictures are read as they are.
 
     Raises:
         ValueError: any field out of its range (the message names the field and the range).
@@ -72,6 +76,7 @@ class RecognizerConfig:
     extra_stroke_factor: float = 1.0
     stroke_slack: float = 0.0
     small_kana_side: float = 0.35
+    picture_pen: float = 0.0
 
     def __post_init__(self) -> None:
         problem = self.problem()
@@ -104,6 +109,8 @@ class RecognizerConfig:
             return f"'stroke_slack' must be a number in [0, 10], got {self.stroke_slack!r}"
         if not (_number(self.small_kana_side) and 0 < self.small_kana_side < 1):
             return f"'small_kana_side' must be a share of the canvas in (0, 1), got {self.small_kana_side!r}"
+        if not (_number(self.picture_pen) and 0 <= self.picture_pen <= 0.5):
+            return f"'picture_pen' must be a share of the picture in [0, 0.5] (0: off), got {self.picture_pen!r}"
         return None
 
     def companion_weights(self, scripts) -> list[float]:

@@ -257,7 +257,7 @@ async def predict_image(request: Request) -> tuple[str, list[dict]]:
 
     def decode(data: bytes):  # -> uint8 (frame, frame), the share of the picture its ink spans
         try:
-            return read_picture(load_image(data), box=rec.box, frame=rec.input_size)
+            return read_picture(load_image(data), box=rec.box, frame=rec.input_size, pen=rec.settings.picture_pen)
         finally:
             give_back_memory()
 
