@@ -57,6 +57,7 @@ SUITES: dict[str, list[list[str]]] = {
     "robustness": [
         ["kill_resume", "--rounds", "10", "--kills", "4"],
         ["schema_fuzz", "--seconds", "600"],
+        ["storm", "--seconds", "20"],
     ],
     "accuracy": [
         ["real_drawings", "bench/data/tomoe-hiragana", "--misses"],
