@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -307,3 +309,32 @@ def test_the_readmes_examples_read_without_warnings():
     assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
     p = fude("predict-strokes", "--line", "--json", REPO / "examples" / "strokes-line-ありがとう.json")
     assert p.returncode == 0 and json.loads(p.stdout)[0]["text"] == "ありがとう", p.stderr
+
+
+@pytest.mark.slow
+def test_workers_end_with_a_server_killed_outright(tmp_path):
+    """`fude serve --workers 2` killed with SIGKILL left its two workers serving the port, and a new
+    server could not start on it; the workers now end with it."""
+    import os
+    import signal
+    import time
+    import urllib.request
+
+    from conftest import free_port, start_server
+
+    port = free_port()
+    proc = start_server(tmp_path / "db.sqlite", port, "hiragana-seq", "--workers", "2", seconds=90)
+    children = [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    assert children
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    deadline = time.time() + 20
+    while time.time() < deadline and any(Path(f"/proc/{c}").exists() and "zombie" not in
+                                         Path(f"/proc/{c}/status").read_text() for c in children):
+        time.sleep(0.2)
+    alive = [c for c in children if Path(f"/proc/{c}").exists() and "zombie" not in Path(f"/proc/{c}/status").read_text()]
+    assert not alive, alive
+    again = start_server(tmp_path / "db.sqlite", port, "hiragana-seq", seconds=60)  # the port is free again
+    assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).status == 200
+    again.terminate()
+    again.wait(10)

@@ -28,7 +28,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--st", default="st", help="the schemathesis command")
     p.add_argument("--seconds", type=int, default=120, help="time budget of the fuzzing run")
-    p.add_argument("--models", default="hiragana,hiragana-seq,kmnist")
+    p.add_argument("--models", default="ja,hiragana,hiragana-seq,kmnist")  # ja: lines and writers fuzzed too
     args = p.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,3 +14,8 @@ class ImageError(ValueError):
 
 class ModelError(Exception):
     """A model name, folder, config or weights file is unknown, missing or invalid."""
+
+
+# what adds the train extra to the core install: CPU PyTorch pinned first (else pip takes a CUDA build of
+# several GB), then fude's own extra from its source folder (the name "fude" on PyPI is another project)
+TRAIN_EXTRA = 'pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu && pip install ".[train]"'

@@ -101,8 +101,10 @@ def missing_extra(e: ModuleNotFoundError) -> int:
     top = (e.name or "").split(".")[0]
     if top not in EXTRA_MODULES:
         raise e
+    from fude.errors import TRAIN_EXTRA
+
     print(f"error: this command needs {EXTRA_MODULES[top]}, which the core install (reading only) leaves out: "
-          f'pip install "fude[train]"', file=sys.stderr)
+          f"{TRAIN_EXTRA} (in fude's source folder)", file=sys.stderr)
     return EXIT_ERROR
 
 

@@ -179,8 +179,9 @@ def load_onnx_weights(model: nn.Module, path: Path, config: dict) -> None:
         import onnx
         from onnx import numpy_helper
     except ImportError as e:
-        raise ModelError(f"{path}: reading its weights into PyTorch needs the onnx package (pip install "
-                         f'"fude[train]")') from e
+        from fude.errors import TRAIN_EXTRA
+
+        raise ModelError(f"{path}: reading its weights into PyTorch needs the onnx package ({TRAIN_EXTRA})") from e
     data = read_checked(path, config)
     try:
         graph = onnx.load_from_string(data).graph

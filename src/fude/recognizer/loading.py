@@ -8,12 +8,11 @@ import importlib.util
 import os
 from pathlib import Path
 
-from fude.errors import ModelError
+from fude.errors import TRAIN_EXTRA, ModelError
 from fude.recognizer.base import BaseRecognizer, companion_location, companion_problem
 from fude.recognizer.config import RecognizerConfig
 
 BACKENDS = ("auto", "torch", "onnxruntime")
-TRAIN_EXTRA = 'pip install "fude[train]"'  # what adds PyTorch to the core install
 
 
 def has_torch() -> bool:

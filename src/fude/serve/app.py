@@ -243,8 +243,29 @@ def openapi_schema(app: FastAPI) -> dict:
 
 def app_from_env() -> FastAPI:
     """The app with its settings from the environment (``FUDE_MODELS``, ``FUDE_SAMPLES_DB``,
-    ``FUDE_BIND_HOST``): the factory each uvicorn worker process calls."""
+    ``FUDE_BIND_HOST``): the factory each uvicorn worker process calls. A worker ends with the
+    server that started it (:func:`end_with_parent`): killed with SIGKILL, uvicorn's supervisor
+    cannot stop its workers, which went on serving the port."""
+    end_with_parent()
     return create_app()
+
+
+def end_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``), and
+    end at once if the parent is already gone; elsewhere, nothing."""
+    import ctypes
+    import ctypes.util
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, models: str | None = None, db: str | None = None,
