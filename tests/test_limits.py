@@ -338,3 +338,26 @@ def test_workers_end_with_a_server_killed_outright(tmp_path):
     assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).status == 200
     again.terminate()
     again.wait(10)
+
+
+def test_samples_have_a_rate_and_a_size_limit(tmp_path, monkeypatch):
+    """One client could add ~6.5 MB of samples a second, without end. Now: 120 a minute per client
+    (429 beyond, others unaffected) and a size cap on the database (507, nothing saved lost)."""
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from fude.serve import create_app, routes
+
+    monkeypatch.setattr(routes, "sample_rate", routes.RateLimit(5))
+    sample = {"strokes": [[[0, 0], [10, 10]]], "label": "あ"}
+    with TestClient(create_app("hiragana-seq", tmp_path / "db.sqlite")) as client:
+        codes = [client.post("/api/samples", json={**sample, "client_id": "greedy"}).status_code for _ in range(7)]
+        assert codes == [201] * 5 + [429] * 2
+        assert client.post("/api/samples", json={**sample, "client_id": "patient"}).status_code == 201
+        client.app.state.samples.max_bytes = 1
+        r = client.post("/api/samples", json={**sample, "client_id": "another"})
+        assert r.status_code == 507 and "full" in r.json()["detail"]
+    assert sqlite3.connect(tmp_path / "db.sqlite").execute("SELECT COUNT(*) FROM samples").fetchone() == (6,)
+    limit = routes.RateLimit(2)
+    assert [limit.allow("a", t) for t in (0, 1, 2, 61, 61.5, 62)] == [True, True, False, True, True, False]

@@ -23,6 +23,7 @@ from starlette.requests import ClientDisconnect
 
 from fude.models.store import DEFAULT_IMAGE_MODEL
 from fude.scripts import kanji_info, romaji
+from fude.serve.samples import StoreFull
 from fude.serve.schemas import ERRORS, LineRequest, SampleRequest, StrokesRequest, body_problem
 from fude.strokes import MAX_LINE_POINTS, MAX_LINE_STROKES, MAX_POINTS, Character, StrokeError, from_json_dict
 
@@ -279,11 +280,41 @@ async def add_sample(request: Request):
         raise HTTPException(422, f"invalid request: model: {req.model!r} is not a model of this server "
                                  f"({', '.join(request.app.state.models)}); leave it empty if none guessed")
     char = await off_loop_if_large(request, drawing, req)
-    sample_id, new = request.app.state.samples.add(char.strokes, req.label, char.canvas or None, req.guess,
-                                                   req.model or None, req.client_id, req.request_id)
+    who = req.client_id or (request.client.host if request.client else "")
+    if not sample_rate.allow(who):
+        raise HTTPException(429, f"more than {SAMPLES_PER_MINUTE} samples a minute from one client; a person "
+                                 "confirms a few: wait a moment", headers={"Retry-After": "10"})
+    try:
+        sample_id, new = request.app.state.samples.add(char.strokes, req.label, char.canvas or None, req.guess,
+                                                       req.model or None, req.client_id, req.request_id)
+    except StoreFull as e:
+        raise HTTPException(507, f"{e}; the samples already saved are kept") from None
     if new and req.model and req.client_id and len(req.client_id) >= 8:  # the writer's memory learns it
         await run_in_threadpool(request.app.state.writers.learn, req.client_id, req.model, char.strokes, req.label)
     return JSONResponse({"id": sample_id, **({} if new else {"duplicate": True})}, status_code=201 if new else 200)
+
+
+SAMPLES_PER_MINUTE = 120  # confirmed samples one client (its id, else its address) may save a minute
+
+
+class RateLimit:
+    """At most ``per_minute`` events a minute per key (a sliding window of the last minute's times),
+    for at most 10,000 keys at once (the quietest forgotten first)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute, self.seen = per_minute, {}
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        times = [t for t in self.seen.pop(key, []) if now - t < 60.0]
+        ok = len(times) < self.per_minute
+        self.seen[key] = times + [now] if ok else times
+        if len(self.seen) > 10_000:
+            del self.seen[next(iter(self.seen))]
+        return ok
+
+
+sample_rate = RateLimit(SAMPLES_PER_MINUTE)
 
 
 async def writer_memory(request: Request, writer: str | None, model: str):

@@ -38,13 +38,21 @@ MIGRATIONS = ("ALTER TABLE samples ADD COLUMN request_id TEXT",)
 INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS samples_request_id ON samples (request_id) WHERE request_id IS NOT NULL"
 
 
+MAX_DB_BYTES = 2 * 2**30  # the sample database stops taking samples at this size (a sample is ~2-10 KB)
+
+
+class StoreFull(Exception):
+    """The sample database has reached :data:`MAX_DB_BYTES`."""
+
+
 class SampleStore:
     """A SQLite file of samples (created on first use, with its folder)."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, max_bytes: int = MAX_DB_BYTES) -> None:
         """Raises:
             ValueError: ``path`` is a folder, not a SQLite database, or cannot be made or written."""
         self.path = Path(path)
+        self.max_bytes = max_bytes
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder; the sample database is a file (e.g. {self.path / 'samples.sqlite'})")
         try:
@@ -75,11 +83,15 @@ class SampleStore:
         ``request_id`` seen before stores nothing and returns the first sample's id).
 
         Raises:
-            fude.strokes.StrokeError: bad strokes. ValueError: an empty label.
+            fude.strokes.StrokeError: bad strokes. ValueError: an empty label. StoreFull: the
+                database has reached ``max_bytes``.
         """
         strokes = check_strokes(strokes)
         if not label:
             raise ValueError("a sample needs its label: the character that was drawn")
+        size = sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal")) if p.exists())
+        if size >= self.max_bytes:
+            raise StoreFull(f"the sample database is full ({size / 2**30:.1f} GB of {self.max_bytes / 2**30:.1f})")
         row = (label, json.dumps([np.round(s, 3).tolist() for s in strokes]), json.dumps(canvas) if canvas else None,
                guess, model, client_id, time.time(), request_id)
         db = self._connect()

@@ -91,7 +91,9 @@ ERRORS = {code: {"model": Error, "description": text} for code, text in (
     (413, "request body over 5 MB, an image over 4096 pixels a side, or a drawing over its point limit"),
     (415, "a Content-Type the route does not take"),
     (422, "a well-formed request with invalid fields"),
+    (429, "more samples a minute from one client than a person confirms (samples): wait Retry-After seconds"),
     (503, "too many lines being read at once (predict-line): send it again after Retry-After seconds"),
+    (507, "the sample database is full (samples): nothing new is saved, nothing saved is lost"),
 )}
 
 
