@@ -361,3 +361,30 @@ def test_samples_have_a_rate_and_a_size_limit(tmp_path, monkeypatch):
     assert sqlite3.connect(tmp_path / "db.sqlite").execute("SELECT COUNT(*) FROM samples").fetchone() == (6,)
     limit = routes.RateLimit(2)
     assert [limit.allow("a", t) for t in (0, 1, 2, 61, 61.5, 62)] == [True, True, False, True, True, False]
+
+
+def test_a_network_that_answers_nan_is_an_error_not_nan_percent(tmp_path):
+    """An ONNX graph giving NaN (damaged weights) was shown as `nan%`; it is one line on the command
+    line, and `fude serve` refuses it at start-up (its first reading is a test)."""
+    import hashlib
+
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Flatten", ["x"], ["flat"]), helper.make_node("MatMul", ["flat", "w"], ["zero"]),
+             helper.make_node("Log", ["zero"], ["minus_inf"]),  # log 0 = -inf, and -inf - -inf = NaN
+             helper.make_node("Sub", ["minus_inf", "minus_inf"], ["logits"])]
+    graph = helper.make_graph(nodes, "nan", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 32, 32])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 86])],
+                              [helper.make_tensor("w", TensorProto.FLOAT, [1024, 86], [0.0] * (1024 * 86))])
+    folder = lying_model(tmp_path, "nan", lambda c, f: None)
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    (Path(folder) / "model.onnx").write_bytes(data)
+    config = json.loads((Path(folder) / "config.json").read_text())
+    config["weights_sha256"] = {"model.onnx": hashlib.sha256(data).hexdigest()}
+    (Path(folder) / "config.json").write_text(json.dumps(config))
+    p = fude("predict-strokes", "--model", folder, "--backend", "onnxruntime", REPO / "examples" / "strokes-あ.json")
+    assert p.returncode == 1 and "NaN or infinite" in p.stderr and "nan%" not in p.stdout, (p.stdout, p.stderr)
+    from conftest import free_port
+
+    p = fude("serve", "--models", folder, "--port", free_port(), "--db", tmp_path / "db.sqlite", timeout=60)
+    assert p.returncode == 1 and "NaN or infinite" in p.stderr and "Traceback" not in p.stderr  # found at start-up

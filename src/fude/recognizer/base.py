@@ -116,7 +116,7 @@ class BaseRecognizer:
             probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
             if features:
                 feats = unit_rows(np.concatenate([feats, other_feats], axis=1))
-        return probs, feats
+        return finite(probs), feats
 
     def logits_and_features(self, inputs, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
         """Logits ``(N, K)`` and features before the head ``(N, D)``, float32 (see the subclass)."""
@@ -202,7 +202,7 @@ class BaseRecognizer:
             ValueError: images of another shape, an unknown script, or a filter that leaves none of
                 the model's characters.
         """
-        probs = self.predict_proba(images)
+        probs = finite(self.predict_proba(images))
         if not weigh:
             return self.top_k(probs, k)
         from fude.scripts import allowed
@@ -254,6 +254,20 @@ def companion_problem(companion: BaseRecognizer | None, class_map: ClassMap) -> 
     if companion.class_map.chars != class_map.chars:
         return "a companion recognizer must read the same classes in the same order"
     return None
+
+
+def finite(probs: np.ndarray) -> np.ndarray:
+    """``probs``, checked: a network whose answer holds NaN or infinity has damaged weights, and its
+    reading would show as ``nan%``.
+
+    Raises:
+        fude.errors.ModelError: a value that is not finite.
+    """
+    if not np.isfinite(probs).all():
+        from fude.errors import ModelError
+
+        raise ModelError("the model's network answered NaN or infinite probabilities: its weights are damaged")
+    return probs
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from fude.errors import ModelError
 from fude.models import SERVED_MODELS
 from fude.serve.routes import MAX_BODY_BYTES, router
 from fude.strokes import StrokeError
@@ -128,6 +129,7 @@ def create_app(models: str | None = None, db: str | os.PathLike | None = None, h
     app = FastAPI(title="fude", summary="Read handwritten Japanese characters and digits", lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # /docs is fude's own offline page (routes.docs)
     app.exception_handler(StrokeError)(stroke_error)
+    app.exception_handler(ModelError)(model_error)
     app.include_router(router)
     app.openapi = lambda: openapi_schema(app)
     app.add_middleware(SameOrigin)
@@ -239,6 +241,11 @@ def openapi_schema(app: FastAPI) -> dict:
             components[model.__name__] = body
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+async def model_error(request, exc: ModelError):
+    """A model that cannot read (damaged weights answering NaN): a 500 that says so, not ``nan%``."""
+    return JSONResponse({"detail": f"the server's model cannot read: {exc}"}, status_code=500)
 
 
 def app_from_env() -> FastAPI:
