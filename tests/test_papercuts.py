@@ -11,7 +11,7 @@ from fude.cli import main
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["predict-strokes", "--top-k", "-1", "examples/strokes-あ.json"], "--top-k: -1 is out of range: give 1 or more"),
+    (["predict-strokes", "--top-k", "-1", "examples/strokes-あ.json"], "--top-k: -1 is out of range: give 1 to 1000"),
     (["predict", "--top-k", "0", "examples/mnist-7.png"], "--top-k: 0 is out of range"),
     (["serve", "--port", "70000"], "--port: 70000 is out of range: give 1 to 65535"),
     (["serve", "--port", "-1"], "--port: -1 is out of range"),

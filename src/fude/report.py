@@ -210,7 +210,8 @@ def build_report(a: Analysis, out: str | Path) -> Path:
         if not spec.available(a):
             continue
         if kind == "umap":
-            logger.info(f"UMAP maps of {min(a.umap_points, len(a.data)):,} points ...")
+            logger.info(f"UMAP maps of {min(a.umap_points, len(a.data)):,} points: a few minutes on 2 cores, "
+                        "with nothing to show until they are done (--umap-points 0 leaves them out) ...")
         png = _png(spec.draw(a))
         atomic_write(out / f"{spec.stem}.png", png)
         shown.append(spec)

@@ -43,7 +43,7 @@ def register(sub) -> None:
     e.add_argument("--out", help="folder for confusion_matrix.csv and metrics.json (default: in the run folder)")
     e.add_argument("--save-predictions", metavar="FILE", help="write per-image predictions to FILE.csv (true and "
                    "predicted class and character, top-k probabilities) and all probabilities to FILE.npy")
-    e.add_argument("--top-k", type=int_in(1), default=5, help="guesses per image in --save-predictions (default: 5)")
+    e.add_argument("--top-k", type=int_in(1, 1000), default=5, help="guesses per image in --save-predictions, 1 to 1000 (default: 5)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_evaluate)
 

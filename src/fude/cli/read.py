@@ -35,7 +35,7 @@ def register(sub) -> None:
     r.add_argument("--tta", type=int, default=0, choices=[0, 1, 2], help="test-time augmentation level (data sources)")
     add_precision_arg(r)
     add_backend_arg(r)
-    r.add_argument("--top-k", type=int_in(1), default=5, help="guesses per image (default: 5)")
+    r.add_argument("--top-k", type=int_in(1, 1000), default=5, help="guesses per image, 1 to 1000 (default: 5)")
     r.add_argument("--json", action="store_true", help="print a JSON list, one object per file or image")
     r.set_defaults(func=cmd_predict)
 
@@ -47,7 +47,7 @@ def register(sub) -> None:
     ps.add_argument("--script", choices=list(SCRIPT_FILTERS), default="all", help="only guesses of this script "
                     "(kana: hiragana and katakana; default: all)")
     ps.add_argument("--chars", help="only guesses among these characters, e.g. the kana of a lesson: あいうえお")
-    ps.add_argument("--top-k", type=int_in(1), default=5, help="guesses per drawing (default: 5)")
+    ps.add_argument("--top-k", type=int_in(1, 1000), default=5, help="guesses per drawing, 1 to 1000 (default: 5)")
     ps.add_argument("--line", action="store_true", help="each file is a word written left to right: read its "
                     "characters together (JSON: text, and per character its strokes and top-k)")
     add_precision_arg(ps)
