@@ -388,3 +388,16 @@ def test_a_network_that_answers_nan_is_an_error_not_nan_percent(tmp_path):
 
     p = fude("serve", "--models", folder, "--port", free_port(), "--db", tmp_path / "db.sqlite", timeout=60)
     assert p.returncode == 1 and "NaN or infinite" in p.stderr and "Traceback" not in p.stderr  # found at start-up
+
+
+def test_a_recipe_says_how_long_its_training_took():
+    """`fude recipe ja` ran for two hours without a word of how long; it says what the shipped
+    models' training took (from their configs), before it starts and in --show."""
+    import json as _json
+
+    from fude.models.store import resolve_model_dir
+
+    minutes = sum(_json.loads((resolve_model_dir(m) / "config.json").read_text())["result"]["seconds"]
+                  for m in ("ja", "ja-seq")) / 60
+    p = fude("recipe", "ja", "--show")
+    assert p.returncode == 0 and f"training: about {minutes:.0f} min on a CPU" in p.stdout, p.stdout[:500]

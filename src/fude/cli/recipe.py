@@ -26,6 +26,22 @@ def register(sub) -> None:
     r.set_defaults(func=cmd_recipe)
 
 
+def shipped_training_seconds(recipe) -> float:
+    """The training seconds recorded in the config of each shipped model a shipped recipe makes (the
+    model named as the recipe, and its companion named by the recipe's ``seq_name``), summed; 0 for
+    another recipe."""
+    from importlib import resources
+
+    total = 0.0
+    for name in {recipe.name, recipe.vars.get("seq_name", "")} - {""}:
+        try:
+            config = json.loads(resources.files("fude.pretrained").joinpath(name, "config.json").read_text("utf-8"))
+            total += float((config.get("result") or {}).get("seconds") or 0)
+        except (OSError, ValueError, TypeError):
+            continue
+    return total
+
+
 def cmd_recipe(args: argparse.Namespace) -> int:
     """``fude recipe NAME``: print the recipe, or run its steps as ``fude`` processes, in order."""
     import os
@@ -45,6 +61,9 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     steps = recipe.commands(changes)
     if args.show:
         print(f"{recipe.name} (sha256 {recipe.sha256[:16]}): {recipe.about}")
+        if shipped_training_seconds(recipe):
+            print(f"training: about {shipped_training_seconds(recipe) / 60:.0f} min on a CPU when the shipped model "
+                  "was made (generating data adds to it)")
         if recipe.train:
             print(f"train: {json.dumps(recipe.train)}")
         for k, step in enumerate(steps, start=1):
@@ -53,6 +72,10 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     if not steps:
         raise ValueError(f"recipe {recipe.name} has no steps; use its fields with fude train --recipe {recipe.name}")
     env = {**os.environ, RECIPE_ENV: json.dumps({"name": recipe.name, "sha256": recipe.sha256})}
+    estimate = shipped_training_seconds(recipe)
+    if estimate:
+        print(f"[{recipe.name}] its training steps took {estimate / 60:.0f} min when the shipped model was made (on a "
+              "CPU; generating data adds to it, a GPU takes less)", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     for k, step in enumerate(steps, start=1):
         print(f"[{recipe.name} {k}/{len(steps)}] fude {shlex.join(step)}", file=sys.stderr, flush=True)
