@@ -8,11 +8,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 FUDE_DATA_DIR ?= $(abspath ../shared/data)
+# where torch comes from: empty for PyPI's (or a local wheel); the CPU index where PyPI's is a CUDA build
+TORCH_INDEX ?=
 export FUDE_DATA_DIR
 
 $(BIN)/fude: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
