@@ -205,7 +205,9 @@ def main() -> None:
         parts = [v[0] for g, v in res.items() if g.endswith("_kanji") or g in ("finger_kana", "crowd")] + [kana]
         return float(np.mean(parts))
 
-    base = RecognizerConfig(box=rec.box, companion=rec.settings.companion)
+    # the settings this grid does not try stay the model's (the picture pen the crowd was read with)
+    base = RecognizerConfig(box=rec.box, companion=rec.settings.companion, small_kana_side=rec.settings.small_kana_side,
+                            picture_pen=rec.settings.picture_pen)
     grid = []
     small = args.grid == "small"  # around the shipped settings only: a quick check of a retrained model
     for wk, wh, f, u, hira, (e, s) in itertools.product(
