@@ -140,6 +140,7 @@ def test_draw_see_the_guess_confirm_and_find_the_sample(page, server, tmp_path):
     page.locator("#yes").click()
     expect(page.locator("#status")).to_contain_text("Saved sample")
     assert page.locator("#status").inner_text().endswith("as あ. Thank you!")
+    expect(page.locator("#text")).to_have_text("あ")  # saved and written: the writer does not lose it
     rows = sqlite3.connect(db).execute("SELECT label, guess, model, strokes FROM samples").fetchall()
     assert len(rows) == 1 and rows[0][:3] == ("あ", "あ", "hiragana") and len(json.loads(rows[0][3])) == 3
     assert page.locator("#guesses li").count() == 0 and page.locator("#confirm").is_hidden()
