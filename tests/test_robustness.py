@@ -493,23 +493,30 @@ def test_resume_refuses_a_checkpoint_trained_beside_other_held_out_images(tmp_pa
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
-@pytest.mark.parametrize("tensor", ["model.", "optim."])
-def test_resume_refuses_a_checkpoint_with_a_flipped_bit(tmp_path, tensor):
-    """One exponent bit flipped on disk in a weight or a momentum buffer of the checkpoint: --resume
-    refuses it (the sha256 written with it no longer matches) instead of training on from NaN or
-    1e38, and nothing in the run folder changes."""
+def trained_checkpoint(folder, epochs: int, batch_size: int):
+    """A run of ``epochs`` on the shipped KMNIST sample in ``folder``: (data, config, its checkpoint)."""
     from dataclasses import asdict
-
-    from safetensors import safe_open
 
     import fude
     from fude.datasets.augment import AugmentConfig
     from fude.train import TrainConfig, train
 
     d = fude.load_dataset("kmnist-sample", "train")
-    cfg = TrainConfig(epochs=1, batch_size=64, val_split=0.0, augment=asdict(AugmentConfig.off()))
-    train(cfg, d, tmp_path, progress=False)
-    ckpt = tmp_path / "checkpoint.safetensors"
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, val_split=0.0, augment=asdict(AugmentConfig.off()))
+    train(cfg, d, folder, progress=False)
+    return d, cfg, folder / "checkpoint.safetensors"
+
+
+@pytest.mark.parametrize("tensor", ["model.", "optim."])
+def test_resume_refuses_a_checkpoint_with_a_flipped_bit(tmp_path, tensor):
+    """One exponent bit flipped on disk in a weight or a momentum buffer of the checkpoint: --resume
+    refuses it (the sha256 written with it no longer matches) instead of training on from NaN or
+    1e38, and nothing in the run folder changes."""
+    from safetensors import safe_open
+
+    from fude.train import train
+
+    d, cfg, ckpt = trained_checkpoint(tmp_path, epochs=1, batch_size=64)
     data = bytearray(ckpt.read_bytes())
     header = int.from_bytes(data[:8], "little")
     with safe_open(str(ckpt), "pt") as f:
@@ -529,16 +536,9 @@ def test_resume_refuses_a_checkpoint_with_a_flipped_bit(tmp_path, tensor):
 def test_resume_refuses_a_checkpoint_whose_counters_changed(tmp_path, change):
     """The checksum covers the epoch and step counters too: one bit changed in either (2 -> 3, a
     digit's low bit) or a header without the checksum is refused on --resume, and nothing changes."""
-    from dataclasses import asdict
+    from fude.train import train
 
-    import fude
-    from fude.datasets.augment import AugmentConfig
-    from fude.train import TrainConfig, train
-
-    d = fude.load_dataset("kmnist-sample", "train")
-    cfg = TrainConfig(epochs=2, batch_size=128, val_split=0.0, augment=asdict(AugmentConfig.off()))
-    train(cfg, d, tmp_path, progress=False)
-    ckpt = tmp_path / "checkpoint.safetensors"
+    d, cfg, ckpt = trained_checkpoint(tmp_path, epochs=2, batch_size=128)
     data = bytearray(ckpt.read_bytes())
     header = int.from_bytes(data[:8], "little")
     text = data[8:8 + header].decode()

@@ -176,9 +176,7 @@ def through_many(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int
     collocation systems solved as one batch (each padded to the largest with the identity)."""
     if not curves:
         return []
-    us = [np.asarray(u, dtype=np.float64) for u, _, _ in curves]
-    xs = [np.asarray(x, dtype=np.float64) for _, _, x in curves]
-    sizes = np.array([len(u) for u in us])
+    sizes = np.array([len(u) for u, _, _ in curves])
     if sizes.max() > DENSE_UP_TO and k == 3:  # the strokes of many points (5 or more) together, in O(m)
         big = [c for c in range(len(curves)) if sizes[c] > DENSE_UP_TO]
         small = [c for c in range(len(curves)) if sizes[c] <= DENSE_UP_TO]
@@ -188,17 +186,8 @@ def through_many(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int
         for c, curve in zip(big, _through_many_long([curves[c] for c in big], k)):
             out[c] = curve
         return out
-    all_knots = [knots(u, k) for u in us]
-    starts = np.cumsum([0] + [len(t) for t in all_knots[:-1]])
-    t = np.concatenate(all_knots)
-    sites = [np.concatenate([u, x]) for u, x in zip(us, xs)]
-    spans = np.concatenate([start + span(tc, k, site) for start, tc, site in zip(starts, all_knots, sites)])
-    values = basis_in_spans(t, k, np.concatenate(sites), spans)
-    curve = np.repeat(np.arange(len(curves)), [len(site) for site in sites])
-    local = spans - starts[curve] - k  # the first non-zero spline of each point, within its curve
-    first = np.concatenate([[0], np.cumsum([len(site) for site in sites])[:-1]])
-    is_site = np.arange(len(curve)) - first[curve] < sizes[curve]
-    c_site, row = curve[is_site], (np.arange(len(curve)) - first[curve])[is_site]
+    sizes, values, curve, local, row, is_site, xs = _collocation(curves, k)
+    c_site, row = curve[is_site], row[is_site]
     size, d = int(sizes.max()), np.asarray(curves[0][1]).shape[1]
     matrices = np.zeros((len(curves), size, size))
     matrices[:, np.arange(size), np.arange(size)] = np.arange(size)[None, :] >= sizes[:, None]  # padding: identity
@@ -217,17 +206,14 @@ def through_many(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int
                     coefficients[c] = np.linalg.solve(matrices[c], rhs[c])
                 except np.linalg.LinAlgError:
                     pass
-        c_eval = curve[~is_site]
-        gathered = coefficients[c_eval[:, None], local[~is_site][:, None] + np.arange(k + 1)]
-        evaluated = np.einsum("nr,nrd->nd", values[~is_site], gathered)
-    bounds = np.cumsum([0] + [len(x) for x in xs])
-    ok = np.isfinite(coefficients).all(axis=(1, 2))
-    return [evaluated[bounds[c]: bounds[c + 1]] if ok[c] else None for c in range(len(curves))]
+    return _evaluated(coefficients, values, curve, local, is_site, xs, np.isfinite(coefficients).all(axis=(1, 2)), k)
 
 
-def _through_many_long(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int = 3) -> list[np.ndarray | None]:
-    """:func:`through_many` for cubics of more than 4 points each, solved by :func:`solve_cubic_many`;
-    the B-splines of every curve's sites and evaluation points computed in one pass."""
+def _collocation(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int):
+    """The B-splines of every curve's parameters (sites) and evaluation points, in one pass over all
+    the curves' knots: ``sizes`` (sites per curve), ``values`` ``(n, k + 1)`` and, per point, its
+    ``curve``, ``local`` (its first non-zero spline within its curve), ``row`` (its place in its
+    curve) and ``is_site``; with the evaluation points ``xs`` per curve."""
     us = [np.asarray(u, dtype=np.float64) for u, _, _ in curves]
     xs = [np.asarray(x, dtype=np.float64) for _, _, x in curves]
     sizes = np.array([len(u) for u in us])
@@ -241,7 +227,22 @@ def _through_many_long(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
     local = spans - starts[curve] - k  # the first non-zero spline of each point, within its curve
     first = np.concatenate([[0], np.cumsum([len(site) for site in sites])[:-1]])
     row = np.arange(len(curve)) - first[curve]
-    is_site = row < sizes[curve]
+    return sizes, values, curve, local, row, row < sizes[curve], xs
+
+
+def _evaluated(coefficients: np.ndarray, values: np.ndarray, curve: np.ndarray, local: np.ndarray,
+               is_site: np.ndarray, xs: list[np.ndarray], ok, k: int) -> list[np.ndarray | None]:
+    """Each curve's spline at its evaluation points, or None where ``ok`` says its system failed."""
+    gathered = coefficients[curve[~is_site][:, None], local[~is_site][:, None] + np.arange(k + 1)]
+    with np.errstate(all="ignore"):
+        evaluated = np.einsum("nr,nrd->nd", values[~is_site], gathered)
+    bounds = np.cumsum([0] + [len(x) for x in xs])
+    return [evaluated[bounds[c]: bounds[c + 1]] if ok[c] else None for c in range(len(xs))]
+
+
+def _through_many_long(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int = 3) -> list[np.ndarray | None]:
+    """:func:`through_many` for cubics of more than 4 points each, solved by :func:`solve_cubic_many`."""
+    sizes, values, curve, local, row, is_site, xs = _collocation(curves, k)
     size, d = int(sizes.max()), np.asarray(curves[0][1]).shape[1]
     band = np.zeros((len(curves), size, 7))
     c_site, r_site = curve[is_site], row[is_site]
@@ -250,10 +251,5 @@ def _through_many_long(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
     for c, (_, points, _) in enumerate(curves):
         rhs[c, : sizes[c]] = points
     coefficients = solve_cubic_many(band, rhs, sizes)
-    c_eval = curve[~is_site]
-    gathered = coefficients[c_eval[:, None], local[~is_site][:, None] + np.arange(k + 1)]
-    with np.errstate(all="ignore"):
-        evaluated = np.einsum("nr,nrd->nd", values[~is_site], gathered)
-    bounds = np.cumsum([0] + [len(x) for x in xs])
     ok = [np.isfinite(coefficients[c, : sizes[c]]).all() for c in range(len(curves))]
-    return [evaluated[bounds[c]: bounds[c + 1]] if ok[c] else None for c in range(len(curves))]
+    return _evaluated(coefficients, values, curve, local, is_site, xs, ok, k)
