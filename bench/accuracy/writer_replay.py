@@ -80,7 +80,7 @@ def replay(rec, drawings, settings: WriterSettings | None) -> np.ndarray:
         top = rank(reader.proba(strokes, None, None, scored=p[0])[None], rec.class_map, 1, None, reader.twins)[0][0]
         right[t] = top["char"] in twins(c)
         if settings is not None:
-            memory._add(feats[t: t + 1], np.array([index[c]]))
+            memory.add(feats[t: t + 1], np.array([index[c]]))
     return right
 
 

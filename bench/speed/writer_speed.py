@@ -38,7 +38,7 @@ def main() -> None:
         reps = -(-n // len(feats))
         noise = np.random.default_rng(n).normal(0, 0.02, (reps * len(feats), feats.shape[1])).astype(np.float32)
         f = np.tile(feats, (reps, 1)) + noise
-        hand._add((f / np.linalg.norm(f, axis=1, keepdims=True))[:n], np.tile(labels, reps)[:n])
+        hand.add((f / np.linalg.norm(f, axis=1, keepdims=True))[:n], np.tile(labels, reps)[:n])
         hands[str(n)] = hand
     times: dict[str, list[float]] = {}
     for d in drawings:

@@ -151,15 +151,17 @@ class Writer:
         f = self._recent.get(_digest(strokes))
         if f is None:
             f = self.rec.read_many([strokes], features=True)[1][0]
-        self._add(f[None], np.array([self._index[label]]))
+        self.add(f[None], np.array([self._index[label]]))
 
     def forget(self) -> None:
         """Forget everything learnt."""
         self._feats, self._labels, self._n = np.zeros((0, 0), np.float32), np.zeros(0, np.int64), 0
 
-    def _add(self, feats: np.ndarray, labels: np.ndarray) -> None:
-        """Append memories; the arrays grow by doubling (learning stays O(1) a drawing), and past
-        :data:`MAX_MEMORIES` the oldest go."""
+    def add(self, feats: np.ndarray, labels: np.ndarray) -> None:
+        """Append memories whose features are known already (a server's database, a replay):
+        ``feats`` float ``(n, D)`` unit rows of :meth:`BaseRecognizer.read_many` features, ``labels``
+        int ``(n,)`` class indices. The arrays grow by doubling (learning stays O(1) a drawing), and
+        past :data:`MAX_MEMORIES` the oldest go."""
         feats, labels = np.asarray(feats, np.float32), np.asarray(labels, np.int64)
         n, extra = len(self.labels), len(labels)
         if n + extra > MAX_MEMORIES:
@@ -247,7 +249,7 @@ class Writer:
         if any(c not in self._index for c in chars):
             raise WriterError(f"{path}: holds characters this model does not read")
         if len(points):
-            self._add(feats.astype(np.float32), np.array([self._index[c] for c in chars], np.int64))
+            self.add(feats.astype(np.float32), np.array([self._index[c] for c in chars], np.int64))
 
 
 def _digest(strokes: list[np.ndarray]) -> bytes:

@@ -77,7 +77,7 @@ class WriterMemories:
             index = {c: i for i, c in enumerate(hand.class_map.chars)}
             rows = [r for r in rows if r[1] in index]
             if rows:
-                hand._add(np.stack([np.frombuffer(r[2], np.float16) for r in rows]).astype(np.float32),
+                hand.add(np.stack([np.frombuffer(r[2], np.float16) for r in rows]).astype(np.float32),
                           np.array([index[r[1]] for r in rows]))
                 last = rows[-1][0]
             self._cache[(writer, model)] = (hand, last)
