@@ -401,3 +401,22 @@ def test_a_recipe_says_how_long_its_training_took():
                   for m in ("ja", "ja-seq")) / 60
     p = fude("recipe", "ja", "--show")
     assert p.returncode == 0 and f"training: about {minutes:.0f} min on a CPU" in p.stdout, p.stdout[:500]
+
+
+def test_a_line_whose_client_left_stops_reading():
+    """A line's candidates are read in chunks, and before each the reading asks whether anyone still
+    waits: a client that left costs at most one chunk (the server asks its connection)."""
+    from fude.recognizer import load_model
+    from fude.recognizer.line import LineAbandoned, read_line
+    from fude.strokes import check_strokes
+
+    rec = load_model("hiragana-seq", backend="onnxruntime")
+    column = check_strokes([[[0.0, i * 0.01], [0.0, 1.0 + i * 0.01]] for i in range(256)], 256, 20000)
+    calls = []
+    original = rec.predict_strokes_many
+    rec.predict_strokes_many = lambda requests: calls.append(len(requests)) or original(requests)
+    asked = iter([False, False, True])
+    with pytest.raises(LineAbandoned, match="no one waits"):
+        read_line(rec, column, k=1, abandoned=lambda: next(asked))
+    assert calls == [64, 64]  # two chunks read, then it stopped
+    assert read_line(rec, column[:6], k=1, abandoned=lambda: False)["text"]

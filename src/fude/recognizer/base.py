@@ -168,7 +168,8 @@ class BaseRecognizer:
 
         return Writer(self, path)
 
-    def predict_line(self, strokes, k: int = 5, script: str = "all", chars: str | None = None) -> dict:
+    def predict_line(self, strokes, k: int = 5, script: str = "all", chars: str | None = None,
+                     abandoned=None) -> dict:
         """Several characters written left to right in one drawing, read together
         (:func:`fude.recognizer.line.read_line`): ``{"text", "characters": [{"strokes": [stroke
         indices], "top": [top-``k`` guesses]}, ...]}``.
@@ -179,7 +180,7 @@ class BaseRecognizer:
         """
         from fude.recognizer.line import read_line
 
-        return read_line(self, strokes, k, script, chars)
+        return read_line(self, strokes, k, script, chars, abandoned=abandoned)
 
     def predict(self, images, k: int = 5, ink_share=None, script: str = "all", chars: str | None = None,
                 weigh: bool = True) -> list[list[dict]]:

@@ -123,10 +123,16 @@ def line_height(strokes: list[np.ndarray]) -> float:
     return max(float(hi[1] - lo[1]), 0.25 * float(hi[0] - lo[0]) / max(1, len(strokes)), 1e-6)
 
 
+class LineAbandoned(Exception):
+    """A line's reading stopped because no one waits for it any more (its client left)."""
+
+
 def candidates(rec, strokes: list[np.ndarray], k: int = 5, script: str = "all", chars: str | None = None,
-               settings: LineSettings = LineSettings()) -> list[dict]:
+               settings: LineSettings = LineSettings(), abandoned=None) -> list[dict]:
     """Every run of checked ``strokes`` that may be one character, read: ``{"run": (i, j), "gap",
-    "width", "height" (line heights), "top"}``; all read in one batch.
+    "width", "height" (line heights), "top"}``; read :data:`READ_CHUNK` at a time, and before each
+    chunk ``abandoned()`` (when given) is asked whether anyone still waits: if not, the reading
+    stops (:class:`LineAbandoned`).
 
     Raises:
         ValueError: an unknown script, or a filter that leaves none of the model's characters.
@@ -138,8 +144,11 @@ def candidates(rec, strokes: list[np.ndarray], k: int = 5, script: str = "all", 
     requests = [{"strokes": strokes[i:j], "k": k, "script": script, "chars": chars,
                  "small_share": small_kana_share(lo, hi, line_top, height, settings)}
                 for (i, j, _), (lo, hi) in zip(runs, boxes)]
-    reads = [r for start in range(0, len(requests), READ_CHUNK)
-             for r in rec.predict_strokes_many(requests[start: start + READ_CHUNK])]
+    reads = []
+    for start in range(0, len(requests), READ_CHUNK):
+        if abandoned is not None and abandoned():
+            raise LineAbandoned(f"stopped after {start} of {len(requests)} candidate characters: no one waits")
+        reads += rec.predict_strokes_many(requests[start: start + READ_CHUNK])
     out = []
     for (i, j, gap), top, (lo, hi) in zip(runs, reads, boxes):
         if isinstance(top, Exception):
@@ -188,7 +197,7 @@ def best_path(cands: list[dict], n: int, settings: LineSettings = LineSettings()
 
 
 def read_line(rec, strokes, k: int = 5, script: str = "all", chars: str | None = None,
-              settings: LineSettings = LineSettings()) -> dict:
+              settings: LineSettings = LineSettings(), abandoned=None) -> dict:
     """Read the characters of a line written left to right (see the module): ``{"text": the best
     reading, "characters": [{"strokes": [indices of its strokes], "top": [its top-``k`` guesses,
     as predict_strokes gives them]}, ...]}``.
@@ -197,13 +206,16 @@ def read_line(rec, strokes, k: int = 5, script: str = "all", chars: str | None =
         rec: a recognizer (:class:`~fude.recognizer.base.BaseRecognizer`).
         strokes: the strokes in writing order, each ``[[x, y], ...]`` (y down), in any unit.
         script, chars: the guesses' filter, as for ``predict_strokes``.
+        abandoned: a function that says whether anyone still waits for the reading (a server's
+            client that left), asked between chunks of candidates; None: read to the end.
 
     Raises:
         fude.strokes.StrokeError: empty, malformed or non-finite strokes, or more than
             :data:`~fude.strokes.MAX_LINE_STROKES` strokes or :data:`~fude.strokes.MAX_LINE_POINTS` points.
         ValueError: an unknown script, or a filter that leaves none of the model's characters.
+        LineAbandoned: ``abandoned()`` said so.
     """
     strokes = check_strokes(strokes, MAX_LINE_STROKES, MAX_LINE_POINTS)
-    path = best_path(candidates(rec, strokes, k, script, chars, settings), len(strokes), settings)
+    path = best_path(candidates(rec, strokes, k, script, chars, settings, abandoned), len(strokes), settings)
     characters = [{"strokes": list(range(*c["run"])), "top": c["top"]} for c in path]
     return {"text": "".join(c["top"][0]["char"] for c in characters), "characters": characters}

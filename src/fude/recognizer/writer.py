@@ -205,11 +205,12 @@ class Writer:
         """As :meth:`fude.recognizer.BaseRecognizer.predict_strokes_many`, with the memory."""
         return self._reader.predict_many(requests)
 
-    def predict_line(self, strokes, k: int = 5, script: str = "all", chars: str | None = None) -> dict:
+    def predict_line(self, strokes, k: int = 5, script: str = "all", chars: str | None = None,
+                     abandoned=None) -> dict:
         """As :meth:`fude.recognizer.BaseRecognizer.predict_line`, with the memory."""
         from fude.recognizer.line import read_line
 
-        return read_line(self, strokes, k, script, chars)
+        return read_line(self, strokes, k, script, chars, abandoned=abandoned)
 
     # ------------------------------------------------------------------ on disk
 

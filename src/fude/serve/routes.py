@@ -8,6 +8,7 @@ import base64
 import hashlib
 import io
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from fude.models.store import DEFAULT_IMAGE_MODEL
+from fude.recognizer.line import LineAbandoned
 from fude.scripts import kanji_info, romaji
 from fude.serve.samples import StoreFull
 from fude.serve.schemas import ERRORS, LineRequest, SampleRequest, StrokesRequest, body_problem
@@ -208,16 +210,30 @@ async def predict_line(request: Request) -> dict:
         raise HTTPException(503, f"the server is reading {LINE_QUEUE} lines already; send this one again in a moment",
                             headers={"Retry-After": "1"})
     _lines["in_flight"] += 1
+    gone = threading.Event()  # set when the client leaves: the reading stops at its next chunk
+
+    async def watch() -> None:
+        while not gone.is_set():
+            if await request.is_disconnected():
+                gone.set()
+            await asyncio.sleep(0.1)
+
+    watcher = asyncio.get_running_loop().create_task(watch())
     try:
         reader = await writer_memory(request, req.writer, req.model) or rec
         line = await asyncio.get_running_loop().run_in_executor(
-            LINE_READERS, lambda: reader.predict_line(strokes, k=5, script=req.script, chars=req.chars))
+            LINE_READERS, lambda: reader.predict_line(strokes, k=5, script=req.script, chars=req.chars,
+                                                      abandoned=gone.is_set))
+    except LineAbandoned:
+        raise HTTPException(499, "the client left before its line was read") from None
     except StrokeError:
         raise
     except ValueError as e:
         raise HTTPException(422, f"invalid request: {e}") from None
     finally:
         _lines["in_flight"] -= 1
+        gone.set()
+        watcher.cancel()
     return {"model": req.model, "text": line["text"],
             "characters": [{"strokes": c["strokes"], "top": with_romaji(c["top"])} for c in line["characters"]],
             "elapsed_ms": (time.perf_counter() - t0) * 1000}
