@@ -257,11 +257,11 @@ def _writer_memory(args: argparse.Namespace, store) -> int:
     if not args.writer or not args.out:
         raise ValueError("samples memory needs --writer ID (the page's client_id) and --out FILE")
     rec = load_model(args.model, backend=reading_backend(args.model))
-    hand, chars, skipped = rec.writer(), set(rec.class_map.chars), 0
+    hand, skipped = rec.writer(), 0
     for row in store.rows():
         if row["client_id"] != args.writer:
             continue
-        if row["label"] not in chars:
+        if row["label"] not in hand.index:
             skipped += 1
             continue
         hand.learn([np.asarray(s, dtype=np.float64) for s in json.loads(row["strokes"])], row["label"])

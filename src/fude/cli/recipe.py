@@ -59,11 +59,12 @@ def cmd_recipe(args: argparse.Namespace) -> int:
             raise ValueError(f"--set {item!r}: give VAR=VALUE, e.g. --set out=runs/mine")
         changes[key] = value
     steps = recipe.commands(changes)
+    estimate = shipped_training_seconds(recipe)
     if args.show:
         print(f"{recipe.name} (sha256 {recipe.sha256[:16]}): {recipe.about}")
-        if shipped_training_seconds(recipe):
-            print(f"training: about {shipped_training_seconds(recipe) / 60:.0f} min on a CPU when the shipped model "
-                  "was made (generating data adds to it)")
+        if estimate:
+            print(f"training: about {estimate / 60:.0f} min on a CPU when the shipped model was made (generating "
+                  "data adds to it)")
         if recipe.train:
             print(f"train: {json.dumps(recipe.train)}")
         for k, step in enumerate(steps, start=1):
@@ -72,7 +73,6 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     if not steps:
         raise ValueError(f"recipe {recipe.name} has no steps; use its fields with fude train --recipe {recipe.name}")
     env = {**os.environ, RECIPE_ENV: json.dumps({"name": recipe.name, "sha256": recipe.sha256})}
-    estimate = shipped_training_seconds(recipe)
     if estimate:
         print(f"[{recipe.name}] its training steps took {estimate / 60:.0f} min when the shipped model was made (on a "
               "CPU; generating data adds to it, a GPU takes less)", file=sys.stderr, flush=True)

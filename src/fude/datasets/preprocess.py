@@ -276,12 +276,10 @@ def read_picture(img: Image.Image, box: int = INK_BOX, frame: int = IMAGE_SIZE, 
     ink = ink_map(to_grey(img))
     share = ink_share(ink)  # of the ink as drawn, before any thickening
     if pen > 0:
-        rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
-        if rows.size:
-            extent = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
-            grow = int(round(pen * extent - stroke_width(ink)))
-            if grow >= 2:
-                ink = maximum_filter(ink, size=grow)
+        extent = share * max(ink.shape)  # the ink's longer side, pixels
+        grow = int(round(pen * extent - stroke_width(ink)))
+        if grow >= 2:
+            ink = maximum_filter(ink, size=grow)
     return fit_to_frame(ink, box=box, frame=frame), share
 
 

@@ -213,7 +213,7 @@ class BaseRecognizer:
         if len(shares) != len(probs):
             raise ValueError(f"ink_share needs one value per image ({len(probs)}), got {len(shares)}")
         probs = np.stack([self._reader.image_proba(p, s, keep) for p, s in zip(probs, shares)]) if len(probs) else probs
-        return [self._reader.mark_size(p, top) for p, top in zip(probs, self.top_k(probs, k, keep))]
+        return [self._reader.mark_size(top) for top in self.top_k(probs, k, keep)]
 
     def top_k(self, probs: np.ndarray, k: int = 5, keep: np.ndarray | None = None) -> list[list[dict]]:
         """Probabilities ``(N, K)`` -> the top-``k`` guesses per row (:func:`fude.recognizer.reading.rank`:

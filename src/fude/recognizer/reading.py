@@ -234,13 +234,12 @@ class StrokeReader:
                                  small_share)
         return self._weigh(probs, strokes, keep)
 
-    def mark_size(self, probs: np.ndarray, top: list[dict]) -> list[dict]:
+    def mark_size(self, top: list[dict]) -> list[dict]:
         """``top`` (ranked guesses) with ``"by_size": True`` on the first guess when the size decided
         it: it is a small kana or its full-size form (っ/つ, ョ/ヨ), which the networks see alike, so
         which of the two it is was told by the share of the writing box (or, in a line, the place)
         its ink takes, or without a box by how much more often the full-size one is written. A page
-        can offer the other with one tap. ``probs`` (float ``(K,)``) is not needed for the rule and
-        kept for callers that pass the reading."""
+        can offer the other with one tap."""
         if top and self._pairs and any(top[0]["index"] in pair for pair in self._pairs):
             top[0]["by_size"] = True
         return top
@@ -283,8 +282,7 @@ class StrokeReader:
 
         keep = allowed(self.class_map.chars, script, chars) if script != "all" or chars is not None else None
         strokes = check_strokes(strokes)
-        probs = self.proba(strokes, canvas, keep)
-        return self.mark_size(probs, rank(probs[None], self.class_map, k, keep, self.twins)[0])
+        return self.mark_size(rank(self.proba(strokes, canvas, keep)[None], self.class_map, k, keep, self.twins)[0])
 
     def predict_many(self, requests: list[dict]) -> list[list[dict] | Exception]:
         """Several drawings, each ``{"strokes", "k", "canvas", "script", "chars"}`` (all but
@@ -311,5 +309,5 @@ class StrokeReader:
         scored = many(drawings) if many is not None else [self.scorer.strokes_proba(s) for s in drawings]
         for (i, strokes, keep, r), row in zip(ready, scored):
             probs = self.proba(strokes, r.get("canvas"), keep, scored=row, small_share=r.get("small_share"))
-            out[i] = self.mark_size(probs, rank(probs[None], self.class_map, r.get("k", 5), keep, self.twins)[0])
+            out[i] = self.mark_size(rank(probs[None], self.class_map, r.get("k", 5), keep, self.twins)[0])
         return out

@@ -92,7 +92,7 @@ class Writer:
         self._feats, self._labels, self._n = np.zeros((0, 0), np.float32), np.zeros(0, np.int64), 0
         self._reader = StrokeReader(self, rec.settings)
         self._recent: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        self._index = {c: i for i, c in enumerate(rec.class_map.chars)}
+        self.index = {c: i for i, c in enumerate(rec.class_map.chars)}  # character -> class index
         if path is not None:
             self._load(Path(path))
 
@@ -145,13 +145,13 @@ class Writer:
         """
         from fude.strokes import check_strokes
 
-        if label not in self._index:
-            raise ValueError(f"{label!r} is not one of this model's {len(self._index):,} characters")
+        if label not in self.index:
+            raise ValueError(f"{label!r} is not one of this model's {len(self.index):,} characters")
         strokes = check_strokes(strokes)
         f = self._recent.get(_digest(strokes))
         if f is None:
             f = self.rec.read_many([strokes], features=True)[1][0]
-        self.add(f[None], np.array([self._index[label]]))
+        self.add(f[None], np.array([self.index[label]]))
 
     def forget(self) -> None:
         """Forget everything learnt."""
@@ -247,10 +247,10 @@ class Writer:
                 or points.dtype != np.int32 or feats.ndim != 2 or len(feats) != len(points):
             raise WriterError(f"{path}: damaged (its arrays do not match the checksum written with them)")
         chars = [chr(int(p)) if 0 <= p <= 0x10FFFF else "" for p in points]
-        if any(c not in self._index for c in chars):
+        if any(c not in self.index for c in chars):
             raise WriterError(f"{path}: holds characters this model does not read")
         if len(points):
-            self.add(feats.astype(np.float32), np.array([self._index[c] for c in chars], np.int64))
+            self.add(feats.astype(np.float32), np.array([self.index[c] for c in chars], np.int64))
 
 
 def _digest(strokes: list[np.ndarray]) -> bytes:

@@ -26,7 +26,7 @@ from fude.models.store import DEFAULT_IMAGE_MODEL
 from fude.recognizer.line import LineAbandoned
 from fude.scripts import kanji_info, romaji
 from fude.serve.samples import StoreFull
-from fude.serve.schemas import ERRORS, LineRequest, SampleRequest, StrokesRequest, body_problem
+from fude.serve.schemas import ERRORS, TOKEN, LineRequest, SampleRequest, StrokesRequest, body_problem
 from fude.strokes import MAX_LINE_POINTS, MAX_LINE_STROKES, MAX_POINTS, Character, StrokeError, from_json_dict
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # the largest request accepted (an uploaded image), bytes
@@ -341,7 +341,7 @@ async def writer_memory(request: Request, writer: str | None, model: str):
     return hand if len(hand) else None
 
 
-WRITER_ID = Path_(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9._:-]*$", description="the page's own random id")
+WRITER_ID = Path_(min_length=8, max_length=64, pattern=TOKEN, description="the page's own random id")
 
 
 @router.get("/api/writers/{writer}", responses=ERRORS)

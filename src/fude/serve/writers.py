@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from fude.recognizer.writer import MAX_MEMORIES, Writer, model_fingerprint
+from fude.recognizer.writer import Writer, model_fingerprint
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS writer_memory (
@@ -42,6 +42,7 @@ class WriterMemories:
     def __init__(self, path, models: dict) -> None:
         self.path, self.models = path, models
         self.fingerprints = {name: model_fingerprint(rec) for name, rec in models.items()}
+        self.chars = {name: frozenset(rec.class_map.chars) for name, rec in models.items()}
         self._cache: OrderedDict[tuple[str, str], tuple[Writer, int]] = OrderedDict()  # -> memory, last row id read
         self._lock = threading.Lock()
         db = self._connect()
@@ -68,17 +69,16 @@ class WriterMemories:
             try:
                 total = db.execute("SELECT COUNT(*) FROM writer_memory WHERE writer = ? AND model = ? AND fingerprint = ?",
                                    key).fetchone()[0]
-                if total < len(hand) + 0 or (total <= MAX_MEMORIES and total < len(hand)):
+                if total < len(hand):
                     hand, last = self.models[model].writer(), 0  # forgotten by another process: start again
                 rows = db.execute("SELECT id, label, features FROM writer_memory WHERE writer = ? AND model = ? "
                                   "AND fingerprint = ? AND id > ? ORDER BY id", (*key, last)).fetchall()
             finally:
                 db.close()
-            index = {c: i for i, c in enumerate(hand.class_map.chars)}
-            rows = [r for r in rows if r[1] in index]
+            rows = [r for r in rows if r[1] in hand.index]
             if rows:
                 hand.add(np.stack([np.frombuffer(r[2], np.float16) for r in rows]).astype(np.float32),
-                          np.array([index[r[1]] for r in rows]))
+                         np.array([hand.index[r[1]] for r in rows]))
                 last = rows[-1][0]
             self._cache[(writer, model)] = (hand, last)
             while len(self._cache) > CACHED:
@@ -89,7 +89,7 @@ class WriterMemories:
         """Learn a confirmed drawing into ``writer``'s memory for ``model`` (one transaction);
         False when ``label`` is not one of the model's characters (nothing is stored)."""
         rec = self.models[model]
-        if label not in set(rec.class_map.chars):
+        if label not in self.chars[model]:
             return False
         features = rec.read_many([strokes], features=True)[1][0].astype(np.float16)
         db = self._connect()

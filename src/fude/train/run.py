@@ -48,19 +48,20 @@ def check_new_run(out: Path, overwrite: bool) -> None:
     if not overwrite and any((out / f).exists() for f in (CHECKPOINT, "checkpoint.json", "run.json")):
         raise RunFolderError(f"{out} already holds a run; continue it with --resume {out}, replace it with "
                              f"--overwrite, or choose another --out")
-    if overwrite and not holds_run(out) and any((out / f).exists() for f in (*FINISHED, "best")):
+    doomed = [f for f in (*FINISHED, "best") if (out / f).exists()] if overwrite else []
+    if doomed and not holds_run(out):
         raise RunFolderError(f"{out} holds files but no fude run (no readable run.json): --overwrite replaces only "
-                             f"a run folder, and would delete {', '.join(f for f in (*FINISHED, 'best') if (out / f).exists())} "
-                             f"here; choose another --out, or move those files away")
+                             f"a run folder, and would delete {', '.join(doomed)} here; choose another --out, or "
+                             f"move those files away")
 
 
 def holds_run(out: Path) -> bool:
-    """Whether ``out`` holds a run fude started: a ``run.json`` that reads as one (see :func:`start_run`)."""
+    """Whether ``out`` holds a run fude started: a ``run.json`` that reads as one (:func:`read_run`)."""
     try:
-        run = json.loads((out / "run.json").read_text())
-    except (OSError, ValueError):
+        read_run(out)
+    except RunFolderError:
         return False
-    return isinstance(run, dict) and {"train", "data", "command"} <= set(run)
+    return True
 
 
 def start_run(out: Path, cfg: TrainConfig, data_args: dict, folds: int, command: str, overwrite: bool,
